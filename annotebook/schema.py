@@ -28,6 +28,7 @@ __all__ = [
     "SPATIAL_KINDS",
     "annotations_frame",
     "assets_frame",
+    "changed_fields",
     "coerce",
     "labels_frame",
     "new_id",
@@ -150,7 +151,11 @@ def coerce(df: pd.DataFrame, columns: Mapping[str, Any] = ANNOTATION_COLUMNS) ->
         if col not in out.columns:
             continue
         if dtype is object:
-            norm = {"points": normal_points, "visibility": _normal_ints, "attributes": _attributes_or_none}.get(col)
+            norm = {
+                "points": normal_points,
+                "visibility": _normal_ints,
+                "attributes": _attributes_or_none,
+            }.get(col)
             if norm is not None:
                 out[col] = pd.Series([norm(v) for v in out[col]], index=out.index, dtype=object)
             elif col in ("keypoints",):
@@ -161,6 +166,10 @@ def coerce(df: pd.DataFrame, columns: Mapping[str, Any] = ANNOTATION_COLUMNS) ->
             out[col] = out[col].fillna(False).astype(bool)
         elif str(out[col].dtype) != str(dtype) or dtype is STR:
             out[col] = out[col].astype(dtype)
+    if "rotation" in columns and "kind" in out.columns:  # a box without rotation has rotation 0
+        unrotated = (out["kind"] == "box").to_numpy(dtype=bool) & out["rotation"].isna().to_numpy()
+        if unrotated.any():
+            out.loc[unrotated, "rotation"] = 0.0
     return out
 
 
@@ -176,18 +185,41 @@ def _is_missing(v: Any) -> bool:
 
 def normal_points(v: Any) -> tuple[tuple[float, ...], ...] | None:
     """Vertex parts as a tuple of flat float tuples; accepts lists, tuples, arrays, (n, 2) pairs; None if missing."""
+    if type(v) is tuple and (not v or type(v[0]) is tuple):
+        return v  # already normal: the common case, kept cheap for 200,000-row frames
     if v is None or (not isinstance(v, (list, tuple, np.ndarray)) and _is_missing(v)):
         return None
+    items = list(v)
+    if items and all(_is_number(x) for x in items):
+        items = [items]  # one flat ring given without its parts tuple
+    elif items and all(_is_pair(x) for x in items):
+        items = [items]  # one ring given as (x, y) pairs
     parts = []
-    for part in v:
-        parts.append(tuple(float(x) for x in np.asarray(part, dtype=float).ravel()))
+    for part in items:
+        arr = np.asarray([np.nan if x is None else x for x in np.ravel(np.asarray(part, dtype=object))], dtype=float)
+        parts.append(tuple(float(x) for x in arr))
     return tuple(parts)
 
 
+def _is_number(x: Any) -> bool:
+    return x is None or (isinstance(x, (int, float, np.number)) and not isinstance(x, bool))
+
+
+def _is_pair(x: Any) -> bool:
+    return isinstance(x, (list, tuple, np.ndarray)) and len(x) == 2 and all(_is_number(y) for y in x)
+
+
 def _normal_ints(v: Any) -> tuple[int, ...] | None:
+    if type(v) is tuple and all(type(x) is int for x in v):
+        return v
     if v is None or (not isinstance(v, (list, tuple, np.ndarray)) and _is_missing(v)):
         return None
-    return tuple(int(x) for x in v)
+    out = []
+    for x in v:
+        if _is_missing(x) or float(x) != int(float(x)):
+            raise ValueError(f"visibility values must be whole numbers, got {x!r}")
+        out.append(int(float(x)))
+    return tuple(out)
 
 
 def _names(v: Any) -> tuple[str, ...] | None:
@@ -233,7 +265,10 @@ def _attributes_or_none(v: Any) -> dict[str, Any] | None:
 def normal_value(column: str, v: Any) -> Any:
     """The normal form of one cell of ``column``: what diff compares."""
     if column == "points":
-        return normal_points(v)
+        p = normal_points(v)
+        if p is not None and any(x != x for part in p for x in part):  # NaN (unlabelled keypoint) == NaN
+            p = tuple(tuple(None if x != x else x for x in part) for part in p)  # type: ignore[misc]
+        return p
     if column == "visibility":
         return _normal_ints(v)
     if column == "attributes":
@@ -266,3 +301,8 @@ def refresh_extents(df: pd.DataFrame) -> pd.DataFrame:
             values[rows] = ext[:, j]
             df[col] = values
     return df
+
+
+def changed_fields(a: Mapping[str, Any], b: Mapping[str, Any], columns: Iterable[str] = CONTENT_COLUMNS) -> list[str]:
+    """The content columns where rows ``a`` and ``b`` differ in normal form."""
+    return [c for c in columns if normal_value(c, a.get(c)) != normal_value(c, b.get(c))]

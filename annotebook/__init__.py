@@ -1,0 +1,75 @@
+"""annotebook: load, see, fix and push computer-vision annotations from a notebook, as pandas DataFrames.
+
+>>> import annotebook as ab
+>>> conn = ab.connect()                          # doctest: +SKIP
+>>> anns = conn.assets("shapes").annot.load()    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import accessor as _accessor  # registers the `.annot` accessor
+from .connection import Connection, connect
+from .errors import (
+    AnnotebookError,
+    AuthError,
+    BackendError,
+    ConflictError,
+    FormatError,
+    NotFound,
+    PushError,
+    RateLimited,
+    TraceError,
+    ValidationError,
+)
+from .schema import annotations_frame, assets_frame, labels_frame
+
+if TYPE_CHECKING:
+    from .sync.diff import Changeset
+    from .sync.push import PushReport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AnnotebookError",
+    "AuthError",
+    "BackendError",
+    "Changeset",
+    "ConflictError",
+    "Connection",
+    "FormatError",
+    "NotFound",
+    "PushError",
+    "PushReport",
+    "RateLimited",
+    "TraceError",
+    "ValidationError",
+    "__version__",
+    "annotations_frame",
+    "assets_frame",
+    "connect",
+    "labels_frame",
+    "validate",
+]
+
+del _accessor
+
+
+def validate(anns: Any, assets: Any = None) -> Any:
+    """Every problem of an annotations frame at once, as a DataFrame of (id, column, problem)."""
+    from .validation import validate as _validate
+
+    return _validate(anns, assets)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Changeset":
+        from .sync.diff import Changeset
+
+        return Changeset
+    if name == "PushReport":
+        from .sync.push import PushReport
+
+        return PushReport
+    raise AttributeError(f"module 'annotebook' has no attribute {name!r}")

@@ -1,0 +1,207 @@
+"""The ``.annot`` accessor: the front door. It checks columns, holds no state, and delegates.
+
+On an annotations frame: ``show``, ``gallery``, ``summary``, ``plot_labels``, ``delete``, ``add_box``, ``new_box``,
+``diff``, ``push``, ``validate``, ``to_pixels``, ``merge_assets``, ``assets``, ``labels``.
+On an assets frame: ``load``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from . import schema
+
+__all__ = ["AnnotAccessor"]
+
+
+def _is_assets(df: pd.DataFrame) -> bool:
+    return "kind" not in df.columns and {"asset", "width", "height"}.issubset(df.columns)
+
+
+@pd.api.extensions.register_dataframe_accessor("annot")
+class AnnotAccessor:
+    """``df.annot``: annotebook's verbs on an annotations or assets table."""
+
+    def __init__(self, obj: pd.DataFrame):
+        if not _is_assets(obj) and not {"id", "kind", "label"}.issubset(obj.columns):
+            raise AttributeError(
+                ".annot needs an annotations table (columns id, kind, label, ...) or an assets table "
+                "(asset, width, height, ...): see docs/data-model.md"
+            )
+        self._obj = obj
+
+    # -- tracing -------------------------------------------------------------------------------------------
+    def _traced(self) -> tuple[Any, str]:
+        """(connection, dataset) of the frame's load."""
+        from .connection import connection_for
+        from .errors import TraceError
+        from .sync.registry import registry
+
+        tokens = self._obj["load"].dropna().unique().tolist() if "load" in self._obj.columns else []
+        if not tokens:
+            raise TraceError("this frame has no load token: it was not loaded through annotebook.connect()")
+        backend, spec, dataset = registry().load_info(str(tokens[0]))
+        return connection_for(backend, spec), dataset
+
+    @property
+    def assets(self) -> pd.DataFrame:
+        """The assets table of the frame's dataset."""
+        if _is_assets(self._obj):
+            return self._obj
+        conn, dataset = self._traced()
+        return conn.cached_assets(dataset)  # type: ignore[no-any-return]
+
+    @property
+    def labels(self) -> pd.DataFrame:
+        """The labels table of the frame's dataset."""
+        conn, dataset = self._traced()
+        return conn.labels(dataset)  # type: ignore[no-any-return]
+
+    # -- assets frames -------------------------------------------------------------------------------------
+    def load(self) -> pd.DataFrame:
+        """Annotations of exactly the assets in this assets frame."""
+        if not _is_assets(self._obj):
+            raise AttributeError("load() is for an assets frame: conn.assets(dataset).annot.load()")
+        conn, dataset = self._traced()
+        return conn.annotations(dataset, assets=self._obj["asset"].astype(str).tolist())  # type: ignore[no-any-return]
+
+    # -- looking -------------------------------------------------------------------------------------------
+    def _live(self) -> pd.DataFrame:
+        return self._obj[~self._obj["deleted"].to_numpy(dtype=bool)]
+
+    def show(self, asset: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw one asset (default: the frame's first) with its regions and labels; returns the Axes."""
+        from .render import show_asset
+
+        if asset is None:
+            asset = str(self._obj["asset"].iloc[0])
+        return show_asset(self._obj, self.assets, asset, ax=ax, labels=self._labels_or_none(), **kwargs)
+
+    def gallery(self, n: int = 12, cols: int = 4, **kwargs: Any) -> Any:
+        """A grid of the frame's first ``n`` assets with overlays; returns the Figure."""
+        from .render import gallery
+
+        return gallery(self._obj, self.assets, n=n, cols=cols, labels=self._labels_or_none(), **kwargs)
+
+    def summary(self) -> pd.DataFrame:
+        """Counts per label and kind (deleted rows left out)."""
+        from .render import summary
+
+        return summary(self._obj)
+
+    def plot_labels(self, ax: Any = None) -> Any:
+        """Bar chart of counts per label; returns the Axes."""
+        from .render import plot_labels
+
+        return plot_labels(self._obj, ax=ax)
+
+    def _labels_or_none(self) -> pd.DataFrame | None:
+        try:
+            return self.labels
+        except Exception:
+            return None
+
+    # -- editing -------------------------------------------------------------------------------------------
+    def delete(self, mask: Any) -> int:
+        """Flag the rows selected by ``mask`` as deleted, in place; returns how many."""
+        sel = pd.Series(mask, index=self._obj.index) if not isinstance(mask, pd.Series) else mask
+        sel = sel.reindex(self._obj.index, fill_value=False).fillna(False).astype(bool)
+        self._obj.loc[sel.to_numpy(), "deleted"] = True
+        return int(sel.sum())
+
+    def new_box(
+        self, asset: str, label: str, box: Sequence[float], *, rotation: float = 0.0, **fields: Any
+    ) -> pd.DataFrame:
+        """Rows (one) of a new box ``(x0, y0, x1, y1)`` on ``asset``, ready for ``pd.concat`` (R-9)."""
+        x0, y0, x1, y1 = (float(v) for v in box)
+        return self.new_rows(
+            [
+                {
+                    "asset": asset,
+                    "label": label,
+                    "kind": "box",
+                    "x0": x0,
+                    "y0": y0,
+                    "x1": x1,
+                    "y1": y1,
+                    "rotation": rotation,
+                    **fields,
+                }
+            ]
+        )
+
+    def new_rows(self, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+        """New rows in full contract dtypes, with fresh ids, this frame's dataset and load, unused index labels."""
+        df = self._obj
+        base = {"dataset": _one(df, "dataset"), "load": _one(df, "load")}
+        rows = schema.annotations_frame([{**base, **r, "id": schema.new_id()} for r in records])
+        rows.index = _fresh_labels(df.index, rows["id"].tolist())
+        return rows[[c for c in df.columns if c in rows.columns] + [c for c in rows.columns if c not in df.columns]]
+
+    def add_box(self, asset: str, label: str, box: Sequence[float], **fields: Any) -> str:
+        """Add a box to this frame in place (R-9); returns its client id."""
+        return self.add_rows(self.new_box(asset, label, box, **fields))[0]
+
+    def add_rows(self, rows: pd.DataFrame) -> list[str]:
+        """Append ``rows`` (from ``new_rows``) to this frame in place, keeping every column's dtype (R-9)."""
+        df = self._obj
+        combined = pd.concat([df, rows[[c for c in rows.columns if c in df.columns]]])
+        # pandas 3 deprecates setting-with-enlargement across dtypes and has no public in-place append;
+        # _update_inplace is what pandas' own inplace=True methods use to swap a frame's data in place.
+        df._update_inplace(combined)
+        return [str(i) for i in rows["id"]]
+
+    # -- sync ----------------------------------------------------------------------------------------------
+    def diff(self) -> Any:
+        """The `Changeset` between this frame and its load: added / modified (field by field) / deleted rows."""
+        from .sync.diff import diff
+
+        return diff(self._obj)
+
+    def push(self, dry_run: bool = False) -> Any:
+        """Push this frame's changes to its backend; returns the `PushReport`. The frame gets the new ids/revs."""
+        from .connection import connection_for
+        from .sync.push import push
+
+        return push(self._obj, dry_run=dry_run, connect=lambda name, spec: connection_for(name, spec).backend)
+
+    def validate(self) -> pd.DataFrame:
+        """Every problem of the frame at once: a DataFrame of (id, column, problem)."""
+        from .validation import validate
+
+        try:
+            assets = self.assets
+        except Exception:
+            assets = None
+        return validate(self._obj, assets)
+
+    def to_pixels(self) -> pd.DataFrame:
+        """A copy with coordinates in pixels of each asset."""
+        from .geometry import to_pixels
+
+        return to_pixels(self._obj, self.assets)
+
+    def merge_assets(self, assets: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The frame with asset columns joined (suffix ``_asset`` on clashes), still pushable (R-8)."""
+        assets = self.assets if assets is None else assets
+        extra = assets.drop(columns=[c for c in ("load",) if c in assets.columns])
+        out = self._obj.merge(extra, on=["dataset", "asset"], how="left", suffixes=("", "_asset"))
+        out.index = self._obj.index
+        return out
+
+
+def _one(df: pd.DataFrame, col: str) -> Any:
+    values = df[col].dropna().unique().tolist() if col in df.columns else []
+    return values[0] if len(values) == 1 else None
+
+
+def _fresh_labels(index: pd.Index, ids: list[str]) -> pd.Index:
+    if len(index) == 0:
+        return pd.RangeIndex(len(ids))
+    if pd.api.types.is_integer_dtype(index.dtype):
+        start = int(index.max()) + 1
+        return pd.Index(range(start, start + len(ids)))
+    return pd.Index(ids)

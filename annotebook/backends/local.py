@@ -1,0 +1,353 @@
+"""The embedded local store: one SQLite file (WAL) plus an image folder; no server, no account.
+
+A push is one ``BEGIN IMMEDIATE`` transaction: it lands whole or not at all, and two kernels writing the same
+store serialise on SQLite's write lock. Every written row gets the store's next revision number, so a row changed
+by another kernel since a frame's load is seen as a conflict, field by field, and nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import schema
+from .._sqlite import open_db
+from ..errors import ConflictError, NotFound, ValidationError
+from .base import ApplyResult, Capabilities, Changes
+
+__all__ = ["LocalBackend"]
+
+_ANN_COLS = [c for c in schema.ANNOTATION_COLUMNS if c not in ("dataset", "id", "rev", "deleted", "load")]
+_JSON_COLS = ("points", "visibility", "attributes")
+
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS datasets (name TEXT PRIMARY KEY, description TEXT, created TEXT);
+CREATE TABLE IF NOT EXISTS assets (
+    dataset TEXT NOT NULL, asset TEXT NOT NULL, name TEXT, width INTEGER, height INTEGER, uri TEXT,
+    status TEXT, frames INTEGER, rev INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (dataset, asset));
+CREATE TABLE IF NOT EXISTS labels (
+    dataset TEXT NOT NULL, name TEXT NOT NULL, "index" INTEGER, color TEXT, keypoints TEXT, skeleton TEXT,
+    PRIMARY KEY (dataset, name));
+CREATE TABLE IF NOT EXISTS annotations (
+    pk INTEGER PRIMARY KEY AUTOINCREMENT, dataset TEXT NOT NULL, rev INTEGER NOT NULL,
+    {", ".join(f'"{c}"' for c in _ANN_COLS)});
+CREATE INDEX IF NOT EXISTS annotations_asset ON annotations(dataset, asset);
+"""
+
+
+def _to_sql(col: str, v: Any) -> Any:
+    v = schema.normal_points(v) if col == "points" else schema.normal_value(col, v)
+    if col in _JSON_COLS:
+        return None if not v else json.dumps(v)
+    if col == "value":
+        return None if v is None else int(bool(v))
+    return v
+
+
+def _points_from_sql(text: str | None) -> Any:
+    return None if text is None else tuple(map(tuple, json.loads(text)))
+
+
+class LocalBackend:
+    """The embedded store in ``path`` (created on first use, with the bundled sample datasets)."""
+
+    name = "local"
+    capabilities = Capabilities(
+        update=True,
+        create=True,
+        replace_per_asset=False,
+        batch_size=None,
+        client_ids=False,
+        revisions="counter",
+        statuses=True,
+        creates_labels=True,
+        atomic=True,
+        export_formats=(),
+    )
+
+    def __init__(self, path: str | Path, samples: bool = True):
+        self.path = Path(path).expanduser().resolve()
+        fresh = not (self.path / "store.sqlite").exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        with self._db() as db:
+            db.executescript(_DDL)
+        if fresh and samples:
+            self.install_samples()
+
+    def __repr__(self) -> str:
+        return f"LocalBackend({str(self.path)!r})"
+
+    def spec(self) -> dict[str, Any]:
+        return {"path": str(self.path)}
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = open_db(self.path / "store.sqlite")
+        try:
+            yield db
+        finally:
+            db.close()
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def datasets(self) -> pd.DataFrame:
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT d.name, d.description, "
+                "(SELECT COUNT(*) FROM assets a WHERE a.dataset = d.name), "
+                "(SELECT COUNT(*) FROM annotations n WHERE n.dataset = d.name) FROM datasets d ORDER BY d.name"
+            ).fetchall()
+        df = pd.DataFrame(rows, columns=["dataset", "description", "assets", "annotations"])
+        return df.astype({"dataset": schema.STR, "description": schema.STR, "assets": "Int64", "annotations": "Int64"})
+
+    def _require(self, db: sqlite3.Connection, dataset: str) -> None:
+        if db.execute("SELECT 1 FROM datasets WHERE name = ?", (dataset,)).fetchone() is None:
+            names = [r[0] for r in db.execute("SELECT name FROM datasets ORDER BY name")]
+            raise NotFound(f"no dataset {dataset!r} in the local store {self.path}; it has {names}")
+
+    def assets(self, dataset: str) -> pd.DataFrame:
+        with self._db() as db:
+            self._require(db, dataset)
+            rows = db.execute(
+                "SELECT dataset, asset, name, width, height, uri, status, frames FROM assets "
+                "WHERE dataset = ? ORDER BY asset",
+                (dataset,),
+            ).fetchall()
+        df = pd.DataFrame(rows, columns=["dataset", "asset", "name", "width", "height", "uri", "status", "frames"])
+        return schema.assets_frame(df)
+
+    def labels(self, dataset: str) -> pd.DataFrame:
+        with self._db() as db:
+            self._require(db, dataset)
+            rows = db.execute(
+                'SELECT dataset, name, "index", color, keypoints, skeleton FROM labels WHERE dataset = ? '
+                'ORDER BY "index", name',
+                (dataset,),
+            ).fetchall()
+        df = pd.DataFrame(rows, columns=list(schema.LABEL_COLUMNS))
+        for col in ("keypoints", "skeleton"):
+            df[col] = [json.loads(v) if v else None for v in df[col]]
+        return schema.labels_frame(df)
+
+    def annotations(self, dataset: str, assets: Sequence[str] | None = None) -> pd.DataFrame:
+        cols = ", ".join(f'"{c}"' for c in _ANN_COLS)
+        sql = f"SELECT dataset, CAST(pk AS TEXT), CAST(rev AS TEXT), {cols} FROM annotations WHERE dataset = ?"
+        with self._db() as db:
+            self._require(db, dataset)
+            if assets is None:
+                rows = db.execute(sql + " ORDER BY pk", (dataset,)).fetchall()
+            else:
+                db.execute("CREATE TEMP TABLE wanted (asset TEXT PRIMARY KEY)")
+                db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", [(str(a),) for a in assets])
+                rows = db.execute(sql + " AND asset IN (SELECT asset FROM wanted) ORDER BY pk", (dataset,)).fetchall()
+        return _rows_to_frame(rows)
+
+    def image_path(self, dataset: str, asset: str) -> str | None:
+        with self._db() as db:
+            row = db.execute("SELECT uri FROM assets WHERE dataset = ? AND asset = ?", (dataset, asset)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        uri = Path(row[0])
+        return str(uri if uri.is_absolute() else self.path / uri)
+
+    # -- writing -------------------------------------------------------------------------------------------
+    def write_dataset(
+        self,
+        dataset: str,
+        assets: pd.DataFrame,
+        annotations: pd.DataFrame,
+        labels: pd.DataFrame | None = None,
+        description: str = "",
+    ) -> None:
+        """Create (or replace) a whole dataset in one transaction."""
+        anns = schema.annotations_frame(annotations)
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for table in ("assets", "labels", "annotations", "datasets"):
+                    key = "name" if table == "datasets" else "dataset"
+                    db.execute(f"DELETE FROM {table} WHERE {key} = ?", (dataset,))
+                db.execute("INSERT INTO datasets VALUES (?, ?, datetime('now'))", (dataset, description))
+                self._insert_assets(db, dataset, schema.assets_frame(assets))
+                if labels is not None:
+                    self._insert_labels(db, dataset, schema.labels_frame(labels))
+                rev = self._next_rev(db)
+                self._insert_annotations(db, dataset, anns, rev)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def _insert_assets(self, db: sqlite3.Connection, dataset: str, assets: pd.DataFrame) -> None:
+        cols = ["asset", "name", "width", "height", "uri", "status", "frames"]
+        rows = [
+            [dataset, *(schema.normal_value(c, v) for c, v in zip(cols, r, strict=True))]
+            for r in assets[cols].itertuples(index=False)
+        ]
+        db.executemany("INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)", rows)
+
+    def _insert_labels(self, db: sqlite3.Connection, dataset: str, labels: pd.DataFrame) -> None:
+        rows = []
+        for r in labels.itertuples(index=False):
+            kp = json.dumps(list(r.keypoints)) if r.keypoints else None
+            sk = json.dumps([list(p) for p in r.skeleton]) if r.skeleton else None
+            idx = None if pd.isna(r.index) else int(r.index)
+            color = None if pd.isna(r.color) else r.color
+            rows.append((dataset, r.name, idx, color, kp, sk))
+        db.executemany("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def _insert_annotations(self, db: sqlite3.Connection, dataset: str, anns: pd.DataFrame, rev: int) -> list[str]:
+        """Insert rows; a grounding row's ``parent`` naming a row of the same batch gets that row's new id."""
+        marks = ", ".join("?" for _ in _ANN_COLS)
+        cols = ", ".join(f'"{c}"' for c in _ANN_COLS)
+        sql = f"INSERT INTO annotations (dataset, rev, {cols}) VALUES (?, ?, {marks}) RETURNING pk"
+        records = anns[["id", *_ANN_COLS]].to_dict("records")
+        batch = {r["id"] for r in records}
+        order = sorted(range(len(records)), key=lambda i: records[i]["parent"] in batch)
+        new_ids: dict[str, str] = {}
+        for i in order:
+            rec = records[i]
+            if rec["parent"] in new_ids:
+                rec["parent"] = new_ids[rec["parent"]]
+            row = [dataset, rev, *(_to_sql(c, rec[c]) for c in _ANN_COLS)]
+            new_ids[rec["id"]] = str(db.execute(sql, row).fetchone()[0])
+        return [new_ids[r["id"]] for r in records]
+
+    def _next_rev(self, db: sqlite3.Connection) -> int:
+        row = db.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()
+        rev = int(row[0]) + 1 if row else 1
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('rev', ?)", (str(rev),))
+        return rev
+
+    def apply(self, changes: Changes) -> ApplyResult:
+        """Apply a changeset in one transaction; a row moved since its load refuses the whole push."""
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self._require(db, changes.dataset)
+                self._check_revisions(db, changes)
+                self._check_assets(db, changes)
+                result = self._write(db, changes)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return result
+
+    def _check_revisions(self, db: sqlite3.Connection, changes: Changes) -> None:
+        expected = pd.concat([changes.updates[["id", "rev"]], changes.deletes[["id", "rev"]]], ignore_index=True)
+        if expected.empty:
+            return
+        remote = self._current(db, changes.dataset, expected["id"].tolist())
+        local = changes.updates.set_index("id")
+        problems = []
+        for row_id, rev in zip(expected["id"], expected["rev"], strict=True):
+            now = remote.get(row_id)
+            if now is None:
+                problems.append({"id": row_id, "field": "deleted", "base": False, "remote": True, "local": False})
+            elif str(now["rev"]) != str(rev):
+                mine = local.loc[row_id].to_dict() if row_id in local.index else {"deleted": True}
+                fields = schema.changed_fields(now, mine) or ["rev"]
+                problems.extend(
+                    {
+                        "id": row_id,
+                        "field": f,
+                        "base": rev if f == "rev" else None,
+                        "remote": now.get(f, now["rev"]),
+                        "local": mine.get(f),
+                    }
+                    for f in fields
+                )
+        if problems:
+            raise ConflictError(
+                f"{len({p['id'] for p in problems})} row(s) changed in the local store since this frame's load; "
+                "nothing was written. Reload, or re-apply your edits on a fresh load.",
+                pd.DataFrame(problems),
+            )
+
+    def _current(self, db: sqlite3.Connection, dataset: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+        cols = ", ".join(f'"{c}"' for c in _ANN_COLS)
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS probe (pk INTEGER PRIMARY KEY)")
+        db.execute("DELETE FROM probe")
+        db.executemany("INSERT OR IGNORE INTO probe VALUES (?)", [(int(i),) for i in ids if str(i).isdigit()])
+        rows = db.execute(
+            f"SELECT dataset, CAST(pk AS TEXT), CAST(rev AS TEXT), {cols} FROM annotations "
+            "WHERE dataset = ? AND pk IN (SELECT pk FROM probe)",
+            (dataset,),
+        ).fetchall()
+        frame = _rows_to_frame(rows)
+        return {r["id"]: r for r in frame.to_dict("records")}
+
+    def _check_assets(self, db: sqlite3.Connection, changes: Changes) -> None:
+        wanted = set(changes.creates["asset"]).union(changes.updates["asset"])
+        known = {r[0] for r in db.execute("SELECT asset FROM assets WHERE dataset = ?", (changes.dataset,))}
+        unknown = sorted(str(a) for a in wanted - known)
+        if unknown:
+            bad = pd.concat([changes.creates, changes.updates])
+            bad = bad[bad["asset"].isin(unknown)]
+            problems = pd.DataFrame({"id": bad["id"], "column": "asset", "problem": "unknown asset " + bad["asset"]})
+            raise ValidationError(f"{len(bad)} row(s) name assets not in dataset {changes.dataset!r}", problems)
+
+    def _write(self, db: sqlite3.Connection, changes: Changes) -> ApplyResult:
+        rev = self._next_rev(db)
+        result = ApplyResult()
+        self._add_labels(db, changes)
+        new_ids = self._insert_annotations(db, changes.dataset, changes.creates, rev)
+        for old, new in zip(changes.creates["id"], new_ids, strict=True):
+            result.ids[old], result.revs[new] = new, str(rev)
+        sets = ", ".join(f'"{c}" = ?' for c in _ANN_COLS)
+        for rec in changes.updates[["id", *_ANN_COLS]].to_dict("records"):
+            db.execute(
+                f"UPDATE annotations SET rev = ?, {sets} WHERE pk = ?",
+                [rev, *(_to_sql(c, rec[c]) for c in _ANN_COLS), int(rec["id"])],
+            )
+            result.revs[rec["id"]] = str(rev)
+        db.executemany("DELETE FROM annotations WHERE pk = ?", [(int(i),) for i in changes.deletes["id"]])
+        result.deleted = [str(i) for i in changes.deletes["id"]]
+        return result
+
+    def _add_labels(self, db: sqlite3.Connection, changes: Changes) -> None:
+        used = set(changes.creates["label"].dropna()).union(changes.updates["label"].dropna())
+        known = {r[0] for r in db.execute("SELECT name FROM labels WHERE dataset = ?", (changes.dataset,))}
+        top = db.execute('SELECT MAX("index") FROM labels WHERE dataset = ?', (changes.dataset,)).fetchone()[0]
+        start = -1 if top is None else int(top)
+        new = sorted(str(x) for x in used - known)
+        db.executemany(
+            "INSERT INTO labels VALUES (?, ?, ?, NULL, NULL, NULL)",
+            [(changes.dataset, name, start + 1 + i) for i, name in enumerate(new)],
+        )
+
+    def install_samples(self) -> None:
+        """Write the bundled sample datasets into this store."""
+        from ..samples import make_shapes
+
+        assets, anns, labels = make_shapes(self.path / "images" / "shapes")
+        self.write_dataset("shapes", assets, anns, labels, description="generated shapes with planted mistakes")
+
+
+def _rows_to_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    names = ["dataset", "id", "rev", *_ANN_COLS]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    data: dict[str, Any] = {}
+    for name, values in zip(names, columns, strict=True):
+        if name == "points":
+            data[name] = pd.Series([_points_from_sql(v) for v in values], dtype=object)
+        elif name == "visibility":
+            data[name] = pd.Series([None if v is None else tuple(json.loads(v)) for v in values], dtype=object)
+        elif name == "attributes":
+            data[name] = pd.Series([None if v is None else json.loads(v) for v in values], dtype=object)
+        elif schema.ANNOTATION_COLUMNS[name] == "float64":
+            data[name] = np.array(values, dtype=float)
+        else:
+            data[name] = pd.Series(values, dtype=object)
+    df = pd.DataFrame(data)
+    df["deleted"] = False
+    df["load"] = None
+    return schema.coerce(df[list(schema.ANNOTATION_COLUMNS)])

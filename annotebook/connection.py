@@ -1,0 +1,120 @@
+"""`connect()`: a backend behind the three tables and one push.
+
+Examples
+--------
+>>> import annotebook as ab
+>>> conn = ab.connect()                       # doctest: +SKIP
+>>> anns = conn.assets("shapes").annot.load()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ._home import home
+from .backends.base import Backend
+
+__all__ = ["BACKENDS", "Connection", "connect", "connection_for"]
+
+#: name -> (module:class, what to install); imported lazily so `import annotebook` stays cheap
+BACKENDS: dict[str, tuple[str, str]] = {
+    "local": ("annotebook.backends.local:LocalBackend", "annotebook"),
+}
+
+_CONNECTIONS: dict[tuple[str, str], Connection] = {}
+
+
+class Connection:
+    """A backend plus the registry that traces every frame loaded through it."""
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self._assets_cache: dict[str, pd.DataFrame] = {}
+
+    def __repr__(self) -> str:
+        spec = ", ".join(f"{k}={v!r}" for k, v in self.backend.spec().items())
+        return f"<annotebook.Connection {self.backend.name} {spec}>"
+
+    def datasets(self) -> pd.DataFrame:
+        """The datasets on this backend, one row each."""
+        return self.backend.datasets()
+
+    def assets(self, dataset: str) -> pd.DataFrame:
+        """One row per asset of ``dataset`` (name, width, height, uri, status, ...), traced to this connection."""
+        from .sync.registry import registry
+
+        assets = self.backend.assets(dataset)
+        self._assets_cache[dataset] = assets
+        token = registry().new_load(self.backend.name, self.backend.spec(), dataset, _no_rows())
+        assets["load"] = token
+        return assets
+
+    def labels(self, dataset: str) -> pd.DataFrame:
+        """The labels table of ``dataset``."""
+        return self.backend.labels(dataset)
+
+    def annotations(self, dataset: str, assets: Sequence[str] | None = None) -> pd.DataFrame:
+        """The annotations of ``dataset`` (or of these asset ids), traced to this load for diff and push."""
+        from .sync.registry import registry
+
+        anns = self.backend.annotations(dataset, assets)
+        token = registry().new_load(self.backend.name, self.backend.spec(), dataset, anns)
+        anns["load"] = token
+        return anns
+
+    def push(self, frame: pd.DataFrame, dry_run: bool = False) -> Any:
+        """Push ``frame`` (loaded here, or built by hand) to this backend; see `annotebook.sync.push`."""
+        from .sync.push import push
+
+        return push(frame, dry_run=dry_run, backend=self.backend)
+
+    def cached_assets(self, dataset: str) -> pd.DataFrame:
+        """The assets table of ``dataset``, read once per connection."""
+        if dataset not in self._assets_cache:
+            self._assets_cache[dataset] = self.backend.assets(dataset)
+        return self._assets_cache[dataset]
+
+
+def _no_rows() -> pd.DataFrame:
+    from .schema import annotations_frame
+
+    return annotations_frame()
+
+
+def _make_backend(name: str, options: dict[str, Any]) -> Backend:
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; known: {sorted(BACKENDS)}")
+    target, install = BACKENDS[name]
+    module_name, cls_name = target.split(":")
+    try:
+        import importlib
+
+        cls = getattr(importlib.import_module(module_name), cls_name)
+    except ImportError as exc:  # pragma: no cover - depends on the extras installed
+        raise ImportError(f"the {name} backend needs `pip install {install}`") from exc
+    backend: Backend = cls(**options)
+    return backend
+
+
+def connect(backend: str = "local", **options: Any) -> Connection:
+    """Connect to a backend: ``connect()`` is the embedded local store (``path=`` picks its folder)."""
+    if backend == "local" and "path" not in options:
+        options["path"] = str(home() / "store")
+    if backend == "local":
+        options["path"] = str(Path(options["path"]).expanduser().resolve())
+    conn = Connection(_make_backend(backend, options))
+    _CONNECTIONS[(backend, json.dumps(conn.backend.spec(), sort_keys=True))] = conn
+    return conn
+
+
+def connection_for(backend: str, spec: dict[str, Any]) -> Connection:
+    """The connection a load was made through (reconnected from its registry entry when needed)."""
+    key = (backend, json.dumps(spec, sort_keys=True))
+    if key not in _CONNECTIONS:
+        _CONNECTIONS[key] = Connection(_make_backend(backend, dict(spec)))
+    return _CONNECTIONS[key]

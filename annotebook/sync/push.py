@@ -1,0 +1,233 @@
+"""Push a frame's changeset through its backend and write the backend's ids and revisions back in place.
+
+Order of a push: diff (R-3, R-4) -> conflicts refuse the push -> validation of the whole frame refuses it (R-12)
+-> journal the intent (R-11) -> ``backend.apply`` (which checks revisions itself, R-13) -> record history and
+move the lineage on -> write ids, revs, load tokens and fast-forwards into the frame object (R-14).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import schema
+from ..backends.base import ApplyResult, Backend, Changes
+from ..errors import ConflictError, PushError
+from .diff import Changeset, diff
+from .registry import Registry, registry
+
+__all__ = ["PushReport", "push"]
+
+
+@dataclass
+class PushReport:
+    """What a push did: ``created`` maps client ids to the backend's, ``updated`` / ``deleted`` list ids."""
+
+    dataset: str | None
+    dry_run: bool
+    changeset: Changeset
+    created: dict[str, str] = field(default_factory=dict)
+    updated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    fast_forwarded: list[str] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        if self.dry_run:
+            return "dry run, nothing written: " + self.changeset.summary()
+        parts = [
+            f"{len(self.created)} created",
+            f"{len(self.updated)} updated",
+            f"{len(self.deleted)} deleted",
+        ]
+        if self.fast_forwarded:
+            parts.append(f"{len(self.fast_forwarded)} fast-forwarded")
+        if self.failed:
+            parts.append(f"{len(self.failed)} FAILED")
+        return f"Pushed to {self.changeset.backend}:{self.dataset}: " + ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "fast_forwarded": self.fast_forwarded,
+            "failed": self.failed,
+        }
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        return f"<p><b>{self.summary()}</b></p>"
+
+
+def _strip(df: pd.DataFrame) -> pd.DataFrame:
+    return df[list(schema.ANNOTATION_COLUMNS)].reset_index(drop=True)
+
+
+def _changes(cs: Changeset) -> Changes:
+    updates = _strip(cs.modified).assign(id=cs.modified["_lid"].to_numpy(), rev=cs.modified["_lrev"].to_numpy())
+    deletes = pd.DataFrame({"id": cs.deleted["_lid"].to_numpy(), "rev": cs.deleted["_lrev"].to_numpy()})
+    creates = _strip(cs.added).assign(dataset=cs.dataset)
+    return Changes(dataset=str(cs.dataset), creates=creates, updates=updates, deletes=deletes)
+
+
+def push(
+    frame: pd.DataFrame,
+    *,
+    dry_run: bool = False,
+    backend: Backend | None = None,
+    connect: Callable[[str, dict[str, Any]], Backend] | None = None,
+    reg: Registry | None = None,
+) -> PushReport:
+    """Apply ``frame``'s changes to its backend; ``frame`` then holds the backend's ids and revisions."""
+    from ..validation import check
+
+    reg = reg or registry()
+    cs = diff(frame, reg)
+    if len(cs.conflicts):
+        raise ConflictError(
+            f"{cs.conflicts['id'].nunique()} row(s) of this frame were pushed differently from another frame "
+            "of the same load; nothing was written",
+            cs.conflicts,
+        )
+    if backend is None and cs.backend is not None and connect is not None:
+        backend = connect(cs.backend, cs.spec)
+    check(frame, backend.assets(str(cs.dataset)) if backend is not None and cs.dataset else None)
+    report = PushReport(dataset=cs.dataset, dry_run=dry_run, changeset=cs)
+    if dry_run:
+        return report
+    if len(cs):
+        if backend is None:
+            raise PushError("this frame has no load token: push it with conn.push(frame)")
+        result = _apply(backend, cs, reg)
+        _record(cs, result, backend, frame, reg)
+        report.created = {k: v for k, v in result.ids.items() if k in set(cs.added["id"])}
+        report.updated = [str(i) for i in cs.modified["_lid"]]
+        report.deleted = list(result.deleted)
+    report.fast_forwarded = [str(i) for i in cs.fast_forward["id"]]
+    _write_back(frame, cs, reg, report)
+    return report
+
+
+def _apply(backend: Backend, cs: Changeset, reg: Registry) -> ApplyResult:
+    changes = _changes(cs)
+    intent = {
+        "creates": changes.creates["id"].tolist(),
+        "updates": changes.updates["id"].tolist(),
+        "deletes": changes.deletes["id"].tolist(),
+    }
+    journal = reg.journal_open(str(cs.dataset), cs.tokens, intent)
+    try:
+        result = backend.apply(changes)
+    except ConflictError as exc:
+        reg.journal_close(journal, "conflict", {"error": str(exc)})
+        raise
+    except Exception as exc:
+        reg.journal_close(journal, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+        raise
+    reg.journal_close(journal, "failed" if result.failed else "done", {"ids": result.ids, "failed": result.failed})
+    return result
+
+
+def _record(cs: Changeset, result: ApplyResult, backend: Backend, frame: pd.DataFrame, reg: Registry) -> None:
+    """Write the pushed rows into each load's history; traceless additions join the frame's (or a new) load."""
+    tokens = list(cs.tokens)
+    if not tokens:
+        tokens = [reg.new_load(backend.name, backend.spec(), str(cs.dataset), schema.annotations_frame())]
+        cs.tokens = tokens
+    by_token: dict[str, list[dict[str, Any]]] = {t: [] for t in tokens}
+    for rec in cs.added.to_dict("records"):
+        new_id = result.ids.get(rec["id"])
+        if new_id is None:
+            continue
+        token = rec["load"] if isinstance(rec["load"], str) else tokens[0]
+        entry = {"id": new_id, "rev": result.revs.get(new_id), "prev_id": rec["id"], "prev_rev": None}
+        by_token.setdefault(token, []).append({**entry, "content": rec, "deleted": False})
+    for rec in cs.modified.to_dict("records"):
+        new_id = result.ids.get(rec["_lid"], rec["_lid"])
+        entry = {
+            "id": new_id,
+            "rev": result.revs.get(new_id),
+            "prev_id": rec["_lid"],
+            "prev_rev": rec["_lrev"],
+        }
+        by_token[rec["load"]].append({**entry, "content": rec, "deleted": False})
+    landed = set(result.deleted)
+    for rec in cs.deleted.to_dict("records"):
+        if rec["_lid"] in landed:
+            entry = {"id": rec["_lid"], "rev": rec["_lrev"], "prev_id": rec["_lid"], "prev_rev": rec["_lrev"]}
+            by_token[rec["load"]].append({**entry, "content": None, "deleted": True})
+    for token, entries in by_token.items():
+        if entries:
+            reg.record(token, [{**e, "content": _content(e["content"], result.ids)} for e in entries])
+
+
+def _content(rec: dict[str, Any] | None, ids: dict[str, str]) -> dict[str, Any] | None:
+    if rec is None:
+        return None
+    out = {c: schema.normal_value(c, rec.get(c)) for c in schema.CONTENT_COLUMNS}
+    out["parent"] = ids.get(out["parent"], out["parent"]) if out["parent"] is not None else None
+    return out
+
+
+def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushReport) -> None:
+    """Put the backend's ids and revisions (and fast-forwarded content) into the same frame object."""
+    ids = frame["id"].to_numpy(dtype=object, copy=True)
+    revs = frame["rev"].to_numpy(dtype=object, copy=True)
+    loads = frame["load"].to_numpy(dtype=object, copy=True)
+    fill_token = cs.tokens[0] if cs.tokens else None
+    for rec in cs.added.to_dict("records"):
+        new_id = report.created.get(rec["id"])
+        if new_id is not None:
+            pos = rec["_pos"]
+            ids[pos] = new_id
+            revs[pos] = _current_rev(reg, rec["load"] if isinstance(rec["load"], str) else fill_token, new_id)
+            loads[pos] = rec["load"] if isinstance(rec["load"], str) else fill_token
+    for rec in cs.modified.to_dict("records"):
+        pos = rec["_pos"]
+        ids[pos] = reg.lineage(rec["load"]).resolve([rec["_lid"]])[0]
+        revs[pos] = _current_rev(reg, rec["load"], ids[pos])
+    content_updates: list[tuple[int, dict[str, Any]]] = []
+    for rec in cs.fast_forward.to_dict("records"):
+        lineage = reg.lineage(rec["load"])
+        pos = rec["_pos"]
+        ids[pos] = rec["_lid"]
+        revs[pos] = lineage.current.loc[rec["_lid"], "rev"]
+        if rec["_update"]:
+            content_updates.append((pos, lineage.current.loc[rec["_lid"]].to_dict()))
+    frame["id"] = pd.array(ids, dtype=schema.STR)
+    if report.created and frame["parent"].notna().any():  # grounding rows follow their caption's new id
+        frame["parent"] = frame["parent"].replace(report.created)
+    frame["rev"] = pd.array([None if v is None or v is pd.NA else str(v) for v in revs], dtype=schema.STR)
+    frame["load"] = pd.array(loads, dtype=schema.STR)
+    if content_updates:
+        for col in schema.CONTENT_COLUMNS:
+            values = frame[col].to_numpy(dtype=object, copy=True)
+            for pos, content in content_updates:
+                values[pos] = _cell(col, content[col])
+            frame[col] = pd.Series(values, index=frame.index, dtype=object).astype(schema.ANNOTATION_COLUMNS[col])
+
+
+def _cell(col: str, value: Any) -> Any:
+    if col == "points":
+        return schema.normal_points(value)  # the frame holds NaN for unlabelled keypoints, not None
+    if schema.ANNOTATION_COLUMNS[col] is object:
+        return value
+    return np.nan if value is None or value is pd.NA else value
+
+
+def _current_rev(reg: Registry, token: str | None, row_id: str) -> Any:
+    if token is None:
+        return None
+    cur = reg.lineage(token).current
+    return cur.loc[row_id, "rev"] if row_id in cur.index else None
