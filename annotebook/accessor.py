@@ -52,13 +52,13 @@ class AnnotAccessor:
         if _is_assets(self._obj):
             return self._obj
         conn, dataset = self._traced()
-        return conn.cached_assets(dataset)  # type: ignore[no-any-return]
+        return conn.cached_assets(dataset)
 
     @property
     def labels(self) -> pd.DataFrame:
         """The labels table of the frame's dataset."""
         conn, dataset = self._traced()
-        return conn.labels(dataset)  # type: ignore[no-any-return]
+        return conn.labels(dataset)
 
     # -- assets frames -------------------------------------------------------------------------------------
     def load(self) -> pd.DataFrame:
@@ -66,7 +66,7 @@ class AnnotAccessor:
         if not _is_assets(self._obj):
             raise AttributeError("load() is for an assets frame: conn.assets(dataset).annot.load()")
         conn, dataset = self._traced()
-        return conn.annotations(dataset, assets=self._obj["asset"].astype(str).tolist())  # type: ignore[no-any-return]
+        return conn.annotations(dataset, assets=self._obj["asset"].astype(str).tolist())
 
     # -- looking -------------------------------------------------------------------------------------------
     def _live(self) -> pd.DataFrame:
@@ -151,7 +151,7 @@ class AnnotAccessor:
         combined = pd.concat([df, rows[[c for c in rows.columns if c in df.columns]]])
         # pandas 3 deprecates setting-with-enlargement across dtypes and has no public in-place append;
         # _update_inplace is what pandas' own inplace=True methods use to swap a frame's data in place.
-        df._update_inplace(combined)
+        df._update_inplace(combined)  # type: ignore[operator]
         return [str(i) for i in rows["id"]]
 
     # -- sync ----------------------------------------------------------------------------------------------

@@ -257,7 +257,7 @@ def normal_attributes(v: Any) -> dict[str, Any]:
 
 def _attributes_or_none(v: Any) -> dict[str, Any] | None:
     if v is not None and not isinstance(v, Mapping) and not _is_missing(v):
-        return v  # type: ignore[no-any-return]  # left for validate() to name
+        return v
     d = normal_attributes(v)
     return d or None
 
@@ -283,11 +283,11 @@ def normal_value(column: str, v: Any) -> Any:
 def part_extent(points: tuple[tuple[float, ...], ...] | None) -> tuple[float, float, float, float]:
     """(x0, y0, x1, y1) of the finite vertices of all parts; NaNs when there are none."""
     if not points:
-        return (math.nan,) * 4  # type: ignore[return-value]
+        return (math.nan,) * 4
     xs = [p[i] for p in points for i in range(0, len(p) - 1, 2) if not math.isnan(p[i])]
     ys = [p[i + 1] for p in points for i in range(0, len(p) - 1, 2) if not math.isnan(p[i + 1])]
     if not xs or not ys:
-        return (math.nan,) * 4  # type: ignore[return-value]
+        return (math.nan,) * 4
     return (min(xs), min(ys), max(xs), max(ys))
 
 

@@ -195,12 +195,12 @@ class LocalBackend:
 
     def _insert_labels(self, db: sqlite3.Connection, dataset: str, labels: pd.DataFrame) -> None:
         rows = []
-        for r in labels.itertuples(index=False):
-            kp = json.dumps(list(r.keypoints)) if r.keypoints else None
-            sk = json.dumps([list(p) for p in r.skeleton]) if r.skeleton else None
-            idx = None if pd.isna(r.index) else int(r.index)
-            color = None if pd.isna(r.color) else r.color
-            rows.append((dataset, r.name, idx, color, kp, sk))
+        for r in labels.to_dict("records"):
+            kp = json.dumps(list(r["keypoints"])) if r["keypoints"] else None
+            sk = json.dumps([list(p) for p in r["skeleton"]]) if r["skeleton"] else None
+            idx = schema.normal_value("index", r["index"])
+            color = schema.normal_value("color", r["color"])
+            rows.append((dataset, r["name"], None if idx is None else int(idx), color, kp, sk))
         db.executemany("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def _insert_annotations(self, db: sqlite3.Connection, dataset: str, anns: pd.DataFrame, rev: int) -> list[str]:
@@ -283,7 +283,7 @@ class LocalBackend:
             (dataset,),
         ).fetchall()
         frame = _rows_to_frame(rows)
-        return {r["id"]: r for r in frame.to_dict("records")}
+        return {str(r["id"]): {str(k): v for k, v in r.items()} for r in frame.to_dict("records")}
 
     def _check_assets(self, db: sqlite3.Connection, changes: Changes) -> None:
         wanted = set(changes.creates["asset"]).union(changes.updates["asset"])

@@ -6,6 +6,7 @@ Pure pandas; the only I/O is reading the registry (R-2). Contract rules: R-3 (sc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -149,7 +150,7 @@ def _eq_column(col: str, a: pd.Series, b: pd.Series) -> np.ndarray:
     return same | both_na
 
 
-def _row_content(row: pd.Series | dict[str, Any]) -> dict[str, Any]:
+def _row_content(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {c: schema.normal_value(c, row[c]) for c in schema.CONTENT_COLUMNS}
 
 
@@ -263,9 +264,11 @@ def _modified(rows: pd.DataFrame, cur: pd.DataFrame, parts: dict[str, list[pd.Da
 
 def _stale(rows: pd.DataFrame, lineage: Lineage, parts: dict[str, list[pd.DataFrame]]) -> None:
     """Rows older than their lineage: fast-forward what was pushed elsewhere, name real conflicts (R-4)."""
-    ff, update, conflicts = [], [], []
+    ff: list[dict[Any, Any]] = []
+    update: list[bool] = []
+    conflicts: list[dict[str, Any]] = []
     for rec in rows.to_dict("records"):
-        now = _row_content(lineage.current.loc[rec["_lid"]])
+        now = _row_content(lineage.current.loc[rec["_lid"]].to_dict())
         mine = _row_content(rec)
         rev = None if pd.isna(rec["rev"]) else str(rec["rev"])
         then = lineage.content_at(rec["id"], rev)

@@ -297,7 +297,9 @@ def _base_frame(frame: pd.DataFrame, indexed: bool = False) -> pd.DataFrame:
     base = frame[cols] if indexed else frame.set_index("id")[cols]
     base = base.copy()
     # dicts are mutable: the base keeps its own copies so an in-place edit of the frame cannot leak into it
-    base["attributes"] = [dict(a) if isinstance(a, dict) else a for a in base["attributes"]]
+    base["attributes"] = pd.Series(
+        [dict(a) if isinstance(a, dict) else a for a in base["attributes"]], index=base.index, dtype=object
+    )
     return base
 
 
