@@ -116,7 +116,12 @@ def _empty_column(dtype: Any, n: int) -> Any:
 
 
 def _frame(records: Iterable[Mapping[str, Any]] | pd.DataFrame | None, columns: dict[str, Any]) -> pd.DataFrame:
-    df = records.copy() if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records or []))
+    if isinstance(records, pd.DataFrame):
+        df = records.copy()
+    elif isinstance(records, Mapping):  # columns: {"label": [...], ...}
+        df = pd.DataFrame(dict(records))
+    else:
+        df = pd.DataFrame(list(records or []))
     n = len(df)
     for col, dtype in columns.items():
         if col not in df.columns:

@@ -1,0 +1,466 @@
+"""Property tests of diff and push on random edit sequences (R-3, R-4, R-5, R-6, R-9, R-10, R-14).
+
+Each example builds its own store and annotebook home (hypothesis runs many examples in one test call, so the
+function-scoped fixtures of conftest.py cannot be shared between them). An `Edited` frame carries, next to the
+DataFrame, a model of what each row should hold, built from the edits themselves and never read back from the
+frame: the properties compare the library's diff, push and store with that model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_tables
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import annotebook as ab
+from annotebook import schema
+from annotebook.backends.local import LocalBackend
+from annotebook.sync import registry as registry_module
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+CONTENT = schema.CONTENT_COLUMNS
+ASSETS = ("a0", "a1", "a2")
+LABELS = ("cat", "dog", "lion", "tri")
+#: attribute values keep one type per key: pyarrow cannot write a struct field holding bools and ints (R-10)
+ATTRIBUTES: tuple[dict[str, Any] | None, ...] = (
+    None,
+    {"occluded": True},
+    {"occluded": False},
+    {"occluded": True, "note": None},  # equal to {"occluded": True} (R-10)
+    {"n": 1},
+    {"n": 1.0},  # equal to {"n": 1} (R-10)
+    {"n": 2},
+    {"note": "x"},
+    {"note": None},  # equal to None (R-10)
+    {},  # equal to None (R-10); pyarrow cannot write a struct column whose only dicts are empty
+)
+NO_EMPTY_DICT = tuple(a for a in ATTRIBUTES if a != {} or a is None)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A fresh store and home per example
+
+
+@contextmanager
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ab.Connection]:
+    """A new local store with dataset "t" and its own ANNOTEBOOK_HOME, for one hypothesis example."""
+    root = tmp_path_factory.mktemp("world")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ANNOTEBOOK_HOME", str(root / "home"))
+        backend = LocalBackend(root / "store", samples=False)
+        backend.write_dataset("t", *tiny_tables())
+        yield ab.connect("local", path=str(backend.path))
+
+
+def content(row: Any) -> dict[str, Any]:
+    """A row's content columns in the one normal form (R-10)."""
+    return {c: schema.normal_value(c, row[c]) for c in CONTENT}
+
+
+def stored(conn: ab.Connection) -> dict[str, dict[str, Any]]:
+    """id -> content of every row the store holds, through a fresh load."""
+    return {r["id"]: content(r) for r in conn.annotations("t").to_dict("records")}
+
+
+def box_content(asset: str, label: str, box: tuple[float, float, float, float], **extra: Any) -> dict[str, Any]:
+    """What a new box row holds, in normal form, written down without asking the library."""
+    out: dict[str, Any] = dict.fromkeys(CONTENT)
+    x0, y0, x1, y1 = box
+    out.update(asset=asset, label=label, kind="box", x0=x0, y0=y0, x1=x1, y1=y1, rotation=0.0, attributes={})
+    out.update(extra)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Edits: drawn as plain tuples, applied to a frame and to its model side by side
+
+pick = st.integers(0, 1_000_000)  # which candidate row, modulo their number (shrinks to the first)
+unit = st.floats(0.0, 1.0)
+
+
+@st.composite
+def boxes(draw: st.DrawFn) -> tuple[float, float, float, float]:
+    a, b, c, d = draw(unit), draw(unit), draw(unit), draw(unit)
+    return (min(a, b), min(c, d), max(a, b), max(c, d))
+
+
+def edits(attributes: tuple[dict[str, Any] | None, ...] = ATTRIBUTES) -> st.SearchStrategy[tuple[Any, ...]]:
+    """One content edit or deletion of an existing row."""
+    return st.one_of(
+        st.tuples(st.just("label"), pick, st.sampled_from(LABELS)),
+        st.tuples(st.just("move"), pick, unit, unit),
+        st.tuples(st.just("vertex"), pick, pick, pick, unit, unit),
+        st.tuples(st.just("score"), pick, st.one_of(st.just(math.nan), unit)),
+        st.tuples(st.just("attrs"), pick, st.sampled_from(range(len(attributes))).map(lambda i: attributes[i])),
+        st.tuples(st.just("delete"), pick),
+    )
+
+
+def additions() -> st.SearchStrategy[tuple[Any, ...]]:
+    """A new row: in place, concatenated from new_box, or hand-built without a load token."""
+    return st.one_of(
+        st.tuples(st.just("add_box"), st.sampled_from(ASSETS), st.sampled_from(LABELS), boxes()),
+        st.tuples(st.just("concat_box"), st.sampled_from(ASSETS), st.sampled_from(LABELS), boxes()),
+        st.tuples(st.just("concat_hand"), st.sampled_from(ASSETS), st.sampled_from(LABELS), boxes(), unit),
+    )
+
+
+subsets = st.tuples(st.just("subset"), st.lists(st.booleans(), min_size=32, max_size=32))
+
+
+def ops(attributes: tuple[dict[str, Any] | None, ...] = ATTRIBUTES, subset: bool = True) -> st.SearchStrategy:
+    one = st.one_of(edits(attributes), additions(), subsets) if subset else st.one_of(edits(attributes), additions())
+    return st.lists(one, max_size=8)
+
+
+@dataclass
+class Edited:
+    """A frame being edited, with the model of what each of its rows holds (by the row's id in the frame)."""
+
+    frame: pd.DataFrame
+    base: dict[str, dict[str, Any]]  # id -> content at load, every row of the load
+    model: dict[str, dict[str, Any]]  # id -> expected content, every row of the frame
+    deleted: set[str]
+    new: set[str]  # client ids of added rows
+    touched: set[str]  # ids an edit or a deletion was applied to (even when it left the value equal)
+
+    @classmethod
+    def load(cls, conn: ab.Connection) -> Edited:
+        frame = conn.annotations("t")
+        base = {r["id"]: content(r) for r in frame.to_dict("records")}
+        return cls(frame, base, {i: dict(c) for i, c in base.items()}, set(), set(), set())
+
+    # -- what the model says ------------------------------------------------------------------------------------
+    def live(self) -> list[str]:
+        return [i for i in self.frame["id"] if i not in self.deleted]
+
+    def expected_changes(self) -> set[tuple[str, str]]:
+        """(id, field) of every loaded, live row whose content differs from its load."""
+        return {
+            (i, c) for i in self.live() if i not in self.new for c in CONTENT if self.model[i][c] != self.base[i][c]
+        }
+
+    def expected_added(self) -> set[str]:
+        return {i for i in self.live() if i in self.new}
+
+    def expected_deleted(self) -> set[str]:
+        return {i for i in self.frame["id"] if i in self.deleted and i not in self.new}
+
+    # -- edits ----------------------------------------------------------------------------------------------------
+    def _mask(self, row_id: str) -> pd.Series:
+        return self.frame["id"] == row_id
+
+    def _choose(self, k: int, kinds: tuple[str, ...] | None = None, among: set[str] | None = None) -> str | None:
+        rows = [
+            i
+            for i in self.live()
+            if (kinds is None or self.model[i]["kind"] in kinds) and (among is None or i in among)
+        ]
+        return rows[k % len(rows)] if rows else None
+
+    def apply(self, op: tuple[Any, ...], among: set[str] | None = None) -> None:
+        """Apply ``op`` to the frame and to the model; ``among`` limits content edits to these ids."""
+        name = op[0]
+        if name in ("add_box", "concat_box", "concat_hand"):
+            self._add(op)
+        elif name == "subset":
+            self.subset(op[1])
+        else:
+            self._edit(op, among)
+
+    def _edit(self, op: tuple[Any, ...], among: set[str] | None) -> None:
+        name, k = op[0], op[1]
+        kinds = {"move": ("box",), "vertex": ("polygon", "keypoints")}.get(name)
+        row_id = self._choose(k, kinds, among)
+        if row_id is None:
+            return
+        self.touched.add(row_id)
+        mask, model = self._mask(row_id), self.model[row_id]
+        if name == "label":
+            self.frame.loc[mask, "label"] = op[2]
+            model["label"] = op[2]
+        elif name == "move":  # keep the box's size, put its corner at a fraction of the room left
+            x0, y0, x1, y1 = (model[c] for c in ("x0", "y0", "x1", "y1"))
+            w, h = x1 - x0, y1 - y0
+            nx0, ny0 = op[2] * (1 - w), op[3] * (1 - h)
+            new = (nx0, ny0, min(nx0 + w, 1.0), min(ny0 + h, 1.0))
+            self.frame.loc[mask, ["x0", "y0", "x1", "y1"]] = list(new)
+            model.update(zip(("x0", "y0", "x1", "y1"), new, strict=True))
+        elif name == "vertex":
+            pos = int(np.flatnonzero(mask.to_numpy())[0])
+            parts = [list(p) for p in self.frame["points"].iloc[pos]]
+            ring = parts[op[2] % len(parts)]
+            v = op[3] % (len(ring) // 2)
+            ring[2 * v], ring[2 * v + 1] = op[4], op[5]
+            points = tuple(tuple(p) for p in parts)
+            self.frame.iat[pos, self.frame.columns.get_loc("points")] = points
+            extent = schema.part_extent(points)
+            self.frame.loc[mask, ["x0", "y0", "x1", "y1"]] = list(extent)
+            model["points"] = schema.normal_value("points", points)
+            model.update(zip(("x0", "y0", "x1", "y1"), extent, strict=True))
+        elif name == "score":
+            self.frame.loc[mask, "score"] = op[2]
+            model["score"] = None if math.isnan(op[2]) else op[2]
+        elif name == "attrs":
+            pos = int(np.flatnonzero(mask.to_numpy())[0])
+            value = None if op[2] is None else dict(op[2])
+            self.frame.iat[pos, self.frame.columns.get_loc("attributes")] = value
+            model["attributes"] = schema.normal_attributes(op[2])
+        elif name == "delete":
+            assert self.frame.annot.delete(mask) == 1
+            self.deleted.add(row_id)
+
+    def _add(self, op: tuple[Any, ...]) -> None:
+        name, asset, label, box = op[:4]
+        if name == "add_box":
+            row_id = self.frame.annot.add_box(asset, label, box)
+            self.model[row_id] = box_content(asset, label, box)
+        elif name == "concat_box":
+            rows = self.frame.annot.new_box(asset, label, box)
+            row_id = rows["id"].iloc[0]
+            self.frame = pd.concat([self.frame, rows])
+            self.model[row_id] = box_content(asset, label, box)
+        else:  # a hand-built prediction: no load token (R-5)
+            extra = {"author": "model:p", "score": op[4]}
+            corners = dict(zip(("x0", "y0", "x1", "y1"), box, strict=True))
+            rows = ab.annotations_frame(
+                [{"dataset": "t", "asset": asset, "label": label, "kind": "box", **corners, **extra}]
+            )
+            assert rows["load"].isna().all()
+            row_id = rows["id"].iloc[0]
+            self.frame = pd.concat([self.frame, rows], ignore_index=True)
+            self.model[row_id] = box_content(asset, label, box, **extra)
+        self.new.add(row_id)
+
+    def subset(self, bits: list[bool]) -> Edited:
+        """Continue on a boolean subset ``.copy()`` of the frame (kept traceable: at least one loaded row)."""
+        mask = np.array([bits[i % len(bits)] for i in range(len(self.frame))], dtype=bool)
+        loaded = self.frame["load"].notna().to_numpy()
+        if not (mask & loaded).any():
+            mask[int(np.flatnonzero(loaded)[0])] = True
+        self.frame = self.frame[mask].copy()
+        ids = set(self.frame["id"])
+        self.model = {i: c for i, c in self.model.items() if i in ids}
+        return self
+
+    def split(self, bits: list[bool]) -> Edited:
+        """A subset ``.copy()`` as its own `Edited`, this one left as it is (the parent)."""
+        child = Edited(
+            self.frame, self.base, {i: dict(c) for i, c in self.model.items()}, set(self.deleted), set(self.new), set()
+        )
+        return child.subset(bits)
+
+
+def canonical(cs: Any) -> tuple[Any, ...]:
+    """A changeset as plain, comparable values in normal form."""
+    changes = sorted(
+        (
+            r["id"],
+            r["field"],
+            repr(schema.normal_value(r["field"], r["old"])),
+            repr(schema.normal_value(r["field"], r["new"])),
+        )
+        for r in cs.changes.to_dict("records")
+    )
+    added = sorted((r["id"], repr(content(r))) for r in cs.added.to_dict("records"))
+    return (
+        cs.dataset,
+        added,
+        sorted(cs.modified["id"]),
+        sorted(cs.deleted["id"]),
+        changes,
+        sorted(cs.fast_forward["id"]),
+        len(cs.conflicts),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. diff / apply
+
+
+@SETTINGS
+@given(steps=ops())
+def test_push_lands_exactly_the_edits(tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[Any, ...]]) -> None:
+    """After any edit sequence a push makes the store hold the frame's live rows, leaves rows outside the frame
+    untouched, and leaves nothing to diff."""
+    with world(tmp_path_factory) as conn:
+        ed = Edited.load(conn)
+        for op in steps:
+            ed.apply(op)
+        frame = ed.frame
+        client_ids, live_ids = list(frame["id"]), ed.live()
+        added, deleted = ed.expected_added(), ed.expected_deleted()
+        report = frame.annot.push()
+        assert set(report.created) == added
+        assert set(report.deleted) == deleted
+        after = stored(conn)
+        in_frame = set(client_ids)
+        expected = {report.created.get(i, i): ed.model[i] for i in live_ids}
+        expected |= {i: c for i, c in ed.base.items() if i not in in_frame}  # out of scope: untouched (R-3)
+        assert after == expected
+        # the same frame object now holds the backend's ids; its live rows equal the store (R-14)
+        assert list(frame["id"]) == [report.created.get(i, i) for i in client_ids]
+        live = frame[~frame["deleted"].to_numpy(dtype=bool)]
+        assert {r["id"]: content(r) for r in live.to_dict("records")} == {i: after[i] for i in live["id"]}
+        assert live["rev"].notna().all() and frame["load"].notna().all()
+        again = frame.annot.diff()
+        assert len(again) == 0 and again.conflicts.empty and again.fast_forward.empty
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. diff is exactly the edits
+
+
+@SETTINGS
+@given(steps=ops())
+def test_diff_is_exactly_the_edits(tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[Any, ...]]) -> None:
+    """The changeset names exactly the (id, field) pairs whose value the edits changed, the rows added and the rows
+    flagged deleted; an edit that leaves a value equal in normal form is not a change."""
+    with world(tmp_path_factory) as conn:
+        ed = Edited.load(conn)
+        for op in steps:
+            ed.apply(op)
+        cs = ed.frame.annot.diff()
+        expected = ed.expected_changes()
+        assert set(zip(cs.changes["id"], cs.changes["field"], strict=True)) == expected
+        assert len(cs.changes) == len(expected)
+        assert set(cs.modified["id"]) == {i for i, _ in expected} and cs.modified["id"].is_unique
+        for r in cs.changes.to_dict("records"):
+            assert schema.normal_value(r["field"], r["old"]) == ed.base[r["id"]][r["field"]]
+            assert schema.normal_value(r["field"], r["new"]) == ed.model[r["id"]][r["field"]]
+        assert len(cs.added) == len(ed.expected_added()) and set(cs.added["id"]) == ed.expected_added()
+        assert {r["id"]: content(r) for r in cs.added.to_dict("records")} == {
+            i: ed.model[i] for i in ed.expected_added()
+        }
+        assert set(cs.deleted["id"]) == ed.expected_deleted() and len(cs.deleted) == len(ed.expected_deleted())
+        assert cs.conflicts.empty and cs.fast_forward.empty
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. parquet round trip
+
+
+def _round_trip(frame: pd.DataFrame, path: Any, restart: bool) -> pd.DataFrame:
+    frame.to_parquet(path)
+    if restart:  # a kernel restart: the exit hook waits for snapshot writes, then only the disk remains
+        registry_module.registry().wait()
+        registry_module._REGISTRIES.clear()
+    return pd.read_parquet(path)
+
+
+@SETTINGS
+@given(
+    steps=ops(NO_EMPTY_DICT),
+    push_first=st.booleans(),
+    more=ops(NO_EMPTY_DICT, subset=False),
+    restart=st.booleans(),
+)
+def test_parquet_round_trip_keeps_the_changeset(
+    tmp_path_factory: pytest.TempPathFactory,
+    steps: list[tuple[Any, ...]],
+    push_first: bool,
+    more: list[tuple[Any, ...]],
+    restart: bool,
+) -> None:
+    """A frame written to parquet and read back (in the same kernel or after a restart) diffs exactly as before,
+    whether or not part of its edits was pushed first; a freshly loaded frame read back diffs empty."""
+    with world(tmp_path_factory) as conn:
+        tmp = tmp_path_factory.mktemp("parquet")
+        fresh = conn.annotations("t")
+        back = _round_trip(fresh, tmp / "fresh.parquet", restart)
+        cs = back.annot.diff()
+        assert len(cs) == 0 and cs.conflicts.empty and cs.fast_forward.empty
+
+        ed = Edited.load(conn)
+        for op in steps:
+            ed.apply(op)
+        if push_first:  # the lineage then carries history (new ids, revisions) that a restart reads from disk
+            ed.frame.annot.push()
+            for op in more:
+                ed.apply(op)
+        before = canonical(ed.frame.annot.diff())
+        back = _round_trip(ed.frame, tmp / "edited.parquet", restart)
+        assert canonical(back.annot.diff()) == before
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. subset pushed before its parent
+
+
+@SETTINGS
+@given(
+    shared=ops(subset=False),
+    bits=st.lists(st.booleans(), min_size=32, max_size=32),
+    subset_only=st.lists(edits().filter(lambda op: op[0] != "delete"), max_size=4),
+    other=ops(subset=False),
+)
+def test_subset_then_parent_fast_forwards(
+    tmp_path_factory: pytest.TempPathFactory,
+    shared: list[tuple[Any, ...]],
+    bits: list[bool],
+    subset_only: list[tuple[Any, ...]],
+    other: list[tuple[Any, ...]],
+) -> None:
+    """After a subset's push, its parent (same edits on the subset's rows, other edits elsewhere) pushes its other
+    edits, fast-forwards the rows the subset pushed, and reports no conflict (R-4)."""
+    with world(tmp_path_factory) as conn:
+        parent = Edited.load(conn)
+        for op in shared:
+            parent.apply(op)
+        child = parent.split(bits)
+        in_child = set(child.frame["id"])
+        # the subset alone edits rows the parent left as loaded: the parent catches up with them (R-4)
+        untouched = {i for i in in_child if i not in parent.new and parent.model[i] == parent.base[i]}
+        untouched -= parent.deleted
+        for op in subset_only:
+            child.apply(op, among=untouched)
+        child_ids = list(child.frame["id"])
+        pushed = set(child.frame.annot.diff().modified["id"]) | child.expected_added()
+        child_report = child.frame.annot.push()
+        child_new_id = dict(zip(child_ids, child.frame["id"], strict=True))
+
+        outside = set(parent.frame["id"]) - in_child
+        for op in other:  # new rows, and edits of rows the subset does not hold
+            added_before = set(parent.new)
+            parent.apply(op, among=outside)
+            outside |= parent.new - added_before
+
+        cs = parent.frame.annot.diff()
+        assert cs.conflicts.empty, cs.conflicts
+        assert set(cs.fast_forward["id"]) == pushed
+        parent_ids, live_ids = list(parent.frame["id"]), parent.live()
+        created = {i for i in parent.expected_added() if i in outside}
+        updated = {i for i, _ in parent.expected_changes() if i in outside}
+        deleted = {i for i in parent.expected_deleted() if i in outside}
+        report = parent.frame.annot.push()
+        assert set(report.fast_forwarded) == pushed
+        assert set(report.created) == created
+        assert set(report.updated) == updated
+        assert set(report.deleted) == deleted
+
+        # the store holds the subset's rows as the subset pushed them, and the parent's other edits
+        final: dict[str, dict[str, Any]] = {}
+        for i in live_ids:
+            if i in in_child:
+                final[child_new_id[i]] = child.model[i]
+            else:
+                final[report.created.get(i, i)] = parent.model[i]
+        final |= {i: c for i, c in parent.base.items() if i not in set(parent_ids)}
+        after = stored(conn)
+        assert after == final
+        assert child_report.ok
+        frame = parent.frame
+        live = frame[~frame["deleted"].to_numpy(dtype=bool)]
+        assert {r["id"]: content(r) for r in live.to_dict("records")} == {i: after[i] for i in live["id"]}
+        again = frame.annot.diff()
+        assert len(again) == 0 and again.conflicts.empty and again.fast_forward.empty
