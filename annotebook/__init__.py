@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import accessor as _accessor  # registers the `.annot` accessor
-from .connection import Connection, connect
+from .connection import Connection, connect, read
 from .errors import (
     AnnotebookError,
     AuthError,
@@ -50,6 +50,7 @@ __all__ = [
     "assets_frame",
     "connect",
     "labels_frame",
+    "read",
     "validate",
 ]
 

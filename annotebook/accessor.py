@@ -184,6 +184,16 @@ class AnnotAccessor:
 
         return to_pixels(self._obj, self.assets)
 
+    def save(self, path: Any, format: str, **options: Any) -> list[Any]:
+        """Write this frame (deleted rows left out) in ``format`` with its assets and labels; returns the files."""
+        from .formats import save
+
+        try:
+            assets, labels = self.assets, self.labels
+        except Exception:  # noqa: BLE001 - an untraced frame writes with tables derived from its rows
+            assets, labels = None, None
+        return save(self._obj, path, format, assets=assets, labels=labels, **options)
+
     def merge_assets(self, assets: pd.DataFrame | None = None) -> pd.DataFrame:
         """The frame with asset columns joined (suffix ``_asset`` on clashes), still pushable (R-8)."""
         assets = self.assets if assets is None else assets

@@ -19,11 +19,12 @@ import pandas as pd
 from ._home import home
 from .backends.base import Backend
 
-__all__ = ["BACKENDS", "Connection", "connect", "connection_for"]
+__all__ = ["BACKENDS", "Connection", "connect", "connection_for", "read"]
 
 #: name -> (module:class, what to install); imported lazily so `import annotebook` stays cheap
 BACKENDS: dict[str, tuple[str, str]] = {
     "local": ("annotebook.backends.local:LocalBackend", "annotebook"),
+    "files": ("annotebook.backends.files:FilesBackend", "annotebook"),
 }
 
 _CONNECTIONS: dict[tuple[str, str], Connection] = {}
@@ -110,6 +111,17 @@ def connect(backend: str = "local", **options: Any) -> Connection:
     conn = Connection(_make_backend(backend, options))
     _CONNECTIONS[(backend, json.dumps(conn.backend.spec(), sort_keys=True))] = conn
     return conn
+
+
+def read(path: str | Path, format: str | None = None, dataset: str | None = None) -> pd.DataFrame:
+    """Read an annotation file or folder into an annotations frame (format sniffed when not given).
+
+    The frame is traced to the file: ``anns.annot.assets`` and ``anns.annot.labels`` give its other tables, and
+    ``anns.annot.save(path, format)`` writes it in any format.
+    """
+    conn = connect("files", path=str(path), format=format, dataset=dataset)
+    spec = conn.backend.spec()
+    return conn.annotations(str(spec["dataset"]))
 
 
 def connection_for(backend: str, spec: dict[str, Any]) -> Connection:

@@ -26,6 +26,7 @@ PROMISED = [
     "assets_frame",
     "connect",
     "labels_frame",
+    "read",
     "validate",
 ]
 

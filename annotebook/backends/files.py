@@ -1,0 +1,77 @@
+"""Annotation files as a read-only backend, so a frame read from a file is traced like any load.
+
+``ab.read(path)`` registers a load of this backend: ``anns.annot.assets`` and ``anns.annot.labels`` then give the
+file's other tables, and ``diff()`` shows what changed since the read. Writing goes through
+``anns.annot.save(path, format)``, never through push.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import schema
+from ..errors import BackendError
+from ..formats import Tables, load
+from .base import ApplyResult, Capabilities, Changes
+
+__all__ = ["FilesBackend"]
+
+_CACHE: dict[tuple[str, str | None, str, float], Tables] = {}
+
+
+class FilesBackend:
+    """One annotation file (or export folder) in one format, read on demand and cached per process."""
+
+    name = "files"
+    capabilities = Capabilities(update=False, create=False, revisions="none", creates_labels=False)
+
+    def __init__(self, path: str | Path, format: str | None = None, dataset: str | None = None):
+        self.path = Path(path).expanduser().resolve()
+        self.format = format
+        self.dataset = dataset or self.path.stem
+
+    def __repr__(self) -> str:
+        return f"FilesBackend({str(self.path)!r}, format={self.format!r})"
+
+    def spec(self) -> dict[str, Any]:
+        return {"path": str(self.path), "format": self.format, "dataset": self.dataset}
+
+    def tables(self) -> Tables:
+        """The file's tables, read once per modification time; the dataset column set to this dataset."""
+        key = (str(self.path), self.format, self.dataset, self.path.stat().st_mtime if self.path.exists() else 0.0)
+        if key not in _CACHE:
+            t = load(self.path, self.format)
+            _CACHE[key] = Tables(
+                annotations=schema.annotations_frame(t.annotations.assign(dataset=self.dataset)),
+                assets=schema.assets_frame(t.assets.assign(dataset=self.dataset)),
+                labels=schema.labels_frame(t.labels.assign(dataset=self.dataset)),
+            )
+        return _CACHE[key]
+
+    def datasets(self) -> pd.DataFrame:
+        t = self.tables()
+        return pd.DataFrame({"dataset": [self.dataset], "assets": [len(t.assets)], "annotations": [len(t.annotations)]})
+
+    def assets(self, dataset: str) -> pd.DataFrame:
+        return self.tables().assets.copy()
+
+    def labels(self, dataset: str) -> pd.DataFrame:
+        return self.tables().labels.copy()
+
+    def annotations(self, dataset: str, assets: Sequence[str] | None = None) -> pd.DataFrame:
+        anns = self.tables().annotations
+        return (anns if assets is None else anns[anns["asset"].isin(list(assets))]).reset_index(drop=True)
+
+    def apply(self, changes: Changes) -> ApplyResult:
+        raise BackendError(
+            f"{self.path.name} was read from a file, which push does not write: "
+            "save it with anns.annot.save(path, format), or import it with conn.import_files(...)"
+        )
+
+    def image_path(self, dataset: str, asset: str) -> str | None:
+        row = self.tables().assets.set_index("asset")["uri"].get(asset)
+        return None if row is None or pd.isna(row) else str(row)
