@@ -216,7 +216,7 @@ def _diff_load(rows: pd.DataFrame, lineage: Lineage, parts: dict[str, list[pd.Da
     ids = rows["id"].tolist()
     lids = lineage.resolve(ids) if lineage.alias else ids
     rows = rows.assign(_lid=lids)
-    known = pd.Index(lids).isin(lineage.current.index)
+    known = lineage.current.index.get_indexer(pd.Index(lids, dtype=object)) >= 0
     new = rows[~known]
     bad = new[new["rev"].notna()]
     if len(bad):

@@ -114,8 +114,10 @@ def push(
         report.created = {k: v for k, v in result.ids.items() if k in set(cs.added["id"])}
         report.updated = [str(i) for i in cs.modified["_lid"]]
         report.deleted = list(result.deleted)
+    else:
+        result = ApplyResult()
     report.fast_forwarded = [str(i) for i in cs.fast_forward["id"]]
-    _write_back(frame, cs, reg, report)
+    _write_back(frame, cs, reg, report, result)
     return report
 
 
@@ -180,7 +182,7 @@ def _content(rec: dict[str, Any] | None, ids: dict[str, str]) -> dict[str, Any] 
     return out
 
 
-def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushReport) -> None:
+def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushReport, result: ApplyResult) -> None:
     """Put the backend's ids and revisions (and fast-forwarded content) into the same frame object."""
     ids = frame["id"].to_numpy(dtype=object, copy=True)
     revs = frame["rev"].to_numpy(dtype=object, copy=True)
@@ -191,12 +193,12 @@ def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushR
         if new_id is not None:
             pos = rec["_pos"]
             ids[pos] = new_id
-            revs[pos] = _current_rev(reg, rec["load"] if isinstance(rec["load"], str) else fill_token, new_id)
+            revs[pos] = result.revs.get(new_id)
             loads[pos] = rec["load"] if isinstance(rec["load"], str) else fill_token
     for rec in cs.modified.to_dict("records"):
         pos = rec["_pos"]
-        ids[pos] = reg.lineage(rec["load"]).resolve([rec["_lid"]])[0]
-        revs[pos] = _current_rev(reg, rec["load"], ids[pos])
+        ids[pos] = result.ids.get(rec["_lid"], rec["_lid"])
+        revs[pos] = result.revs.get(ids[pos])
     content_updates: list[tuple[int, dict[str, Any]]] = []
     for rec in cs.fast_forward.to_dict("records"):
         lineage = reg.lineage(rec["load"])
@@ -224,10 +226,3 @@ def _cell(col: str, value: Any) -> Any:
     if schema.ANNOTATION_COLUMNS[col] is object:
         return value
     return np.nan if value is None or value is pd.NA else value
-
-
-def _current_rev(reg: Registry, token: str | None, row_id: str) -> Any:
-    if token is None:
-        return None
-    cur = reg.lineage(token).current
-    return cur.loc[row_id, "rev"] if row_id in cur.index else None

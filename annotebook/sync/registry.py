@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,7 +234,7 @@ class Registry:
     def record(self, token: str, entries: list[dict[str, Any]]) -> None:
         """Record pushed rows of one load (entries as in `Lineage.apply_history`) and move its lineage on."""
         now = time.time()
-        with self._db() as db:
+        with self._db() as db, _transaction(db):
             db.executemany(
                 "INSERT INTO history (token, id, rev, prev_id, prev_rev, content, deleted, pushed) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -277,6 +277,18 @@ class Registry:
         with self._db() as db:
             rows = db.execute("SELECT push, dataset, created, state, intent, report FROM journal").fetchall()
         return pd.DataFrame(rows, columns=["push", "dataset", "created", "state", "intent", "report"])
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One transaction: autocommit mode would make every row of an executemany its own commit."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 class _Closing:
