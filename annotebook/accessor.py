@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from . import schema
+from .errors import TraceError
 
 __all__ = ["AnnotAccessor"]
 
@@ -101,7 +102,7 @@ class AnnotAccessor:
     def _labels_or_none(self) -> pd.DataFrame | None:
         try:
             return self.labels
-        except Exception:
+        except TraceError:  # a hand-built frame has no labels table
             return None
 
     # -- editing -------------------------------------------------------------------------------------------
@@ -174,7 +175,7 @@ class AnnotAccessor:
 
         try:
             assets = self.assets
-        except Exception:
+        except TraceError:  # an untraced frame is validated without the asset check
             assets = None
         return validate(self._obj, assets)
 
@@ -190,7 +191,7 @@ class AnnotAccessor:
 
         try:
             assets, labels = self.assets, self.labels
-        except Exception:  # noqa: BLE001 - an untraced frame writes with tables derived from its rows
+        except TraceError:  # an untraced frame writes with tables derived from its rows
             assets, labels = None, None
         return save(self._obj, path, format, assets=assets, labels=labels, **options)
 

@@ -131,10 +131,11 @@ class LocalBackend:
                 'ORDER BY "index", name',
                 (dataset,),
             ).fetchall()
-        df = pd.DataFrame(rows, columns=list(schema.LABEL_COLUMNS))
-        for col in ("keypoints", "skeleton"):
-            df[col] = [json.loads(v) if v else None for v in df[col]]
-        return schema.labels_frame(df)
+        records = [
+            dict(zip(schema.LABEL_COLUMNS, (*r[:4], *(json.loads(v) if v else None for v in r[4:])), strict=True))
+            for r in rows
+        ]
+        return schema.labels_frame(records)
 
     def annotations(self, dataset: str, assets: Sequence[str] | None = None) -> pd.DataFrame:
         cols = ", ".join(f'"{c}"' for c in _ANN_COLS)

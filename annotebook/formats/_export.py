@@ -1,0 +1,90 @@
+"""What the folder writers (YOLO, Pascal VOC) share: the file an asset is written as, its pixel size, and the one
+rule for rows a format cannot carry (raise naming them, or skip them when the caller asked; never drop silently)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FormatError
+from ._image_size import image_size
+
+__all__ = ["asset_table", "carried", "file_name", "size_or_raise"]
+
+
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+
+
+def file_name(asset: Any, name: Any) -> str:
+    """The image path a file names for an asset: the asset when it is a path ending in ``name``, else ``name``.
+
+    A frame read from a file has ``asset == "images/train/a.png"`` and ``name == "a.png"``; one from the local store
+    or a platform has an opaque id (``"17"``) and the file name in ``name``.
+
+    >>> file_name("images/a.png", "a.png"), file_name("17", "cat.jpg"), file_name("b.jpg", None)
+    ('images/a.png', 'cat.jpg', 'b.jpg')
+    """
+    a = None if _missing(asset) else str(asset)
+    n = None if _missing(name) else str(name)
+    if a is None or n is None:
+        return a or n or ""
+    return a if a == n or a.replace("\\", "/").endswith("/" + n) else n
+
+
+def asset_table(assets: pd.DataFrame, anns: pd.DataFrame) -> pd.DataFrame:
+    """One row per asset to write: the assets table's, then assets only the annotations name (in order)."""
+    cols = ["asset", "name", "width", "height", "uri"]
+    table = assets[cols].drop_duplicates("asset")
+    extra = pd.unique(anns["asset"].dropna().to_numpy())
+    extra = extra[~np.isin(extra, table["asset"].to_numpy())]
+    if len(extra):
+        more = pd.DataFrame({"asset": extra}).reindex(columns=cols)
+        table = pd.concat([table, more], ignore_index=True) if len(table) else more
+    return table.reset_index(drop=True)
+
+
+def size_or_raise(asset: str, width: Any, height: Any, uri: Any, *, what: str, file: str | None = None) -> tuple[int, int]:
+    """An asset's (width, height): from the assets table, else from its image file's header, else a FormatError."""
+    if not _missing(width) and not _missing(height) and int(width) > 0 and int(height) > 0:
+        return int(width), int(height)
+    size = None if _missing(uri) or "://" in str(uri) else image_size(Path(str(uri)))
+    if size is None:
+        raise FormatError(
+            f"{what} needs the pixel size of asset {asset!r}: give the assets table its width and height",
+            file=file,
+            field="width",
+        )
+    return size
+
+
+def carried(anns: pd.DataFrame, ok: Iterable[bool], *, what: str, skip: bool, file: str | None) -> np.ndarray:
+    """Mask of the rows a writer carries; the others raise a FormatError naming the first few, unless ``skip``."""
+    mask = np.fromiter(ok, dtype=bool, count=len(anns))
+    if skip or mask.all():
+        return mask
+    bad = anns[~mask]
+    shown = ", ".join(f"{i!r} ({k})" for i, k in zip(bad["id"].head(5), _reasons(bad.head(5)), strict=True))
+    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+    raise FormatError(
+        f"{what} cannot carry {len(bad)} rows: {shown}{more}; pass skip_unsupported=True to write the others",
+        file=file,
+        field="kind",
+    )
+
+
+def _reasons(bad: pd.DataFrame) -> list[str]:
+    out = []
+    for kind, rot, pts in zip(bad["kind"], bad["rotation"], bad["points"], strict=True):
+        if kind == "box" and not _missing(rot) and rot != 0:
+            out.append("rotated box")
+        elif kind == "polygon" and pts is not None and len(pts) > 1:
+            out.append(f"polygon of {len(pts)} parts")
+        else:
+            out.append(str(kind))
+    return out

@@ -1,0 +1,166 @@
+"""Small helpers the CSV, Vi JSONL, Label Studio and SuperAnnotate modules share: checked numbers, file names,
+asset sizes, and the one rule for rows a format cannot carry (raise, or skip when asked, never drop silently)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import FormatError
+
+__all__ = [
+    "asset_sizes",
+    "check_unsupported",
+    "file_name",
+    "is_missing",
+    "number",
+    "plain",
+    "records",
+    "size_of",
+    "uri_beside",
+]
+
+
+def is_missing(v: Any) -> bool:
+    """True for None, NaN, pd.NA and NaT (a scalar that carries no value)."""
+    if v is None or v is pd.NA:
+        return True
+    if isinstance(v, float):
+        return math.isnan(v)
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def plain(v: Any) -> Any:
+    """A cell as a plain Python value: None when missing, numpy scalars as Python scalars."""
+    if is_missing(v):
+        return None
+    return v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """The frame's rows as dicts of plain values (missing cells as None)."""
+    cols = list(df.columns)
+    return [{c: plain(v) for c, v in zip(cols, row, strict=True)} for row in df.itertuples(index=False, name=None)]
+
+
+def number(v: Any, *, file: str, line: int | None = None, field: str, allow_negative: bool = True) -> float:
+    """``v`` as a finite float, else a FormatError naming the file, line and field."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise FormatError(f"expected a number, got {type(v).__name__} {v!r}", file=file, line=line, field=field)
+    try:
+        x = float(v)
+    except ValueError:
+        raise FormatError(f"expected a number, got {v!r}", file=file, line=line, field=field) from None
+    if not math.isfinite(x):
+        raise FormatError(f"expected a finite number, got {v!r}", file=file, line=line, field=field)
+    if not allow_negative and x < 0:
+        raise FormatError(f"expected a number >= 0, got {v!r}", file=file, line=line, field=field)
+    return x
+
+
+def size_of(width: Any, height: Any, *, file: str, line: int | None = None, field: str = "") -> tuple[int, int]:
+    """A checked (width, height) in pixels: positive whole numbers."""
+    out = []
+    for name, v in (("width", width), ("height", height)):
+        where = f"{field}.{name}" if field else name
+        x = number(v, file=file, line=line, field=where)
+        if x <= 0 or x != int(x):
+            raise FormatError(
+                f"image {name} must be a positive whole number, got {v!r}", file=file, line=line, field=where
+            )
+        out.append(int(x))
+    return out[0], out[1]
+
+
+def asset_sizes(assets: pd.DataFrame | None) -> dict[str, tuple[int, int]]:
+    """asset (and name) -> (width, height) for the assets whose size is known."""
+    if assets is None or not len(assets):
+        return {}
+    sizes: dict[str, tuple[int, int]] = {}
+    cols = [c for c in ("asset", "name", "width", "height") if c in assets.columns]
+    for r in records(assets[cols]):
+        w, h = r.get("width"), r.get("height")
+        if w is None or h is None:
+            continue
+        for key in (r.get("name"), r.get("asset")):  # the asset id wins over the bare name
+            if key is not None:
+                sizes[str(key)] = (int(w), int(h))
+    return sizes
+
+
+def file_name(asset: Any, name: Any) -> str:
+    """The image file name a format writes: the asset when it is a path ending in its name, else the name.
+
+    A frame read from a file has asset == the path the file named ("imgs/a.png", name "a.png"); a frame from the
+    local store or a platform has an opaque asset id ("17") and the file name in ``name``.
+    """
+    asset_s = None if is_missing(asset) else str(asset)
+    name_s = None if is_missing(name) else str(name)
+    if name_s is None or asset_s is None:
+        return asset_s or name_s or ""
+    return asset_s if asset_s == name_s or asset_s.replace("\\", "/").endswith("/" + name_s) else name_s
+
+
+def uri_beside(root: Path, asset: str) -> str | None:
+    """The image file named ``asset`` under ``root`` when it exists there (no URL, no escape upwards)."""
+    if "://" in asset or asset.startswith(("data:", "/data/")):
+        return None
+    try:
+        path = root / asset
+        return str(path) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def check_unsupported(
+    anns: pd.DataFrame, supported: Iterable[bool], *, what: str, skip: bool, file: str | None = None
+) -> pd.DataFrame:
+    """The rows a writer can carry; the others raise a FormatError naming the first few, unless ``skip``."""
+    mask = pd.Series(list(supported), index=anns.index, dtype=bool)
+    if mask.all():
+        return anns
+    if not skip:
+        bad = anns[~mask]
+        shown = ", ".join(f"{r['id']} ({r['kind']})" for r in records(bad[["id", "kind"]].head(5)))
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise FormatError(
+            f"{len(bad)} rows {what}: {shown}{more}; pass skip_unsupported=True to write the others",
+            file=file,
+            field="kind",
+        )
+    return anns[mask]
+
+
+def json_path(*parts: Any) -> str:
+    """``annotations[3].result[0].value`` from ("annotations", 3, "result", 0, "value")."""
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def require(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], *, file: str, path: str) -> Any:
+    """``obj[key]`` checked for presence and type, else a FormatError naming the JSON path."""
+    where = f"{path}.{key}" if path else key
+    if key not in obj:
+        raise FormatError(f"missing key {key!r}", file=file, field=where)
+    v = obj[key]
+    if not isinstance(v, kind) or (isinstance(v, bool) and bool not in _as_tuple(kind)):
+        raise FormatError(f"expected {_kind_name(kind)}, got {type(v).__name__}", file=file, field=where)
+    return v
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in _as_tuple(kind)))
