@@ -33,8 +33,9 @@ _CONNECTIONS: dict[tuple[str, str], Connection] = {}
 class Connection:
     """A backend plus the registry that traces every frame loaded through it."""
 
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: Backend, dataset: str | None = None):
         self.backend = backend
+        self.dataset = dataset
         self._assets_cache: dict[str, pd.DataFrame] = {}
 
     def __repr__(self) -> str:
@@ -74,6 +75,29 @@ class Connection:
 
         return push(frame, dry_run=dry_run, backend=self.backend)
 
+    def import_files(
+        self, paths: Any, dataset: str | None = None, format: str | None = None, progress: bool = True
+    ) -> pd.DataFrame:
+        """Import annotation files or folders (format sniffed when not given); a report row per path."""
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        report: pd.DataFrame = self.backend.import_files(paths, self._dataset(dataset), format, progress=progress)  # type: ignore[attr-defined]
+        self._assets_cache.clear()
+        return report
+
+    def export(
+        self, format: str, dest: str | Path, dataset: str | None = None, images: bool = False, **options: Any
+    ) -> pd.DataFrame:
+        """Export a dataset in ``format`` to ``dest`` (a file or folder, as the format writes); a row per file."""
+        report: pd.DataFrame = self.backend.export(format, dest, self._dataset(dataset), images=images, **options)  # type: ignore[attr-defined]
+        return report
+
+    def _dataset(self, dataset: str | None) -> str:
+        dataset = dataset or self.dataset
+        if dataset is None:
+            raise ValueError("name the dataset: this connection is not bound to one (connect(..., dataset=...))")
+        return dataset
+
     def cached_assets(self, dataset: str) -> pd.DataFrame:
         """The assets table of ``dataset``, read once per connection."""
         if dataset not in self._assets_cache:
@@ -102,13 +126,16 @@ def _make_backend(name: str, options: dict[str, Any]) -> Backend:
     return backend
 
 
-def connect(backend: str = "local", **options: Any) -> Connection:
-    """Connect to a backend: ``connect()`` is the embedded local store (``path=`` picks its folder)."""
+def connect(backend: str = "local", *, dataset: str | None = None, **options: Any) -> Connection:
+    """Connect to a backend: ``connect()`` is the embedded local store (``path=`` picks its folder).
+
+    ``dataset=`` binds the connection to one dataset, so verbs may leave it out.
+    """
     if backend == "local" and "path" not in options:
         options["path"] = str(home() / "store")
     if backend == "local":
         options["path"] = str(Path(options["path"]).expanduser().resolve())
-    conn = Connection(_make_backend(backend, options))
+    conn = Connection(_make_backend(backend, options), dataset=dataset)
     _CONNECTIONS[(backend, json.dumps(conn.backend.spec(), sort_keys=True))] = conn
     return conn
 

@@ -41,6 +41,9 @@ __all__ = [
 
 STR = pd.StringDtype(na_value=np.nan)
 
+#: what the table builders take: records (dicts), a dict of columns, or a DataFrame
+Records = Iterable[Mapping[str, Any]] | Mapping[str, Any] | pd.DataFrame | None
+
 #: column -> dtype of the annotations table, in display order
 ANNOTATION_COLUMNS: dict[str, Any] = {
     "dataset": STR,
@@ -115,7 +118,7 @@ def _empty_column(dtype: Any, n: int) -> Any:
     return pd.Series([None] * n, dtype=dtype) if n else pd.Series([], dtype=dtype)
 
 
-def _frame(records: Iterable[Mapping[str, Any]] | pd.DataFrame | None, columns: dict[str, Any]) -> pd.DataFrame:
+def _frame(records: Records, columns: dict[str, Any]) -> pd.DataFrame:
     if isinstance(records, pd.DataFrame):
         df = records.copy()
     elif isinstance(records, Mapping):  # columns: {"label": [...], ...}
@@ -130,7 +133,7 @@ def _frame(records: Iterable[Mapping[str, Any]] | pd.DataFrame | None, columns: 
     return coerce(df[[*columns, *extra]], columns)
 
 
-def annotations_frame(records: Iterable[Mapping[str, Any]] | pd.DataFrame | None = None) -> pd.DataFrame:
+def annotations_frame(records: Records = None) -> pd.DataFrame:
     """Build an annotations table from records (dicts): missing columns are filled, dtypes coerced, ids minted."""
     df = _frame(records, ANNOTATION_COLUMNS)
     missing = df["id"].isna()
@@ -139,12 +142,12 @@ def annotations_frame(records: Iterable[Mapping[str, Any]] | pd.DataFrame | None
     return refresh_extents(df)
 
 
-def assets_frame(records: Iterable[Mapping[str, Any]] | pd.DataFrame | None = None) -> pd.DataFrame:
+def assets_frame(records: Records = None) -> pd.DataFrame:
     """Build an assets table from records (dicts)."""
     return _frame(records, ASSET_COLUMNS)
 
 
-def labels_frame(records: Iterable[Mapping[str, Any]] | pd.DataFrame | None = None) -> pd.DataFrame:
+def labels_frame(records: Records = None) -> pd.DataFrame:
     """Build a labels table from records (dicts)."""
     return _frame(records, LABEL_COLUMNS)
 

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS annotations (
     pk INTEGER PRIMARY KEY AUTOINCREMENT, dataset TEXT NOT NULL, rev INTEGER NOT NULL,
     {", ".join(f'"{c}"' for c in _ANN_COLS)});
 CREATE INDEX IF NOT EXISTS annotations_asset ON annotations(dataset, asset);
+CREATE INDEX IF NOT EXISTS annotations_dataset ON annotations(dataset);
 """
 
 
@@ -185,6 +186,70 @@ class LocalBackend:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+
+    def import_tables(self, dataset: str, tables: list[Any]) -> dict[str, int]:
+        """Add the assets, labels and annotations of parsed files to ``dataset`` (created if new), in one transaction.
+
+        Assets already in the dataset keep their row (their size and uri are filled where missing); imported rows
+        are new rows with new ids; labels are added where missing, keeping the file's index when it is free.
+        """
+        counts = {"assets": 0, "annotations": 0, "labels": 0}
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("INSERT OR IGNORE INTO datasets VALUES (?, '', datetime('now'))", (dataset,))
+                rev = self._next_rev(db)
+                for t in tables:
+                    counts["assets"] += self._merge_assets(db, dataset, t.assets)
+                    counts["labels"] += self._merge_labels(db, dataset, t.labels)
+                    counts["annotations"] += len(self._insert_annotations(db, dataset, t.annotations, rev))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return counts
+
+    def _merge_assets(self, db: sqlite3.Connection, dataset: str, assets: pd.DataFrame) -> int:
+        known = {r[0] for r in db.execute("SELECT asset FROM assets WHERE dataset = ?", (dataset,))}
+        new = assets[~assets["asset"].isin(known)].drop_duplicates("asset")
+        self._insert_assets(db, dataset, new)
+        for r in assets[assets["asset"].isin(known)].to_dict("records"):
+            db.execute(
+                "UPDATE assets SET width = COALESCE(width, ?), height = COALESCE(height, ?), uri = COALESCE(uri, ?) "
+                "WHERE dataset = ? AND asset = ?",
+                (*(schema.normal_value(c, r[c]) for c in ("width", "height", "uri")), dataset, r["asset"]),
+            )
+        return len(new)
+
+    def _merge_labels(self, db: sqlite3.Connection, dataset: str, labels: pd.DataFrame) -> int:
+        rows = db.execute('SELECT name, "index" FROM labels WHERE dataset = ?', (dataset,)).fetchall()
+        names, used = {r[0] for r in rows}, {r[1] for r in rows}
+        new = labels[~labels["name"].isin(names)].drop_duplicates("name").copy()
+        top = max([i for i in used if i is not None], default=-1)
+        for pos, idx in zip(new.index, new["index"], strict=True):
+            if pd.isna(idx) or int(idx) in used:
+                top += 1
+                new.loc[pos, "index"] = top
+            used.add(int(new.loc[pos, "index"]))
+            top = max(top, int(new.loc[pos, "index"]))
+        self._insert_labels(db, dataset, new)
+        return len(new)
+
+    def import_files(self, paths: Any, dataset: str, format: str | None = None, progress: bool = True) -> pd.DataFrame:
+        """Read files or folders and add them to ``dataset``; nothing is added when any file is bad."""
+        from ._transfer import parse_files
+
+        tables, report = parse_files(list(paths), dataset, format, progress)
+        self.import_tables(dataset, tables)
+        return report
+
+    def export(self, format: str, dest: Any, dataset: str, images: bool = False, **options: Any) -> pd.DataFrame:
+        """Write ``dataset`` in ``format`` under ``dest`` (with the images when ``images``); one row per file."""
+        from ._transfer import export_tables
+
+        with self._db() as db:
+            self._require(db, dataset)
+        return export_tables(self, dataset, format, dest, images=images, **options)
 
     def _insert_assets(self, db: sqlite3.Connection, dataset: str, assets: pd.DataFrame) -> None:
         cols = ["asset", "name", "width", "height", "uri", "status", "frames"]
@@ -334,21 +399,28 @@ class LocalBackend:
 
 
 def _rows_to_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """Rows of ``SELECT dataset, id, rev, <content>`` as an annotations table, built straight in contract dtypes.
+
+    The store writes only normal-form values, so no second coercion pass is needed (it would double the load).
+    """
     names = ["dataset", "id", "rev", *_ANN_COLS]
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     data: dict[str, Any] = {}
     for name, values in zip(names, columns, strict=True):
+        dtype = schema.ANNOTATION_COLUMNS[name]
         if name == "points":
             data[name] = pd.Series([_points_from_sql(v) for v in values], dtype=object)
         elif name == "visibility":
             data[name] = pd.Series([None if v is None else tuple(json.loads(v)) for v in values], dtype=object)
         elif name == "attributes":
             data[name] = pd.Series([None if v is None else json.loads(v) for v in values], dtype=object)
-        elif schema.ANNOTATION_COLUMNS[name] == "float64":
+        elif dtype == "float64":
             data[name] = np.array(values, dtype=float)
+        elif dtype == "boolean":
+            data[name] = pd.array([None if v is None else bool(v) for v in values], dtype="boolean")
         else:
-            data[name] = pd.Series(values, dtype=object)
-    df = pd.DataFrame(data)
-    df["deleted"] = False
-    df["load"] = None
-    return schema.coerce(df[list(schema.ANNOTATION_COLUMNS)])
+            data[name] = pd.array(values, dtype=dtype)
+    n = len(rows)
+    data["deleted"] = np.zeros(n, dtype=bool)
+    data["load"] = pd.array([None] * n, dtype=schema.STR)
+    return pd.DataFrame({c: data[c] for c in schema.ANNOTATION_COLUMNS})

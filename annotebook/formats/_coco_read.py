@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from ..errors import FormatError
 
@@ -26,6 +27,8 @@ IntArray = npt.NDArray[np.intp]
 #: image fields carried as extra columns of the assets table (beside id, file_name, width, height)
 IMAGE_EXTRAS = ("license", "coco_url", "flickr_url", "date_captured")
 KEYPOINTS_SUFFIX = "#keypoints"
+#: the kinds a COCO file gives, by the codes of the ``kind`` column that `annotation_columns` returns
+KINDS = ("box", "polygon", "keypoints")
 _REL = 1e-7  # a file's area this close to the geometry's own area is not kept as an attribute
 
 
@@ -199,7 +202,7 @@ def _skeleton(v: Any, n_points: int, path: str, where: _Where) -> tuple[tuple[in
 def _positions(values: list[Any], pos: dict[int, int], key: str, what: str, where: _Where) -> IntArray:
     """Each value's position in ``pos``; an unknown (or unhashable) value is named."""
     try:
-        return np.fromiter((pos[v] for v in values), dtype=np.intp, count=len(values))
+        return np.fromiter(map(pos.__getitem__, values), dtype=np.intp, count=len(values))
     except (KeyError, TypeError):
         i = next(i for i, v in enumerate(values) if not _hashable_in(v, pos))
         raise where.error(f"annotations[{i}].{key}", f"unknown {what} {_show(values[i])}") from None
@@ -214,10 +217,17 @@ def _hashable_in(v: Any, pos: dict[int, int]) -> bool:
 
 def _row_ids(items: list[dict[str, Any]], where: _Where) -> list[str | None]:
     ids = [a.get("id") for a in items]
-    if not all(type(v) is int or type(v) is str for v in ids):
-        ok = [type(v) in (int, str) or v is None for v in ids]
-        if not all(ok):
-            raise where.first(ids, lambda v: type(v) in (int, str) or v is None, "annotations", "id", "expected an id")
+    arr = np.asarray(ids) if ids else np.zeros(0, dtype=np.int64)
+    if arr.dtype.kind == "i":  # the common case: integer ids, checked as a whole
+        if not pd.Index(arr).is_unique:
+            _unique(ids, "annotations", "id", where)
+        return list(map(str, ids))
+
+    def ok(v: Any) -> bool:
+        return type(v) in (int, str) or v is None
+
+    if not all(ok(v) for v in ids):
+        raise where.first(ids, ok, "annotations", "id", "expected an id")
     given = [v for v in ids if v is not None]
     if len(set(given)) != len(given):
         _unique(ids, "annotations", "id", where)
@@ -240,13 +250,18 @@ def _shapes(segs: list[Any], where: _Where) -> npt.NDArray[np.int8]:
 def _boxes(bboxes: list[Any], rows: IntArray, where: _Where) -> FloatArray:
     """(len(rows), 4) pixel [x, y, w, h] of the given annotations: four finite numbers, w and h >= 0."""
     chosen = [bboxes[i] for i in rows.tolist()]
-    ok = all(type(b) is list and len(b) == 4 for b in chosen)
-    arr = np.asarray(chosen, dtype=object if not ok else None) if chosen else np.zeros((0, 4))
-    if not ok or arr.dtype.kind not in "if":
+    try:
+        arr = np.asarray(chosen) if chosen else np.zeros((0, 4))
+    except ValueError:  # ragged
+        arr = np.zeros(0, dtype=object)
+    if arr.ndim != 2 or arr.shape[1] != 4 or arr.dtype.kind not in "if":
         for i in rows.tolist():
             b = bboxes[i]
             if b is None:
-                raise where.error(f"annotations[{i}].bbox", "missing: a box, or an RLE mask read as its box, needs [x, y, width, height]")
+                raise where.error(
+                    f"annotations[{i}].bbox",
+                    "missing: a box, or an RLE mask read as its box, needs [x, y, width, height]",
+                )
             if not (type(b) is list and len(b) == 4 and all(type(x) in (int, float) for x in b)):
                 raise where.error(f"annotations[{i}].bbox", f"expected [x, y, width, height], got {_show(b)}")
     arr = arr.astype(np.float64)
@@ -300,7 +315,10 @@ def _polygons(segs: list[Any], rows: IntArray, width: FloatArray, height: FloatA
     ends = ends - 2 * closed  # a ring given closed (first vertex repeated) loses the repeat
     ring_t = [tuple(norm[s:e]) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
     offsets = np.concatenate([[0], np.cumsum(counts)]).tolist()
-    points = [tuple(ring_t[offsets[k] : offsets[k + 1]]) for k in range(len(rows))]
+    if len(ring_t) == len(rows):  # one polygon per annotation: the common case
+        points = [(r,) for r in ring_t]
+    else:
+        points = [tuple(ring_t[offsets[k] : offsets[k + 1]]) for k in range(len(rows))]
     per_ann = np.add.reduceat(areas, offsets[:-1]) if len(areas) else np.zeros(len(rows))
     return _Polygons(points, per_ann)
 
@@ -375,7 +393,7 @@ def annotation_columns(doc: Mapping[str, Any], images: Images, cats: Categories,
     bboxes = [a.get("bbox") for a in items]
     kps = _all_keypoints(items, cat, cats, width, height, where)
     alone = _keypoints_alone(kps, shape, bboxes)
-    kind = np.where(shape == 1, "polygon", "box").astype(object)
+    kind = (shape == 1).astype(np.int8)  # KINDS positions: box, polygon (keypoints set below)
     coords = np.full((n, 4), np.nan)
     boxed = np.flatnonzero((shape != 1) & ~alone)
     bbox = _boxes(bboxes, boxed, where)
@@ -392,10 +410,10 @@ def annotation_columns(doc: Mapping[str, Any], images: Images, cats: Categories,
         computed[poly] = polys.area
     attributes = _attributes(items, shape, computed, kps, alone, images, img, where)
     cols = {
-        "asset": images.file_names[img],
+        "asset": img,  # positions in images.file_names
         "id": ids,
-        "label": np.asarray(cats.names, dtype=object)[cat] if n else np.zeros(0, dtype=object),
-        "kind": kind,
+        "label": cat,  # positions in cats.names
+        "kind": kind,  # positions in KINDS
         "x0": coords[:, 0],
         "y0": coords[:, 1],
         "x1": coords[:, 2],
@@ -419,24 +437,28 @@ def _all_keypoints(
 ) -> dict[int, _Keypoints]:
     """Annotation position -> its labelled keypoints (annotations without a labelled keypoint are left out)."""
     out: dict[int, _Keypoints] = {}
-    for i, a in enumerate(items):
-        v = a.get("keypoints")
-        if v is None:
-            continue
+    for i in [i for i, a in enumerate(items) if "keypoints" in a]:
+        v = items[i]["keypoints"]
         names = cats.keypoints[int(cat[i])]
-        kp = _keypoints(v, None if names is None else len(names), width[i], height[i], f"annotations[{i}].keypoints", where)
+        kp = _keypoints(
+            v, None if names is None else len(names), width[i], height[i], f"annotations[{i}].keypoints", where
+        )
         if kp is not None:
             out[i] = kp
     return out
 
 
-def _keypoints_alone(kps: dict[int, _Keypoints], shape: npt.NDArray[np.int8], bboxes: list[Any]) -> npt.NDArray[np.bool_]:
+def _keypoints_alone(
+    kps: dict[int, _Keypoints], shape: npt.NDArray[np.int8], bboxes: list[Any]
+) -> npt.NDArray[np.bool_]:
     """Annotations that are only keypoints: no segmentation, and no bbox beyond the labelled points' extent."""
     alone = np.zeros(len(shape), dtype=bool)
     for i, kp in kps.items():
         b = bboxes[i]
         same = b is None or (
-            type(b) is list and len(b) == 4 and all(math.isclose(p, q, rel_tol=1e-9, abs_tol=1e-9) for p, q in zip(b, kp.extent, strict=True))
+            type(b) is list
+            and len(b) == 4
+            and all(math.isclose(p, q, rel_tol=1e-9, abs_tol=1e-9) for p, q in zip(b, kp.extent, strict=True))
         )
         alone[i] = shape[i] == 0 and same
     return alone
@@ -489,9 +511,10 @@ def _attributes(
 
 def _areas(items: list[dict[str, Any]], where: _Where) -> FloatArray:
     areas = [a.get("area") for a in items]
-    if all(type(v) in (int, float) for v in areas):
-        arr = np.asarray(areas, dtype=np.float64)
-        if len(arr) == 0 or (np.isfinite(arr).all() and (arr >= 0).all()):
+    arr = np.asarray(areas) if areas else np.zeros(0)
+    if arr.dtype.kind in "if" and arr.ndim == 1:
+        arr = arr.astype(np.float64)
+        if np.isfinite(arr).all() and (arr >= 0).all():
             return arr
 
     def ok(v: Any) -> bool:
@@ -520,7 +543,7 @@ def _with_keypoint_rows(
 ) -> dict[str, Any]:
     """Keypoints-only annotations become keypoints rows; the others gain a companion row ``<id>#keypoints``."""
     for i in np.flatnonzero(alone).tolist():
-        cols["kind"][i] = "keypoints"
+        cols["kind"][i] = 2
         cols["points"][i] = kps[i].points
         cols["visibility"][i] = kps[i].visibility
     extra = [i for i in kps if not alone[i]]
@@ -534,7 +557,7 @@ def _with_keypoint_rows(
         grown[name] = np.concatenate([arr, tail])
     n = len(ids)
     grown["id"][n:] = [None if ids[i] is None else ids[i] + KEYPOINTS_SUFFIX for i in extra]
-    grown["kind"][n:] = "keypoints"
+    grown["kind"][n:] = 2
     grown["points"][n:] = _object_array([kps[i].points for i in extra])
     grown["visibility"][n:] = _object_array([kps[i].visibility for i in extra])
     grown["attributes"][n:] = None

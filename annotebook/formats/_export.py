@@ -49,7 +49,9 @@ def asset_table(assets: pd.DataFrame, anns: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def size_or_raise(asset: str, width: Any, height: Any, uri: Any, *, what: str, file: str | None = None) -> tuple[int, int]:
+def size_or_raise(
+    asset: str, width: Any, height: Any, uri: Any, *, what: str, file: str | None = None
+) -> tuple[int, int]:
     """An asset's (width, height): from the assets table, else from its image file's header, else a FormatError."""
     if not _missing(width) and not _missing(height) and int(width) > 0 and int(height) > 0:
         return int(width), int(height)

@@ -42,6 +42,7 @@ QA, polylines, rotated boxes) raise `FormatError` unless ``skip_unsupported=True
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -85,7 +86,8 @@ def coco_to_tables(doc: Mapping[str, Any] | bytes | str, dataset: str = "coco", 
     images, cats, cols, extras = _read(doc, file)  # the parsed document is released before the frames are built
     assets = _assets_table(images, dataset)
     assets.attrs["coco"] = extras
-    return Tables(annotations=_annotations_table(cols, dataset), assets=assets, labels=_labels_table(cats, dataset))
+    anns = _annotations_table(cols, images, cats, dataset)
+    return Tables(annotations=anns, assets=assets, labels=_labels_table(cats, dataset))
 
 
 def _read(
@@ -97,7 +99,9 @@ def _read(
     if isinstance(doc, list):
         raise FormatError("a list of annotations (a COCO results file), not a dataset with images", file=file)
     if not isinstance(doc, Mapping):
-        raise FormatError(f"expected a JSON object with images, annotations, categories, got {type(doc).__name__}", file=file)
+        raise FormatError(
+            f"expected a JSON object with images, annotations, categories, got {type(doc).__name__}", file=file
+        )
     images = read.read_images(doc, where)
     cats = read.read_categories(doc, where)
     cols = read.annotation_columns(doc, images, cats, where)
@@ -109,25 +113,30 @@ def _str_array(values: Any) -> Any:
     return pd.array(np.asarray(values, dtype=object), dtype=schema.STR)
 
 
-def _annotations_table(cols: dict[str, Any], dataset: str) -> pd.DataFrame:
+def _annotations_table(cols: dict[str, Any], images: read.Images, cats: read.Categories, dataset: str) -> pd.DataFrame:
     """The annotations frame, every contract column built in its dtype so `schema.annotations_frame` stays cheap."""
     n = len(cols["kind"])
-    ids = _fill_ids(cols["id"], cols["asset"])
+    names = {"asset": images.file_names, "label": cats.names, "kind": read.KINDS}
+    nothing = _str_array(np.full(n, None, dtype=object))
     frame: dict[str, Any] = {}
     for col, dtype in schema.ANNOTATION_COLUMNS.items():
-        if col in cols:
-            frame[col] = _str_array(ids if col == "id" else cols[col]) if dtype is schema.STR else cols[col]
+        if col in names:  # positions into a few distinct strings: converted once, then taken
+            frame[col] = _str_array(names[col]).take(cols[col])
+        elif col == "id":
+            frame[col] = _str_array(_fill_ids(cols["id"], frame["asset"]))
+        elif col in cols:
+            frame[col] = cols[col]
         elif dtype is schema.STR:
-            frame[col] = _str_array(np.full(n, dataset if col == "dataset" else None, dtype=object))
+            frame[col] = _str_array(np.full(n, dataset, dtype=object)) if col == "dataset" else nothing
         elif dtype is object:
             frame[col] = np.full(n, None, dtype=object)
         elif dtype is bool:
             frame[col] = np.zeros(n, dtype=bool)
         elif dtype == "float64":
-            frame[col] = np.zeros(n) if col == "rotation" else np.full(n, np.nan)
+            frame[col] = np.full(n, np.nan)
         else:
-            frame[col] = pd.array([None] * n, dtype=dtype)
-    frame["rotation"] = np.where(np.asarray(cols["kind"]) == "box", 0.0, np.nan)
+            frame[col] = pd.array(np.full(n, None, dtype=object), dtype=dtype)
+    frame["rotation"] = np.where(cols["kind"] == 0, 0.0, np.nan)
     return schema.annotations_frame(pd.DataFrame(frame))
 
 
@@ -222,11 +231,28 @@ def load_coco(path: str | Path, dataset: str | None = None) -> Tables:
 
 
 def _image_uris(folder: Path, assets: list[str]) -> Any:
-    roots = [r for r in (folder, folder / "images", folder.parent / "images", folder.parent) if r.is_dir()]
+    """Per asset, the image file found under the first root that has it (each folder listed once), else NaN."""
+    roots = [str(r) for r in (folder, folder / "images", folder.parent / "images", folder.parent) if r.is_dir()]
+    listed: dict[str, set[str]] = {}
+
+    def entries(path: str) -> set[str]:
+        if path not in listed:
+            try:
+                listed[path] = set(os.listdir(path))
+            except OSError:
+                listed[path] = set()
+        return listed[path]
+
     found = []
     for asset in assets:
-        hit = next((root / asset for root in roots if (root / asset).is_file()), None)
-        found.append(str(hit) if hit is not None else None)
+        hit = None
+        for root in roots:
+            full = os.path.join(root, asset)
+            parent, name = os.path.split(full)
+            if name in entries(parent) and os.path.isfile(full):
+                hit = full
+                break
+        found.append(hit)
     return pd.array(np.asarray(found, dtype=object), dtype=schema.STR)
 
 
