@@ -140,15 +140,16 @@ def connect(backend: str = "local", *, dataset: str | None = None, **options: An
     return conn
 
 
-def read(path: str | Path, format: str | None = None, dataset: str | None = None) -> pd.DataFrame:
+def read(path: str | Path, format: str | None = None, dataset: str | None = None, **options: Any) -> pd.DataFrame:
     """Read an annotation file or folder into an annotations frame (format sniffed when not given).
 
     The frame is traced to the file: ``anns.annot.assets`` and ``anns.annot.labels`` give its other tables, and
     ``anns.annot.save(path, format)`` writes it in any format.
     """
-    conn = connect("files", path=str(path), format=format, dataset=dataset)
-    spec = conn.backend.spec()
-    return conn.annotations(str(spec["dataset"]))
+    backend = _make_backend("files", {"path": str(path), "format": format, "dataset": dataset, **options})
+    conn = Connection(backend, dataset=str(backend.spec()["dataset"]))
+    _CONNECTIONS[("files", json.dumps(backend.spec(), sort_keys=True))] = conn
+    return conn.annotations(str(conn.dataset))
 
 
 def connection_for(backend: str, spec: dict[str, Any]) -> Connection:

@@ -7,6 +7,7 @@ file's other tables, and ``diff()`` shows what changed since the read. Writing g
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,22 +30,26 @@ class FilesBackend:
     name = "files"
     capabilities = Capabilities(update=False, create=False, revisions="none", creates_labels=False)
 
-    def __init__(self, path: str | Path, format: str | None = None, dataset: str | None = None):
+    def __init__(self, path: str | Path, format: str | None = None, dataset: str | None = None, **options: Any):
         self.path = Path(path).expanduser().resolve()
         self.format = format
-        self.dataset = dataset or self.path.stem
+        # a file name need not be UTF-8; the dataset name must be (pandas' strings are)
+        self.dataset = dataset or os.fsencode(self.path.stem).decode("utf-8", "replace")
+        self.options = options  # reader options (assets=, normalized=, ...)
 
     def __repr__(self) -> str:
         return f"FilesBackend({str(self.path)!r}, format={self.format!r})"
 
     def spec(self) -> dict[str, Any]:
-        return {"path": str(self.path), "format": self.format, "dataset": self.dataset}
+        """Path, format, dataset and the reader options that survive JSON (a table passed as assets= does not)."""
+        plain = {k: v for k, v in self.options.items() if isinstance(v, (str, int, float, bool, type(None)))}
+        return {"path": str(self.path), "format": self.format, "dataset": self.dataset, **plain}
 
     def tables(self) -> Tables:
         """The file's tables, read once per modification time; the dataset column set to this dataset."""
         key = (str(self.path), self.format, self.dataset, self.path.stat().st_mtime if self.path.exists() else 0.0)
         if key not in _CACHE:
-            t = load(self.path, self.format)
+            t = load(self.path, self.format, **self.options)
             _CACHE[key] = Tables(
                 annotations=schema.annotations_frame(t.annotations.assign(dataset=self.dataset)),
                 assets=schema.assets_frame(t.assets.assign(dataset=self.dataset)),

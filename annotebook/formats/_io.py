@@ -51,4 +51,7 @@ def atomic_write(path: Path, data: str | bytes) -> Path:
 
 def write_files(root: Path, files: Mapping[str, str | bytes]) -> list[Path]:
     """Write several files under ``root``, each atomically; contents are built before the first write."""
+    for rel in files:
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise FormatError(f"not a path inside the output folder: {rel!r}", file=str(root))
     return [atomic_write(Path(root) / rel, data) for rel, data in files.items()]

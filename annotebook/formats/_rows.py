@@ -4,6 +4,7 @@ asset sizes, and the one rule for rows a format cannot carry (raise, or skip whe
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,14 @@ from ..errors import FormatError
 __all__ = [
     "asset_sizes",
     "check_unsupported",
+    "dataset_name",
     "file_name",
     "is_missing",
+    "json_path",
     "number",
     "plain",
     "records",
+    "require",
     "size_of",
     "uri_beside",
 ]
@@ -50,9 +54,11 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [{c: plain(v) for c, v in zip(cols, row, strict=True)} for row in df.itertuples(index=False, name=None)]
 
 
-def number(v: Any, *, file: str, line: int | None = None, field: str, allow_negative: bool = True) -> float:
-    """``v`` as a finite float, else a FormatError naming the file, line and field."""
-    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+def number(
+    v: Any, *, file: str, line: int | None = None, field: str, allow_negative: bool = True, text: bool = False
+) -> float:
+    """``v`` as a finite float (a JSON number; or text, when ``text``), else a FormatError naming file, line, field."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, str) if text else (int, float)):
         raise FormatError(f"expected a number, got {type(v).__name__} {v!r}", file=file, line=line, field=field)
     try:
         x = float(v)
@@ -106,6 +112,11 @@ def file_name(asset: Any, name: Any) -> str:
     if name_s is None or asset_s is None:
         return asset_s or name_s or ""
     return asset_s if asset_s == name_s or asset_s.replace("\\", "/").endswith("/" + name_s) else name_s
+
+
+def dataset_name(path: Path) -> str:
+    """The default dataset name of a file or folder: its stem, as valid UTF-8 (undecodable bytes replaced)."""
+    return os.fsencode(Path(path).stem).decode("utf-8", "replace")
 
 
 def uri_beside(root: Path, asset: str) -> str | None:

@@ -43,7 +43,7 @@ from .. import schema
 from ..errors import FormatError
 from ._io import head, read_text, write_files
 from ._registry import FormatSpec, Tables, register_format
-from ._rows import asset_sizes, check_unsupported, file_name, number, records, uri_beside
+from ._rows import asset_sizes, check_unsupported, dataset_name, file_name, number, records, uri_beside
 
 __all__ = [
     "csv_boxes_to_tables",
@@ -161,7 +161,7 @@ def _parse_row(cells: list[str], cols: dict[str, int], width: int, layout: str, 
     raw = [cells[cols[f]].strip() for f in fields]
     if not any(raw) and not label:
         return _Row(file, line, asset, None, None)
-    vals = tuple(number(v, file=file, line=line, field=f) for v, f in zip(raw, fields, strict=True))
+    vals = tuple(number(v, file=file, line=line, field=f, text=True) for v, f in zip(raw, fields, strict=True))
     if layout == WIDTH_HEIGHT:
         for v, f in zip(vals[2:], fields[2:], strict=True):
             if v < 0:
@@ -330,7 +330,7 @@ def load_csv_boxes(
         if size is not None:
             sizes[name] = size
     return csv_boxes_to_tables(
-        texts, layout=layout, normalized=normalized, sizes=sizes, dataset=dataset or path.stem, root=root
+        texts, layout=layout, normalized=normalized, sizes=sizes, dataset=dataset or dataset_name(path), root=root
     )
 
 
@@ -423,6 +423,9 @@ def _save(tables: Tables, path: str | Path, layout: str, **options: Any) -> list
     content = tables_to_csv_boxes(tables, layout=layout, by_split=not single, **options)
     if single:
         return write_files(path.parent, {path.name: content[None]})
+    bad = [s for s in content if s is not None and (not s or s in (".", "..") or any(c in s for c in "/\\:"))]
+    if bad:
+        raise FormatError(f"split {bad[0]!r} cannot name a file; give the rows plain split names", field="split")
     files = {f"{'annotations' if split is None else split}.csv": text for split, text in content.items()}
     return write_files(path, files)
 

@@ -1,8 +1,7 @@
 """Label Studio JSON export: a list of tasks, each with ``data`` (the image URL), ``annotations[].result[]`` and
 ``predictions[].result[]``.
 
-Pixel convention: percent (0-100) of ``original_width`` / ``original_height``; a rectangle's ``x``, ``y`` is its
-top-left corner and ``rotation`` turns it clockwise about that corner, in pixels.
+Pixel convention: percent (0-100) of original_width/height; a rectangle rotates clockwise about its top-left corner.
 
 Rows. ``rectanglelabels`` / ``rectangle`` -> box (the contract's rotation is about the box centre, so a rotated
 rectangle is converted through pixels, which needs ``original_width`` / ``original_height`` or the assets' size);
@@ -48,7 +47,7 @@ from .. import schema
 from ..errors import FormatError
 from ._io import atomic_write, head, read_text
 from ._registry import FormatSpec, Tables, register_format
-from ._rows import asset_sizes, check_unsupported, file_name, number, records, size_of, uri_beside
+from ._rows import asset_sizes, check_unsupported, dataset_name, file_name, number, records, size_of, uri_beside
 
 __all__ = ["label_config", "labelstudio_to_tables", "load_labelstudio", "save_labelstudio", "tables_to_labelstudio"]
 
@@ -135,19 +134,18 @@ class _Reader:
 
 
 def _image(rd: _Reader, task: dict[str, Any], t: int) -> str:
+    """The task's image URL: ``image_key``, else ``image``, else the key a result's ``source`` names, else the only
+    text value of the task data."""
     data = task.get("data")
-    if data is None:
+    if data is None:  # Label Studio also imports flat tasks: {"image": ...}
         data = {k: v for k, v in task.items() if k not in TASK_KEYS}
     if not isinstance(data, dict):
         raise rd.error(f"expected an object, got {type(data).__name__}", f"[{t}].data")
+    sources = [r.get("source") for g in _groups(task) for r in g.get("result") or [] if isinstance(r, dict)]
+    texts = [k for k, v in data.items() if isinstance(v, str)]
     keys = [rd.image_key] if rd.image_key else []
-    sources = [r.get("source") for a in _groups(task) for r in a.get("result") or [] if isinstance(r, dict)]
     keys += ["image", *[s[1:] for s in sources if isinstance(s, str) and s.startswith("$")]]
-    keys += (
-        [k for k, v in data.items() if isinstance(v, str)]
-        if len([v for v in data.values() if isinstance(v, str)]) == 1
-        else []
-    )
+    keys += texts if len(texts) == 1 else []
     for k in keys:
         if isinstance(data.get(k), str) and data[k]:
             return str(data[k])
@@ -314,7 +312,8 @@ def _task(rd: _Reader, task: Any, t: int, root: Path | None) -> None:
     asset = _image(rd, task, t)
     rd.assets.setdefault(asset, {"dataset": rd.dataset, "asset": asset, "name": _name(asset), "uri": _uri(asset, root)})
     for key in ("annotations", "predictions"):
-        groups = task.get(key) or []
+        groups = task.get(key)
+        groups = [] if groups is None else groups
         if not isinstance(groups, list):
             raise rd.error(f"expected a list, got {type(groups).__name__}", f"[{t}].{key}")
         for i, g in enumerate(groups):
@@ -378,7 +377,9 @@ def load_labelstudio(path: str | Path, *, dataset: str | None = None, **options:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise FormatError(f"not JSON: {exc.msg}", file=str(path), line=exc.lineno, field="json") from None
-    return labelstudio_to_tables(obj, file=str(path), dataset=dataset or path.stem, root=path.parent, **options)
+    return labelstudio_to_tables(
+        obj, file=str(path), dataset=dataset or dataset_name(path), root=path.parent, **options
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -449,7 +450,7 @@ def _results(r: dict[str, Any], size: tuple[int, int] | None) -> list[dict[str, 
         "to_name": to_name,
         "value": _value(r, size),
     }
-    if size is not None:
+    if size is not None and kind not in ("tag", "caption"):
         res["original_width"], res["original_height"], res["image_rotation"] = size[0], size[1], 0
     if r.get("score") is not None:
         res["score"] = float(r["score"])
@@ -462,7 +463,7 @@ def _merge_choices(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     by_key: dict[tuple[str, str], dict[str, Any]] = {}
     for res in results:
-        if res["type"] in ("choices", "textarea") and res.get("original_width") is None and "#" in res["id"]:
+        if res["type"] in ("choices", "textarea") and "#" in res["id"]:
             base = res["id"].rsplit("#", 1)[0]
             key = (base, res["from_name"])
             if key in by_key:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ from .. import schema
 from ..errors import FormatError
 from ._io import head, read_text, write_files
 from ._registry import FormatSpec, Tables, register_format
-from ._rows import asset_sizes, check_unsupported, file_name, number, records, size_of, uri_beside
+from ._rows import asset_sizes, check_unsupported, dataset_name, file_name, number, records, size_of, uri_beside
 
 __all__ = ["load_superannotate", "save_superannotate", "superannotate_to_tables", "tables_to_superannotate"]
 
@@ -280,6 +281,12 @@ def superannotate_to_tables(
 def _item_files(path: Path) -> dict[Path, str]:
     """annotation file -> asset, for a folder (paths relative to it, ___objects.json / .json stripped)."""
     found = sorted(p for p in path.rglob("*.json") if p.is_file() and not p.name.startswith("."))
+    for p in found:
+        try:
+            p.relative_to(path).as_posix().encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(p.relative_to(path)).decode("utf-8", "backslashreplace")
+            raise FormatError("the file name is not UTF-8, so it cannot name an image", file=shown) from None
     return {
         p: "/".join([*p.relative_to(path).parts[:-1], _asset_of(p.name)]) for p in found if p.name != "classes.json"
     }
@@ -316,7 +323,7 @@ def load_superannotate(path: str | Path, *, dataset: str | None = None, skip_uns
     return superannotate_to_tables(
         items,
         classes=classes,
-        dataset=dataset or path.stem,
+        dataset=dataset or dataset_name(path),
         files={asset: str(f) for f, asset in files.items()},
         root=root,
         skip_unsupported=skip_unsupported,
@@ -414,6 +421,14 @@ def _classes_json(tables: Tables, anns: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def _relative(fname: str) -> str:
+    """A file name safe to join under the output folder: a URL, absolute or ``..`` path keeps its last part."""
+    parts = fname.replace("\\", "/").split("/")
+    if "://" in fname or fname.startswith("/") or ":" in parts[0] or any(p in ("", ".", "..") for p in parts):
+        return parts[-1] or "image"
+    return fname
+
+
 def tables_to_superannotate(
     tables: Tables, *, naming: str = "objects", skip_unsupported: bool = False
 ) -> dict[str, str]:
@@ -437,7 +452,7 @@ def tables_to_superannotate(
     files: dict[str, str] = {}
     for asset in dict.fromkeys([*arows, *by_asset]):
         arow = dict(arows.get(asset, {"asset": asset}))
-        arow["fname"] = file_name(asset, arow.get("name"))
+        arow["fname"] = _relative(file_name(asset, arow.get("name")))
         suffix = SUFFIX if naming == "objects" else ".json"
         files[f"{arow['fname']}{suffix}"] = json.dumps(
             _item(arow, by_asset.get(asset, [])), ensure_ascii=False, indent=1

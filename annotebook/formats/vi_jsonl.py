@@ -27,10 +27,10 @@ Spans. The export form counts whitespace-separated tokens of the caption (0-base
 starts at that token and runs for the phrase's length. The SDK does not say whether the indices count tokens or
 characters, so a start that fits as a character offset (and not as a token) is read as one; a phrase found at
 neither is a FormatError naming the line. The upload form has no span: each phrase is the first occurrence of its
-text at or after the previous phrase (a repeated phrase right after itself is another box of the same
-occurrence). Where that rule would not give back a row's span, the writer adds ``"span": [start, end]``
-(character offsets) to that phrase: an annotebook extension, written only then. Likewise ``"category"`` is written
-only for a caption row with a label.
+text at or after the previous phrase's start (else the first anywhere; a phrase repeated right after itself is
+another box of the same occurrence). Where that rule would not give back a row's span, the writer adds
+``"span": [start, end]`` (character offsets) to that phrase: an annotebook extension, written only then. Likewise
+``"category"`` is written only for a caption row with a label.
 
 Reading a folder reads every ``*.jsonl`` in it (the Vi export's ``training/``, ``validation/`` and ``dump/``
 folders set ``split`` to train / validate / none).
@@ -55,7 +55,7 @@ from .. import schema
 from ..errors import FormatError
 from ._io import head, read_text, write_files
 from ._registry import FormatSpec, Tables, register_format
-from ._rows import check_unsupported, file_name, is_missing, number, records, size_of, uri_beside
+from ._rows import check_unsupported, dataset_name, file_name, is_missing, number, records, size_of, uri_beside
 
 __all__ = ["load_vi_jsonl", "save_vi_jsonl", "tables_to_vi_jsonl", "vi_jsonl_to_tables"]
 
@@ -143,10 +143,10 @@ def _token_span(caption: str, phrase: str, start: int, at: _Where, path: str) ->
 def _search_span(
     caption: str, phrase: str, prev: tuple[str, tuple[int, int]] | None, at: _Where | None, path: str
 ) -> tuple[int, int]:
-    """The upload form's rule: the first occurrence at or after the previous phrase; a repeat is the same one."""
+    """The upload form's rule: the first occurrence at or after the previous phrase's start; a repeat is the same."""
     if prev is not None and prev[0] == phrase:
         return prev[1]
-    cursor = prev[1][1] if prev is not None else 0
+    cursor = prev[1][0] if prev is not None else 0
     pos = caption.find(phrase, cursor)
     if pos < 0:
         pos = caption.find(phrase)
@@ -180,12 +180,14 @@ def _grounding(b: _Builder, asset: str, caption: str, caption_id: str, at: _Wher
         else:
             span = _search_span(caption, phrase, prev, at, f"{p}.phrase")
         prev = (phrase, span)
-        boxes = [_box(g["bbox"], at, f"{p}.bbox")] if "bbox" in g else None
-        if boxes is None:
+        if "bbox" in g:
+            boxes = [_box(g["bbox"], at, f"{p}.bbox")]
+        else:
             bounds = _get(g, "bounds", list, at, f"{p}.")
-            boxes = [_box(v, at, f"{p}.bounds[{j}]") for j, v in enumerate(bounds)]
             if len(bounds) == 4 and all(isinstance(v, list) and len(v) == 2 for v in bounds):
                 boxes = [_box(bounds, at, f"{p}.bounds")]  # one box as 4 corner pairs
+            else:
+                boxes = [_box(v, at, f"{p}.bounds[{j}]") for j, v in enumerate(bounds)]
         for x0, y0, x1, y1 in boxes:
             b.add(
                 asset,
@@ -328,7 +330,7 @@ def load_vi_jsonl(path: str | Path, *, dataset: str | None = None) -> Tables:
         if found:
             splits[str(f)] = found[0]
     texts = {str(f): read_text(f) for f in files}
-    return vi_jsonl_to_tables(texts, dataset=dataset or path.stem, root=root, splits=splits)
+    return vi_jsonl_to_tables(texts, dataset=dataset or dataset_name(path), root=root, splits=splits)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -344,8 +346,12 @@ def _phrases(caption: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         phrase = "" if r.get("text") is None else str(r["text"])
         item: dict[str, Any] = {"phrase": phrase, "bbox": [float(r[k]) for k in ("x0", "y0", "x1", "y1")]}
         span = (_int(r.get("span_start")), _int(r.get("span_end")))
-        if span[0] < 0 or caption[span[0] : span[1]] != phrase:
-            span = _search_span(caption, phrase, prev, None, "")  # no usable span: the reader's own rule
+        if span[0] >= 0 and caption[span[0] : span[1]] != phrase:
+            raise FormatError(
+                f"row {r['id']}: span {span} does not spell {phrase!r} in its caption", field="span_start"
+            )
+        if span[0] < 0:
+            span = _search_span(caption, phrase, prev, None, "")  # no span given: the reader's own rule
             if span[0] < 0:
                 raise FormatError(f"row {r['id']}: phrase {phrase!r} does not occur in its caption", field="text")
         elif _search_span(caption, phrase, prev, None, "") != span:
@@ -379,13 +385,14 @@ def tables_to_vi_jsonl(tables: Tables, *, skip_unsupported: bool = False) -> str
     names = {r["asset"]: file_name(r["asset"], r.get("name")) for r in records(tables.assets[["asset", "name"]])}
     rows = records(anns)
     by_parent: dict[str, list[dict[str, Any]]] = {}
+    by_asset: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         if r["kind"] == "grounding":
             by_parent.setdefault(r["parent"], []).append(r)
+        by_asset.setdefault(r["asset"], []).append(r)
     lines: list[str] = []
-    for asset in dict.fromkeys(r["asset"] for r in rows):
-        asset_id = names.get(asset) or file_name(asset, None)
-        lines += _asset_lines(asset_id, [r for r in rows if r["asset"] == asset], by_parent)
+    for asset, members in by_asset.items():
+        lines += _asset_lines(names.get(asset) or file_name(asset, None), members, by_parent)
     return "".join(line + "\n" for line in lines)
 
 

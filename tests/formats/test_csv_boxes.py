@@ -1,4 +1,4 @@
-"""CSV four-corner and width-height (Datature): golden files from Datature's docs, round trips, edge cases, bad input."""
+"""CSV four-corner and width-height (Datature): golden files from the docs, round trips, edge cases, bad input."""
 
 from __future__ import annotations
 
@@ -29,7 +29,17 @@ BOX = ["x0", "y0", "x1", "y1"]
 
 def _tables(boxes: list[tuple], sizes: dict[str, tuple[int, int]]) -> Tables:
     rows = [
-        {"dataset": "d", "asset": a, "id": f"{a}#{i}", "label": lab, "kind": "box", "x0": x0, "y0": y0, "x1": x1, "y1": y1}
+        {
+            "dataset": "d",
+            "asset": a,
+            "id": f"{a}#{i}",
+            "label": lab,
+            "kind": "box",
+            "x0": x0,
+            "y0": y0,
+            "x1": x1,
+            "y1": y1,
+        }
         for i, (a, lab, x0, y0, x1, y1) in enumerate(boxes)
     ]
     assets = [{"dataset": "d", "asset": a, "name": a, "width": w, "height": h} for a, (w, h) in sizes.items()]
@@ -121,7 +131,8 @@ def test_normalisation_rule_and_override() -> None:
     assert csv_boxes_to_tables(text).annotations[BOX].values.tolist() == [[0, 0, 1, 1]]  # all in [0, 1]: normalised
     pixels = csv_boxes_to_tables(text, normalized=False, sizes={"a.png": (4, 2)})
     assert pixels.annotations[BOX].values.tolist() == [[0, 0, 0.25, 0.5]]
-    mixed = csv_boxes_to_tables(text + "a.png,0,0,2,2,y\n", sizes={"a.png": (4, 2)})  # one value > 1: the file is pixels
+    # one value > 1: the whole file is pixels
+    mixed = csv_boxes_to_tables(text + "a.png,0,0,2,2,y\n", sizes={"a.png": (4, 2)})
     assert mixed.annotations[BOX].values.tolist() == [[0, 0, 0.25, 0.5], [0, 0, 0.5, 1.0]]
 
 
@@ -169,19 +180,44 @@ def test_unsupported_rows_raise_unless_skipped(tmp_path: Path) -> None:
     anns = pd.concat(
         [
             EDGE.annotations,
-            schema.annotations_frame([{"dataset": "d", "asset": "a.png", "id": "poly", "kind": "polygon",
-                                       "points": [[0.1, 0.1, 0.2, 0.1, 0.2, 0.2]]},
-                                      {"dataset": "d", "asset": "a.png", "id": "rot", "kind": "box", "x0": 0.1,
-                                       "y0": 0.1, "x1": 0.2, "y1": 0.2, "rotation": 30.0}]),
+            schema.annotations_frame(
+                [
+                    {
+                        "dataset": "d",
+                        "asset": "a.png",
+                        "id": "poly",
+                        "kind": "polygon",
+                        "points": [[0.1, 0.1, 0.2, 0.1, 0.2, 0.2]],
+                    },
+                    {
+                        "dataset": "d",
+                        "asset": "a.png",
+                        "id": "rot",
+                        "kind": "box",
+                        "x0": 0.1,
+                        "y0": 0.1,
+                        "x1": 0.2,
+                        "y1": 0.2,
+                        "rotation": 30.0,
+                    },
+                ]
+            ),
         ],
         ignore_index=True,
-    )  # fmt: skip
+    )
     t = Tables(anns, EDGE.assets, EDGE.labels)
     with pytest.raises(FormatError, match=r"field 'kind'.*poly \(polygon\), rot \(box\)"):
         save_csv_four_corner(t, tmp_path / "x")
     assert not (tmp_path / "x").exists()  # nothing written
     save_csv_four_corner(t, tmp_path / "x", skip_unsupported=True)
     assert len(load_csv_four_corner(tmp_path / "x").annotations) == len(EDGE.annotations)
+
+
+def test_a_split_that_is_not_a_plain_name_is_refused(tmp_path: Path) -> None:
+    t = Tables(EDGE.annotations.assign(split="../escape"), EDGE.assets, EDGE.labels)
+    with pytest.raises(FormatError, match="field 'split'"):
+        save_csv_four_corner(t, tmp_path / "x")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "escape.csv").exists()
 
 
 def test_pixel_output_without_sizes_is_an_error(tmp_path: Path) -> None:
@@ -217,7 +253,7 @@ def test_hostile_rows_name_file_line_and_field(tmp_path: Path, text: str, line: 
 def test_non_utf8_file_is_named(tmp_path: Path) -> None:
     path = tmp_path / "latin1.csv"
     path.write_bytes("filename,xmin,ymin,xmax,ymax,label\nä.png,0,0,1,1,x\n".encode("latin-1"))
-    with pytest.raises(FormatError, match="latin1.csv.*UTF-8"):
+    with pytest.raises(FormatError, match=r"latin1.csv.*UTF-8"):
         load_csv_four_corner(path)
 
 
@@ -231,3 +267,17 @@ def test_annot_save_from_a_frame_read_from_another_format(tmp_path: Path) -> Non
     boxes = anns[anns["kind"] == "box"]
     assert back[BOX].values.tolist() == boxes[BOX].values.tolist()
     assert back["label"].tolist() == ["Human pose"]
+
+
+def test_a_csv_whose_name_is_not_utf8_reads_and_is_named_in_errors(tmp_path: Path) -> None:
+    import os
+
+    good = os.path.join(os.fsencode(tmp_path), b"\xffgood.csv")
+    with open(good, "w") as f:
+        f.write("filename,xmin,ymin,xmax,ymax,label\na.png,0,0,1,1,x\n")
+    assert load_csv_boxes(Path(os.fsdecode(good))).annotations["label"].tolist() == ["x"]
+    bad = os.path.join(os.fsencode(tmp_path), b"\xffbad.csv")
+    with open(bad, "w") as f:
+        f.write("filename,xmin,ymin,xmax,ymax,label\na.png,0,0,1\n")
+    with pytest.raises(FormatError, match=r"bad.csv, line 2, field 'field count'"):
+        load_csv_boxes(Path(os.fsdecode(bad)))
