@@ -333,3 +333,30 @@ def test_grounding_rows_follow_their_new_caption(conn: ab.Connection, anns: pd.D
     g = stored[stored.kind == "grounding"].iloc[0]
     assert g.parent == report.created[cap_id]
     assert anns[anns.kind == "grounding"].iloc[0].parent == g.parent
+
+
+def test_r7_a_deletion_pushed_through_a_subset_fast_forwards_the_parent(
+    conn: ab.Connection, anns: pd.DataFrame
+) -> None:
+    """The parent of a subset that pushed a deletion marks that row deleted and pushes its own edits."""
+    sub = anns[anns.id == "1"].copy()
+    sub.annot.delete(sub.id == "1")
+    sub.annot.push()
+    anns.loc[anns.id == "2", "label"] = "lion"
+    report = anns.annot.push()
+    assert report.updated == ["2"] and report.fast_forwarded == ["1"]
+    assert anns.set_index("id").loc["1", "deleted"]
+    assert len(anns.annot.diff()) == 0
+    anns.loc[anns.id == "1", "deleted"] = False
+    with pytest.raises(ab.ValidationError, match="deletion already pushed"):
+        anns.annot.diff()
+
+
+def test_r7_a_row_edited_in_the_parent_but_deleted_by_a_subset_conflicts(anns: pd.DataFrame) -> None:
+    """Editing a row that another frame of the load deleted is a conflict on `deleted`."""
+    sub = anns[anns.id == "1"].copy()
+    sub.annot.delete(sub.id == "1")
+    sub.annot.push()
+    anns.loc[anns.id == "1", "label"] = "lion"
+    with pytest.raises(ab.ConflictError, match="1"):
+        anns.annot.push()

@@ -164,6 +164,7 @@ def diff(frame: pd.DataFrame, reg: Registry | None = None) -> Changeset:
     lineages = [reg.lineage(t) for t in tokens]
     backend, spec, dataset = _one_place(frame, lineages)
     parts: dict[str, list[pd.DataFrame]] = {k: [] for k in ("added", "modified", "deleted", "ff", "changes", "conf")}
+    _trace_pushed_additions(frame, lineages)
     untraced = frame[frame["load"].isna()]
     _check_untraced(untraced)
     parts["added"].append(untraced[~untraced["deleted"].to_numpy(dtype=bool)])
@@ -183,10 +184,24 @@ def diff(frame: pd.DataFrame, reg: Registry | None = None) -> Changeset:
         modified=cat("modified", rows),
         deleted=cat("deleted", rows),
         changes=cat("changes", pd.DataFrame(columns=_CHANGE_COLUMNS)),
-        fast_forward=cat("ff", rows.assign(_update=pd.Series(dtype=bool))),
+        fast_forward=cat("ff", rows.assign(_update=pd.Series(dtype=bool), _gone=pd.Series(dtype=bool))),
         conflicts=cat("conf", pd.DataFrame(columns=_CONFLICT_COLUMNS)),
         tokens=tokens,
     )
+
+
+def _trace_pushed_additions(frame: pd.DataFrame, lineages: list[Lineage]) -> None:
+    """Rows with no load whose client id a push of one of these loads already created join that load (R-4, R-5)."""
+    untraced = frame["load"].isna().to_numpy()
+    if not untraced.any() or not any(ln.alias for ln in lineages):
+        return
+    loads = frame["load"].to_numpy(dtype=object, copy=True)
+    for pos in np.flatnonzero(untraced):
+        for ln in lineages:
+            if frame["id"].iat[pos] in ln.alias:
+                loads[pos] = ln.token
+                break
+    frame["load"] = pd.array(loads, dtype=schema.STR)
 
 
 def _one_place(frame: pd.DataFrame, lineages: list[Lineage]) -> tuple[str | None, dict[str, Any], str | None]:
@@ -229,19 +244,20 @@ def _diff_load(rows: pd.DataFrame, lineage: Lineage, parts: dict[str, list[pd.Da
     rows = rows.assign(_lrev=cur["rev"].to_numpy())
     gone = cur["gone"].to_numpy(dtype=bool)
     deleted = rows["deleted"].to_numpy(dtype=bool)
-    revived = gone & ~deleted
+    same = (rows["id"].to_numpy() == rows["_lid"].to_numpy()) & _eq_column("rev", rows["rev"], cur["rev"])
+    # a pushed deletion gives the row a deletion revision (R-7): the frame that pushed it holds that revision,
+    # another frame of the load still holds the older one and is fast-forwarded instead
+    revived = gone & same & ~deleted
     if revived.any():
         r = rows[revived]
         raise ValidationError(
             "rows whose deletion was pushed cannot be revived by clearing `deleted`; add a new row instead",
             pd.DataFrame({"id": r["id"], "column": "deleted", "problem": "deletion already pushed"}),
         )
-    live = ~gone
-    same = (rows["id"].to_numpy() == rows["_lid"].to_numpy()) & _eq_column("rev", rows["rev"], cur["rev"])
-    fresh = live & same
+    fresh = ~gone & same
     parts["deleted"].append(rows[fresh & deleted])
     _modified(rows[fresh & ~deleted], cur[fresh & ~deleted], parts)
-    _stale(rows[live & ~same], lineage, parts)
+    _stale(rows[~same], lineage, parts)
 
 
 def _modified(rows: pd.DataFrame, cur: pd.DataFrame, parts: dict[str, list[pd.DataFrame]]) -> None:
@@ -268,18 +284,23 @@ def _stale(rows: pd.DataFrame, lineage: Lineage, parts: dict[str, list[pd.DataFr
     update: list[bool] = []
     conflicts: list[dict[str, Any]] = []
     for rec in rows.to_dict("records"):
-        now = _row_content(lineage.current.loc[rec["_lid"]].to_dict())
+        latest = lineage.current.loc[rec["_lid"]]
+        now = _row_content(latest.to_dict())
         mine = _row_content(rec)
         rev = None if pd.isna(rec["rev"]) else str(rec["rev"])
         then = lineage.content_at(rec["id"], rev)
-        if not rec["deleted"] and mine == now:
+        unedited = then is not None and mine == then
+        if latest["gone"] and (rec["deleted"] or unedited or mine == now):
+            ff.append({**rec, "_gone": True})  # deleted elsewhere in this load: the row becomes a marker here
+            update.append(False)
+        elif not rec["deleted"] and mine == now:
             ff.append(rec)
             update.append(False)
-        elif not rec["deleted"] and then is not None and mine == then:
+        elif not rec["deleted"] and unedited:
             ff.append(rec)
             update.append(True)
         else:
-            fields = schema.changed_fields(mine, now) if not rec["deleted"] else ["deleted"]
+            fields = ["deleted"] if rec["deleted"] or latest["gone"] else schema.changed_fields(mine, now)
             conflicts.extend(
                 {
                     "id": rec["id"],
@@ -291,6 +312,6 @@ def _stale(rows: pd.DataFrame, lineage: Lineage, parts: dict[str, list[pd.DataFr
                 for f in fields
             )
     if ff:
-        parts["ff"].append(pd.DataFrame(ff).assign(_update=update))
+        parts["ff"].append(pd.DataFrame(ff).assign(_update=update).reindex(columns=[*rows.columns, "_gone", "_update"]))
     if conflicts:
         parts["conf"].append(pd.DataFrame(conflicts, columns=_CONFLICT_COLUMNS))

@@ -167,11 +167,17 @@ def _record(cs: Changeset, result: ApplyResult, backend: Backend, frame: pd.Data
     landed = set(result.deleted)
     for rec in cs.deleted.to_dict("records"):
         if rec["_lid"] in landed:
-            entry = {"id": rec["_lid"], "rev": rec["_lrev"], "prev_id": rec["_lid"], "prev_rev": rec["_lrev"]}
+            rev = deletion_rev(rec["_lrev"])
+            entry = {"id": rec["_lid"], "rev": rev, "prev_id": rec["_lid"], "prev_rev": rec["_lrev"]}
             by_token[rec["load"]].append({**entry, "content": None, "deleted": True})
     for token, entries in by_token.items():
         if entries:
             reg.record(token, [{**e, "content": _content(e["content"], result.ids)} for e in entries])
+
+
+def deletion_rev(rev: Any) -> str:
+    """The revision a pushed deletion leaves on its row (R-7): distinct from every revision the row had."""
+    return f"{'' if pd.isna(rev) else rev}~deleted"
 
 
 def _content(rec: dict[str, Any] | None, ids: dict[str, str]) -> dict[str, Any] | None:
@@ -199,19 +205,31 @@ def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushR
         pos = rec["_pos"]
         ids[pos] = result.ids.get(rec["_lid"], rec["_lid"])
         revs[pos] = result.revs.get(ids[pos])
+    landed = set(result.deleted)
+    for rec in cs.deleted.to_dict("records"):
+        if rec["_lid"] in landed:
+            revs[rec["_pos"]] = deletion_rev(rec["_lrev"])
+    gone: list[int] = []
     content_updates: list[tuple[int, dict[str, Any]]] = []
     for rec in cs.fast_forward.to_dict("records"):
         lineage = reg.lineage(rec["load"])
         pos = rec["_pos"]
         ids[pos] = rec["_lid"]
         revs[pos] = lineage.current.loc[rec["_lid"], "rev"]
+        loads[pos] = rec["load"]
         if rec["_update"]:
             content_updates.append((pos, lineage.current.loc[rec["_lid"]].to_dict()))
+        if rec.get("_gone") is True:
+            gone.append(pos)
     frame["id"] = pd.array(ids, dtype=schema.STR)
     if report.created and frame["parent"].notna().any():  # grounding rows follow their caption's new id
         frame["parent"] = frame["parent"].replace(report.created)
-    frame["rev"] = pd.array([None if v is None or v is pd.NA else str(v) for v in revs], dtype=schema.STR)
+    frame["rev"] = pd.array([None if pd.isna(v) else str(v) for v in revs], dtype=schema.STR)
     frame["load"] = pd.array(loads, dtype=schema.STR)
+    if gone:
+        flags = frame["deleted"].to_numpy(dtype=bool, copy=True)
+        flags[gone] = True
+        frame["deleted"] = flags
     if content_updates:
         for col in schema.CONTENT_COLUMNS:
             values = frame[col].to_numpy(dtype=object, copy=True)
