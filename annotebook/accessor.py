@@ -155,6 +155,18 @@ class AnnotAccessor:
         df._update_inplace(combined)  # type: ignore[operator]
         return [str(i) for i in rows["id"]]
 
+    def edit(self, target: Any = None, assets: pd.DataFrame | None = None) -> Any:
+        """The inline editor on the frame's assets (``target``: an asset id or a row mask); edits land in this frame."""
+        from .widgets.editor import Editor
+
+        return Editor(self._obj, target=target, assets=assets)
+
+    def browse(self, **kwargs: Any) -> Any:
+        """An interactive gallery of the frame's assets with overlays; a click opens the editor."""
+        from .widgets.gallery import Browser
+
+        return Browser(self._obj, **kwargs)
+
     # -- sync ----------------------------------------------------------------------------------------------
     def diff(self) -> Any:
         """The `Changeset` between this frame and its load: added / modified (field by field) / deleted rows."""

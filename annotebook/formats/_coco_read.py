@@ -215,13 +215,14 @@ def _hashable_in(v: Any, pos: dict[int, int]) -> bool:
         return False
 
 
-def _row_ids(items: list[dict[str, Any]], where: _Where) -> list[str | None]:
+def _row_ids(items: list[dict[str, Any]], where: _Where) -> list[str | None] | npt.NDArray[np.int64]:
+    """Annotation ids: an integer array (the common case) or text, None where missing; duplicates refused."""
     ids = [a.get("id") for a in items]
     arr = np.asarray(ids) if ids else np.zeros(0, dtype=np.int64)
-    if arr.dtype.kind == "i":  # the common case: integer ids, checked as a whole
+    if arr.dtype.kind == "i":  # the common case: integer ids, checked as a whole, made text in one cast
         if not pd.Index(arr).is_unique:
             _unique(ids, "annotations", "id", where)
-        return list(map(str, ids))
+        return arr
 
     def ok(v: Any) -> bool:
         return type(v) in (int, str) or v is None
@@ -310,11 +311,13 @@ def _polygons(segs: list[Any], rows: IntArray, width: FloatArray, height: FloatA
     closed = (lengths >= 8) & (flat[starts] == flat[ends - 2]) & (flat[starts + 1] == flat[ends - 1])
     areas = ring_areas(flat, lengths)
     local = np.repeat(np.arange(len(rows)), counts)
-    scale = np.where(np.arange(len(flat)) % 2 == 0, np.repeat(width[local], lengths), np.repeat(height[local], lengths))
+    scale = np.empty(len(flat))
+    scale[0::2], scale[1::2] = np.repeat(width[local], lengths // 2), np.repeat(height[local], lengths // 2)
     norm = (flat / scale).tolist()
     ends = ends - 2 * closed  # a ring given closed (first vertex repeated) loses the repeat
     ring_t = [tuple(norm[s:e]) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
     offsets = np.concatenate([[0], np.cumsum(counts)]).tolist()
+    points: list[tuple[tuple[float, ...], ...]]
     if len(ring_t) == len(rows):  # one polygon per annotation: the common case
         points = [(r,) for r in ring_t]
     else:
@@ -487,16 +490,20 @@ def _attributes(
     n = len(items)
     out = np.full(n, None, dtype=object)
     for i in np.flatnonzero(alone).tolist():
-        x, y, w, h = kps[i].extent
+        _, _, w, h = kps[i].extent
         computed[i] = w * h
     area = _areas(items, where)
     keep = ~np.isnan(area) & ~np.isclose(area, computed, rtol=_REL, atol=1e-9) | ((shape == 2) & ~np.isnan(area))
     for i in np.flatnonzero(keep).tolist():
         out[i] = {"area": float(area[i])}
-    crowd = [a.get("iscrowd", 0) for a in items]
+    crowd = [a.get("iscrowd") for a in items]
     if any(crowd):
-        if not all(c in (0, 1) and type(c) in (int, bool) for c in crowd if c is not None):
-            raise where.first(crowd, lambda c: c in (0, 1, None), "annotations", "iscrowd", "expected 0 or 1")
+
+        def ok(c: Any) -> bool:
+            return c is None or (type(c) in (int, float, bool) and c in (0, 1))
+
+        if not all(ok(c) for c in crowd):
+            raise where.first(crowd, ok, "annotations", "iscrowd", "expected 0 or 1")
         for i in [i for i, c in enumerate(crowd) if c]:
             out[i] = {**(out[i] or {}), "iscrowd": 1}
     for i in np.flatnonzero(shape == 2).tolist():
@@ -539,7 +546,7 @@ def _rle(seg: dict[str, Any], images: Images, k: int, i: int, where: _Where) -> 
 
 
 def _with_keypoint_rows(
-    cols: dict[str, Any], kps: dict[int, _Keypoints], alone: npt.NDArray[np.bool_], ids: list[str | None]
+    cols: dict[str, Any], kps: dict[int, _Keypoints], alone: npt.NDArray[np.bool_], ids: Any
 ) -> dict[str, Any]:
     """Keypoints-only annotations become keypoints rows; the others gain a companion row ``<id>#keypoints``."""
     for i in np.flatnonzero(alone).tolist():
@@ -556,7 +563,8 @@ def _with_keypoint_rows(
         tail = arr[at].copy() if arr.dtype == object else arr[at]
         grown[name] = np.concatenate([arr, tail])
     n = len(ids)
-    grown["id"][n:] = [None if ids[i] is None else ids[i] + KEYPOINTS_SUFFIX for i in extra]
+    grown["id"] = np.asarray([None if v is None else str(v) for v in grown["id"]], dtype=object)
+    grown["id"][n:] = [None if ids[i] is None else f"{ids[i]}{KEYPOINTS_SUFFIX}" for i in extra]
     grown["kind"][n:] = 2
     grown["points"][n:] = _object_array([kps[i].points for i in extra])
     grown["visibility"][n:] = _object_array([kps[i].visibility for i in extra])

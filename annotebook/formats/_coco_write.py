@@ -67,7 +67,7 @@ def carried_rows(anns: pd.DataFrame, skip_unsupported: bool) -> pd.DataFrame:
 def categories(labels: pd.DataFrame | None, anns: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """COCO categories from the labels table (index = category id), and label name -> category id."""
     table = complete_labels(labels, anns).drop_duplicates("name")
-    index = table["index"].to_numpy(dtype=object, na_value=None)
+    index: Any = np.asarray([None if _missing(v) else int(v) for v in table["index"].tolist()], dtype=object)
     if any(v is None for v in index):
         used = [int(v) for v in index if v is not None]
         nxt = iter(range(max(used, default=0) + 1, 1 << 62))
@@ -129,7 +129,7 @@ def _missing(v: Any) -> bool:
 
 def _image_ids(table: pd.DataFrame) -> list[int]:
     given = table["image_id"].tolist() if "image_id" in table.columns else [None] * len(table)
-    return _fresh_ints([None if _missing(v) else int(v) for v in given])
+    return _fresh_ints([None if _missing(v) else int(v) for v in given])  # type: ignore[arg-type]
 
 
 def _fresh_ints(given: list[int | None]) -> list[int]:
@@ -151,7 +151,7 @@ def _fresh_ints(given: list[int | None]) -> list[int]:
 
 
 def _sizes(anns: pd.DataFrame, imgs: _Images) -> tuple[IntArray, FloatArray, FloatArray]:
-    at = imgs.assets.get_indexer(anns["asset"].astype(object))
+    at = imgs.assets.get_indexer(pd.Index(anns["asset"].astype(object)))
     if (at < 0).any():
         asset = anns["asset"].iloc[int(np.flatnonzero(at < 0)[0])]
         raise _error(f"asset {asset!r} is not in the assets table, so its pixel size is unknown", "asset")
@@ -178,9 +178,10 @@ class _PolygonPixels:
 
 def polygon_pixels(anns: pd.DataFrame, rows: IntArray, w: FloatArray, h: FloatArray) -> _PolygonPixels:
     """Pixel rings, extents and areas (sum of the rings: COCO's parts are a union) of polygon rows."""
-    parts = [anns["points"].iat[i] or () for i in rows.tolist()]
+    column: list[Any] = anns["points"].tolist()
+    parts: list[Any] = [column[i] or () for i in rows.tolist()]
     counts = np.fromiter(map(len, parts), dtype=np.intp, count=len(parts))
-    rings = list(chain.from_iterable(parts))
+    rings: list[Any] = list(chain.from_iterable(parts))
     lengths = np.fromiter(map(len, rings), dtype=np.intp, count=len(rings))
     owner = np.repeat(np.arange(len(rows)), counts)
     flat = np.fromiter(chain.from_iterable(rings), dtype=np.float64, count=int(lengths.sum()))
@@ -209,12 +210,12 @@ def polygon_pixels(anns: pd.DataFrame, rows: IntArray, w: FloatArray, h: FloatAr
 
 def keypoints_pixels(anns: pd.DataFrame, i: int, w: float, h: float) -> tuple[list[float], int, list[float]]:
     """One keypoints row as COCO ``keypoints`` (unlabelled points are 0, 0, 0), ``num_keypoints`` and its bbox."""
-    row = anns["id"].iat[i]
-    parts = anns["points"].iat[i]
+    row: Any = anns["id"].iat[i]
+    parts: Any = anns["points"].iat[i]
     if not parts or len(parts) != 1 or len(parts[0]) % 2:
         raise _error(f"row {row!r}: keypoints need one part of (x, y) pairs", "points")
     xy = parts[0]
-    vis = anns["visibility"].iat[i]
+    vis: Any = anns["visibility"].iat[i]
     vis = [0 if x != x else 2 for x in xy[0::2]] if vis is None else list(vis)
     if len(vis) != len(xy) // 2:
         raise _error(f"row {row!r}: {len(vis)} visibility values for {len(xy) // 2} keypoints", "visibility")

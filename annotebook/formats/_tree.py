@@ -11,27 +11,31 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from ..errors import FormatError
 
 __all__ = ["safe_relative", "write_tree"]
 
 
-def safe_relative(path: str) -> PurePosixPath:
-    """``path`` as a relative POSIX path inside its root: no drive, no leading ``/``, no ``..``; else ValueError."""
-    p = PurePosixPath(path.replace("\\", "/"))
-    parts = [x for x in p.parts if x not in ("", ".", "/")]
-    if p.is_absolute() or not parts or ".." in parts or parts[0].endswith(":"):
+def safe_relative(path: str) -> str:
+    """``path`` as a relative POSIX path inside its root (no drive, no leading ``/``, no ``..``); else ValueError.
+
+    >>> safe_relative("images/train/./a.jpg")
+    'images/train/a.jpg'
+    """
+    s = path.replace("\\", "/")
+    parts = [x for x in s.split("/") if x not in ("", ".")]
+    if s.startswith("/") or not parts or ".." in parts or parts[0].endswith(":"):
         raise ValueError(f"not a relative path inside the folder: {path!r}")
-    return PurePosixPath(*parts)
+    return "/".join(parts)
 
 
 def write_tree(root: Path, files: Mapping[str, str | bytes]) -> list[Path]:
     """Write ``{relative path: content}`` under ``root``; returns the paths written, in the mapping's order.
 
-    >>> import uuid
+    >>> import tempfile
     >>> out = Path(tempfile.mkdtemp()) / "export"
     >>> [p.name for p in write_tree(out, {"labels/a.txt": "0 0.5 0.5 1 1\\n"})]
     ['a.txt']
@@ -44,23 +48,27 @@ def write_tree(root: Path, files: Mapping[str, str | bytes]) -> list[Path]:
     stage = base / f".annotebook-{uuid.uuid4().hex[:12]}"
     stage.mkdir()  # not mkdtemp: its 0700 mode would become the export folder's
     try:
-        made: set[Path] = set()
-        for rel, data in zip(rels, files.values(), strict=True):
-            target = stage / rel
-            if target.parent not in made:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                made.add(target.parent)
-            with open(target, "wb") as f:
-                f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        _stage(str(stage), rels, files.values())
         if existed:
             _merge(stage, root)
         else:
             os.replace(stage, root)
     except OSError as exc:
-        raise FormatError(f"cannot write: {exc.strerror or exc}", file=str(getattr(exc, "filename", root))) from exc
+        raise FormatError(f"cannot write: {exc.strerror or exc}", file=str(exc.filename or root)) from exc
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return [root / rel for rel in rels]
+
+
+def _stage(stage: str, rels: list[str], contents: Iterable[str | bytes]) -> None:
+    made: set[str] = set()
+    for rel, data in zip(rels, contents, strict=True):
+        folder, _, _ = rel.rpartition("/")
+        if folder not in made:
+            os.makedirs(os.path.join(stage, folder), exist_ok=True)
+            made.add(folder)
+        with open(os.path.join(stage, rel), "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def _merge(src: Path, dst: Path) -> None:

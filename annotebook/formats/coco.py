@@ -123,7 +123,7 @@ def _annotations_table(cols: dict[str, Any], images: read.Images, cats: read.Cat
         if col in names:  # positions into a few distinct strings: converted once, then taken
             frame[col] = _str_array(names[col]).take(cols[col])
         elif col == "id":
-            frame[col] = _str_array(_fill_ids(cols["id"], frame["asset"]))
+            frame[col] = _id_array(cols["id"], frame["asset"])
         elif col in cols:
             frame[col] = cols[col]
         elif dtype is schema.STR:
@@ -138,6 +138,15 @@ def _annotations_table(cols: dict[str, Any], images: read.Images, cats: read.Cat
             frame[col] = pd.array(np.full(n, None, dtype=object), dtype=dtype)
     frame["rotation"] = np.where(cols["kind"] == 0, 0.0, np.nan)
     return schema.annotations_frame(pd.DataFrame(frame))
+
+
+def _id_array(ids: Any, assets: Any) -> Any:
+    if isinstance(ids, np.ndarray) and ids.dtype.kind == "i":  # integer ids: one Arrow cast to text
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        return pd.array(pc.cast(pa.array(ids), pa.large_string()), dtype=schema.STR)
+    return _str_array(_fill_ids(ids, assets))
 
 
 def _fill_ids(ids: Any, assets: Any) -> list[str]:

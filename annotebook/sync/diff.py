@@ -196,9 +196,10 @@ def _trace_pushed_additions(frame: pd.DataFrame, lineages: list[Lineage]) -> Non
     if not untraced.any() or not any(ln.alias for ln in lineages):
         return
     loads = frame["load"].to_numpy(dtype=object, copy=True)
+    ids = frame["id"].to_numpy(dtype=object)
     for pos in np.flatnonzero(untraced):
         for ln in lineages:
-            if frame["id"].iat[pos] in ln.alias:
+            if str(ids[pos]) in ln.alias:
                 loads[pos] = ln.token
                 break
     frame["load"] = pd.array(loads, dtype=schema.STR)
