@@ -11,8 +11,10 @@ True
 
 from __future__ import annotations
 
+import itertools
 import math
 import uuid
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -165,7 +167,7 @@ def coerce(df: pd.DataFrame, columns: Mapping[str, Any] = ANNOTATION_COLUMNS) ->
                 "attributes": _attributes_or_none,
             }.get(col)
             if norm is not None:
-                out[col] = pd.Series([norm(v) for v in out[col]], index=out.index, dtype=object)
+                out[col] = pd.Series(_normalised(out[col].to_numpy(dtype=object), norm), index=out.index, dtype=object)
             elif col in ("keypoints",):
                 out[col] = pd.Series([_names(v) for v in out[col]], index=out.index, dtype=object)
             elif col == "skeleton":
@@ -299,11 +301,49 @@ def part_extent(points: tuple[tuple[float, ...], ...] | None) -> tuple[float, fl
     return (min(xs), min(ys), max(xs), max(ys))
 
 
+def _normalised(values: np.ndarray, norm: Any) -> np.ndarray:
+    """``norm`` applied to the present values only: missing ones (None, NaN) normalise to None anyway."""
+    out = np.full(len(values), None, dtype=object)
+    present = np.flatnonzero(~pd.isna(values))
+    if len(present):
+        out[present] = _objects([norm(v) for v in values[present]])
+    return out
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def extents(points: Iterable[tuple[tuple[float, ...], ...] | None]) -> np.ndarray:
+    """(n, 4) `part_extent` of many rows at once, vectorised over all their vertices."""
+    rows = [p or () for p in points]
+    n = len(rows)
+    parts = list(itertools.chain.from_iterable(rows))
+    lengths = np.fromiter(map(len, parts), dtype=np.intp, count=len(parts))
+    if (lengths % 2).any():  # an odd part: part_extent's own rule, row by row
+        return np.array([part_extent(p) for p in rows], dtype=float).reshape(-1, 4)
+    flat = np.fromiter(itertools.chain.from_iterable(parts), dtype=np.float64, count=int(lengths.sum()))
+    per_row = np.bincount(np.repeat(np.repeat(np.arange(n), [len(p) for p in rows]), lengths // 2), minlength=n)
+    out = np.full((n, 4), np.nan)
+    filled = np.flatnonzero(per_row)
+    if len(filled):
+        first = (np.cumsum(per_row) - per_row)[filled]
+        xs, ys = flat[0::2], flat[1::2]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for j, (fn, v) in enumerate(((np.fmin, xs), (np.fmin, ys), (np.fmax, xs), (np.fmax, ys))):
+                out[filled, j] = fn.reduceat(v, first)
+    out[np.isnan(out).any(axis=1)] = np.nan  # no finite x or no finite y: no extent
+    return out
+
+
 def refresh_extents(df: pd.DataFrame) -> pd.DataFrame:
     """Set x0..y1 of polygon, polyline and keypoints rows from their points (in place); returns ``df``."""
     rows = df["kind"].isin(POINT_KINDS).to_numpy()
     if rows.any():
-        ext = np.array([part_extent(p) for p in df["points"].to_numpy()[rows]], dtype=float).reshape(-1, 4)
+        ext = extents(df["points"].to_numpy()[rows])
         for j, col in enumerate(("x0", "y0", "x1", "y1")):
             values = df[col].to_numpy(dtype=float, copy=True)
             values[rows] = ext[:, j]

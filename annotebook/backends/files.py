@@ -24,6 +24,12 @@ __all__ = ["FilesBackend"]
 _CACHE: dict[tuple[str, str | None, str, float], Tables] = {}
 
 
+def _in_dataset(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    out = table.copy()
+    out["dataset"] = pd.array([dataset] * len(out), dtype=schema.STR)
+    return out
+
+
 class FilesBackend:
     """One annotation file (or export folder) in one format, read on demand and cached per process."""
 
@@ -50,11 +56,8 @@ class FilesBackend:
         key = (str(self.path), self.format, self.dataset, self.path.stat().st_mtime if self.path.exists() else 0.0)
         if key not in _CACHE:
             t = load(self.path, self.format, **self.options)
-            _CACHE[key] = Tables(
-                annotations=schema.annotations_frame(t.annotations.assign(dataset=self.dataset)),
-                assets=schema.assets_frame(t.assets.assign(dataset=self.dataset)),
-                labels=schema.labels_frame(t.labels.assign(dataset=self.dataset)),
-            )
+            # format modules hand back contract tables: only the dataset column changes (no second coercion)
+            _CACHE[key] = Tables(*(_in_dataset(x, self.dataset) for x in (t.annotations, t.assets, t.labels)))
         return _CACHE[key]
 
     def datasets(self) -> pd.DataFrame:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..errors import FormatError
 from ._coco_read import IMAGE_EXTRAS, KEYPOINTS_SUFFIX, ring_areas
+from ._rows import file_name
 from ._tables import complete_labels
 
 __all__ = ["RESERVED_ATTRIBUTES", "coco_document"]
@@ -111,7 +112,8 @@ def images(assets: pd.DataFrame) -> _Images:
         asset = table["asset"].iloc[int(np.flatnonzero(bad)[0])]
         raise _error(f"asset {asset!r} has no pixel size; COCO needs every image's width and height", "width")
     ids = _image_ids(table)
-    names = table["asset"].astype(object).tolist()
+    # a frame read from a file names its images by path (asset); one from a store by an id, with the file in name
+    names = [file_name(a, n) for a, n in zip(table["asset"], table["name"], strict=True)]
     extras = {k: table[k].astype(object).tolist() for k in IMAGE_EXTRAS if k in table.columns}
     records = []
     for k, (iid, name, w, h) in enumerate(zip(ids, names, width.tolist(), height.tolist(), strict=True)):
@@ -120,7 +122,7 @@ def images(assets: pd.DataFrame) -> _Images:
             if not _missing(values[k]):
                 rec[key] = values[k].item() if isinstance(values[k], np.generic) else values[k]
         records.append(rec)
-    return _Images(records, pd.Index(names), ids, width, height)
+    return _Images(records, pd.Index(table["asset"].astype(object)), ids, width, height)
 
 
 def _missing(v: Any) -> bool:
@@ -326,7 +328,7 @@ def _records(
             rec["keypoints"], rec["num_keypoints"] = list(blank[names[i]]), 0
         if scores[i] == scores[i]:
             rec["score"] = scores[i]
-        extra = {k: v for k, v in a.items() if k not in RESERVED_ATTRIBUTES}
+        extra = {k: v for k, v in a.items() if k not in RESERVED_ATTRIBUTES} if a else None
         if extra:
             rec["attributes"] = extra
         out.append(rec)

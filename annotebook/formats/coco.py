@@ -54,8 +54,10 @@ import pandas as pd
 from .. import schema
 from ..errors import FormatError
 from . import _coco_read as read
+from ._coco_annotations import KINDS, annotation_columns
 from ._coco_write import carried_rows, coco_document
 from ._io import atomic_write, head
+from ._json_paths import Where
 from ._registry import FormatSpec, Tables, register_format
 
 try:  # orjson parses and writes several times faster than json; optional
@@ -93,7 +95,7 @@ def coco_to_tables(doc: Mapping[str, Any] | bytes | str, dataset: str = "coco", 
 def _read(
     doc: Mapping[str, Any] | bytes | str, file: str | None
 ) -> tuple[read.Images, read.Categories, dict[str, Any], dict[str, Any]]:
-    where = read._Where(file)
+    where = Where(file)
     if isinstance(doc, (bytes, str)):
         doc = parse(doc, file)
     if isinstance(doc, list):
@@ -104,7 +106,7 @@ def _read(
         )
     images = read.read_images(doc, where)
     cats = read.read_categories(doc, where)
-    cols = read.annotation_columns(doc, images, cats, where)
+    cols = annotation_columns(doc, images, cats, where)
     extras = {k: doc[k] for k in ("info", "licenses") if k in doc}
     return images, cats, cols, extras
 
@@ -116,7 +118,7 @@ def _str_array(values: Any) -> Any:
 def _annotations_table(cols: dict[str, Any], images: read.Images, cats: read.Categories, dataset: str) -> pd.DataFrame:
     """The annotations frame, every contract column built in its dtype so `schema.annotations_frame` stays cheap."""
     n = len(cols["kind"])
-    names = {"asset": images.file_names, "label": cats.names, "kind": read.KINDS}
+    names = {"asset": images.file_names, "label": cats.names, "kind": KINDS}
     nothing = _str_array(np.full(n, None, dtype=object))
     frame: dict[str, Any] = {}
     for col, dtype in schema.ANNOTATION_COLUMNS.items():

@@ -41,7 +41,9 @@ def _coco(path: Path, bad: bool = False) -> Path:
     doc = {
         "images": [{"id": 1, "file_name": "a0.png", "width": 100, "height": 80}],
         "categories": [{"id": 7, "name": "cat"}],
-        "annotations": [{"id": 3, "image_id": 1, "category_id": 7, "bbox": [10, 8, 50, 40], "area": 2000, "iscrowd": 0}],
+        "annotations": [
+            {"id": 3, "image_id": 1, "category_id": 7, "bbox": [10, 8, 50, 40], "area": 2000, "iscrowd": 0}
+        ],
     }
     if bad:
         doc["annotations"][0]["bbox"] = "oops"
