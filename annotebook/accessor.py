@@ -179,7 +179,27 @@ class AnnotAccessor:
         from .connection import connection_for
         from .sync.push import push
 
+        if _is_assets(self._obj):
+            return self._push_statuses(dry_run)
         return push(self._obj, dry_run=dry_run, connect=lambda name, spec: connection_for(name, spec).backend)
+
+    def _push_statuses(self, dry_run: bool) -> pd.DataFrame:
+        """Send the assets' review statuses that differ from the backend's; a row per asset changed."""
+        conn, dataset = self._traced()
+        remote = conn.backend.assets(dataset).set_index("asset")["status"]
+        mine = self._obj.set_index("asset")["status"]
+        known = mine.index.isin(remote.index)
+        if not known.all():
+            raise ValueError(f"assets not in dataset {dataset!r}: {mine.index[~known].tolist()[:5]}")
+        before = remote.reindex(mine.index)
+        changed = ~((mine == before).fillna(False) | (mine.isna() & before.isna()))
+        out = pd.DataFrame(
+            {"asset": mine.index[changed], "old": before[changed].to_numpy(), "new": mine[changed].to_numpy()}
+        )
+        if not dry_run and len(out):
+            conn.backend.set_statuses(dataset, dict(zip(out["asset"], out["new"], strict=True)))
+            conn._assets_cache.pop(dataset, None)
+        return out
 
     def validate(self) -> pd.DataFrame:
         """Every problem of the frame at once: a DataFrame of (id, column, problem)."""

@@ -235,6 +235,21 @@ class LocalBackend:
         self._insert_labels(db, dataset, new)
         return len(new)
 
+    def set_statuses(self, dataset: str, statuses: dict[str, str | None]) -> None:
+        """Set assets' review statuses in one transaction."""
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self._require(db, dataset)
+                db.executemany(
+                    "UPDATE assets SET status = ?, rev = rev + 1 WHERE dataset = ? AND asset = ?",
+                    [(None if pd.isna(s) else str(s), dataset, a) for a, s in statuses.items()],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
     def import_files(self, paths: Any, dataset: str, format: str | None = None, progress: bool = True) -> pd.DataFrame:
         """Read files or folders and add them to ``dataset``; nothing is added when any file is bad."""
         from ._transfer import parse_files

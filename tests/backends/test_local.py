@@ -84,3 +84,15 @@ def test_export_then_read_back(conn: ab.Connection, store: LocalBackend, tmp_pat
     pd.testing.assert_frame_equal(
         a.sort_values(key).reset_index(drop=True), theirs[key].sort_values(key).reset_index(drop=True), atol=1e-9
     )
+
+
+def test_asset_statuses_push(conn: ab.Connection) -> None:
+    """Statuses set in an assets frame (by pandas or the editor) are pushed by assets.annot.push()."""
+    assets = conn.assets("t")
+    assets.loc[assets.asset == "a1", "status"] = "Completed"
+    planned = assets.annot.push(dry_run=True)
+    assert planned[["asset", "new"]].values.tolist() == [["a1", "Completed"]]
+    assert conn.assets("t").set_index("asset").loc["a1", "status"] != "Completed"
+    assets.annot.push()
+    assert conn.assets("t").set_index("asset").loc["a1", "status"] == "Completed"
+    assert assets.annot.push().empty
