@@ -25,6 +25,7 @@ __all__ = ["BACKENDS", "Connection", "connect", "connection_for", "read"]
 BACKENDS: dict[str, tuple[str, str]] = {
     "local": ("annotebook.backends.local:LocalBackend", "annotebook"),
     "files": ("annotebook.backends.files:FilesBackend", "annotebook"),
+    "nexus": ("annotebook.backends.nexus:NexusBackend", "annotebook"),
 }
 
 _CONNECTIONS: dict[tuple[str, str], Connection] = {}

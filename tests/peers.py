@@ -41,9 +41,7 @@ def peer_python() -> Path:
 
 def run_peer(script: str, *args: str, timeout: float = 600) -> Any:
     """Run ``script`` in the peers' venv with ``args``; it prints one JSON document, which is returned."""
-    run = subprocess.run(
-        [str(peer_python()), "-c", script, *args], capture_output=True, text=True, timeout=timeout
-    )
+    run = subprocess.run([str(peer_python()), "-c", script, *args], capture_output=True, text=True, timeout=timeout)
     if run.returncode != 0:
         raise AssertionError(f"peer script failed:\n{run.stderr[-3000:]}")
     return json.loads(run.stdout)

@@ -1,0 +1,291 @@
+"""The HTTP layer every platform backend shares: retries, error mapping, and keys kept out of sight.
+
+`make_client` wraps an ``httpx.Client``. Reads and deletes (idempotent) are retried with backoff on 5xx, timeouts
+and dropped connections; any request is retried on 429 after the server's ``Retry-After`` (bounded); a POST is
+never retried when the server may have acted on it (a timeout, a cut connection or a 5xx after the request was
+sent): the caller reconciles first. Every failure becomes one of `annotebook.errors` in `ApiClient._errors`, the
+single place where httpx exceptions are translated.
+
+Secret headers (``Secret-Key``, ``Authorization``) are held apart from the client's headers and added per request,
+and every message the layer builds is scrubbed of their values, so a key never shows in a repr, a log line or an
+exception.
+
+Examples
+--------
+>>> client = make_client("http://127.0.0.1:1", {"Secret-Key": "k"}, timeout=5)
+>>> "k'" in repr(client)
+False
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from ..errors import AuthError, BackendError, ConflictError, NotFound, RateLimited
+
+__all__ = [
+    "ApiClient",
+    "ConnectionFailed",
+    "MalformedResponse",
+    "ServerError",
+    "make_client",
+    "outcome_unknown",
+]
+
+log = logging.getLogger("annotebook.http")
+
+SECRET_HEADERS = frozenset({"secret-key", "authorization", "proxy-authorization", "x-api-key", "api-key"})
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+REDACTED = "***"
+_KNOWN_SECRETS: set[str] = set()
+
+
+class _RedactSecrets(logging.Filter):
+    """Scrubs every secret an `ApiClient` holds from the records of httpx's own loggers (which log URLs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        scrubbed = message
+        for value in _KNOWN_SECRETS:
+            scrubbed = scrubbed.replace(value, REDACTED)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        return True
+
+
+_FILTER = _RedactSecrets()
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).addFilter(_FILTER)
+
+
+class ServerError(BackendError):
+    """The platform answered 5xx; for a write, whether it acted is unknown."""
+
+
+class ConnectionFailed(BackendError):
+    """A timeout or a dropped connection; for a write, whether it landed is unknown."""
+
+
+class MalformedResponse(BackendError):
+    """The platform answered with a body that is not the JSON shape expected."""
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether a failed write may still have landed (timeout, cut connection, 5xx): reconcile before retrying."""
+    return isinstance(exc, ServerError | ConnectionFailed)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _excerpt(response: httpx.Response, limit: int = 200) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+        return text[:limit] + ("..." if len(text) > limit else "")
+    if isinstance(body, dict):
+        for key in ("message", "error", "detail"):
+            if isinstance(body.get(key), str):
+                return str(body[key])[:limit]
+    text = str(body)
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+class ApiClient:
+    """An ``httpx.Client`` with retries, error mapping and secret headers kept out of every repr and message."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        secrets: Mapping[str, str],
+        *,
+        service: str,
+        key_env: str | None,
+        retries: int,
+        rate_limit_retries: int,
+        backoff: float,
+        max_wait: float,
+        sleep: Callable[[float], None],
+    ):
+        self._client = client
+        self._secrets = dict(secrets)
+        _KNOWN_SECRETS.update(v for v in self._secrets.values() if v)
+        self.service = service
+        self.key_env = key_env
+        self.retries = retries
+        self.rate_limit_retries = rate_limit_retries
+        self.backoff = backoff
+        self.max_wait = max_wait
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}: {REDACTED}" for k in self._secrets)
+        return f"<ApiClient {self.service} {self._client.base_url} secrets=[{shown}]>"
+
+    def close(self) -> None:
+        self._client.close()
+
+    @property
+    def base_url(self) -> str:
+        return str(self._client.base_url)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret value replaced by ``***``."""
+        for value in self._secrets.values():
+            if value:
+                text = text.replace(value, REDACTED)
+        return text
+
+    # -- requests ------------------------------------------------------------------------------------------
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send one request (with retries as the method allows); a non-2xx answer raises an `annotebook.errors`."""
+        method = method.upper()
+        with self._errors(method, url):
+            response = self._send_with_retries(method, url, kwargs)
+            response.raise_for_status()
+            return response
+
+    def json(self, method: str, url: str, **kwargs: Any) -> Any:
+        """`request` and decode the JSON body; a body that is not JSON is a `MalformedResponse`."""
+        response = self.request(method, url, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise MalformedResponse(
+                self.redact(f"{self.service} sent a body that is not JSON for {method} {url}: {_excerpt(response)!r}")
+            ) from exc
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return self.json("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self.json("POST", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> Any:
+        return self.json("DELETE", url, **kwargs)
+
+    def _send_with_retries(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
+        headers = {**kwargs.pop("headers", {}), **self._secrets}
+        failures = limited = 0
+        while True:
+            try:
+                response = self._client.request(method, url, headers=headers, **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # nothing reached the server: safe to retry for every method
+                failures += 1
+                if failures > self.retries:
+                    raise
+                self._wait(method, url, self._delay(failures), type(exc).__name__)
+                continue
+            except httpx.TransportError as exc:
+                failures += 1
+                if method not in IDEMPOTENT or failures > self.retries:
+                    raise
+                self._wait(method, url, self._delay(failures), type(exc).__name__)
+                continue
+            if response.status_code == 429:
+                wait = _retry_after(response)
+                limited += 1
+                if limited > self.rate_limit_retries or (wait is not None and wait > self.max_wait):
+                    return response
+                self._wait(method, url, self._delay(limited) if wait is None else wait, "429")
+                continue
+            if response.status_code >= 500 and method in IDEMPOTENT and failures < self.retries:
+                failures += 1
+                self._wait(method, url, self._delay(failures), str(response.status_code))
+                continue
+            return response
+
+    def _delay(self, attempt: int) -> float:
+        return min(self.max_wait, self.backoff * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+
+    def _wait(self, method: str, url: str, seconds: float, why: str) -> None:
+        log.info("%s %s: %s, retrying in %.2fs", method, self.redact(url), why, seconds)
+        self._sleep(seconds)
+
+    @contextmanager
+    def _errors(self, method: str, url: str) -> Iterator[None]:
+        """The one place where httpx exceptions become `annotebook.errors` (chained, secrets scrubbed)."""
+        what = f"{self.service} {method} {self.redact(url)}"
+        try:
+            yield
+        except httpx.HTTPStatusError as exc:
+            raise self._status_error(what, exc.response) from exc
+        except httpx.TimeoutException as exc:
+            raise ConnectionFailed(self.redact(f"{what}: timed out ({type(exc).__name__})")) from exc
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(self.redact(f"{what}: connection failed ({type(exc).__name__}: {exc})")) from exc
+
+    def _status_error(self, what: str, response: httpx.Response) -> BackendError:
+        status = response.status_code
+        detail = self.redact(_excerpt(response))
+        if status in (401, 403):
+            hint = f"; set {self.key_env} to a valid key" if self.key_env else ""
+            error: BackendError = AuthError(f"{what}: the key was refused (HTTP {status}: {detail}){hint}")
+        elif status == 404:
+            error = NotFound(f"{what}: not found (HTTP 404: {detail})")
+        elif status == 409:
+            error = ConflictError(f"{what}: conflict (HTTP 409: {detail})")
+        elif status == 429:
+            wait = _retry_after(response)
+            error = RateLimited(f"{what}: rate limited (HTTP 429: {detail}); retry after {wait}s", retry_after=wait)
+        elif status >= 500:
+            error = ServerError(f"{what}: server error HTTP {status}: {detail}")
+        else:
+            error = BackendError(f"{what}: HTTP {status}: {detail}")
+        error.status = status  # type: ignore[attr-defined]
+        return error
+
+
+def make_client(
+    base_url: str,
+    headers: Mapping[str, str],
+    timeout: float | httpx.Timeout,
+    transport: httpx.BaseTransport | None = None,
+    *,
+    service: str = "the platform",
+    key_env: str | None = None,
+    retries: int = 3,
+    rate_limit_retries: int = 5,
+    backoff: float = 0.5,
+    max_wait: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ApiClient:
+    """An `ApiClient` for ``base_url``; secret headers in ``headers`` are kept apart and never shown.
+
+    ``key_env`` names the environment variable an `AuthError` tells the user to set; ``transport`` lets a test hand
+    in ``httpx.MockTransport``.
+    """
+    secrets = {k: v for k, v in headers.items() if k.lower() in SECRET_HEADERS}
+    public = {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
+    client = httpx.Client(base_url=base_url, headers=public, timeout=timeout, transport=transport)
+    return ApiClient(
+        client,
+        secrets,
+        service=service,
+        key_env=key_env,
+        retries=retries,
+        rate_limit_retries=rate_limit_retries,
+        backoff=backoff,
+        max_wait=max_wait,
+        sleep=sleep,
+    )

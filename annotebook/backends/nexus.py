@@ -1,0 +1,464 @@
+"""Datature Nexus: one project is one dataset; annotations cannot be updated, so an edit is a create and a delete.
+
+Wire facts (``shared/protocols/datature-nexus-vi.md`` part A): ``Secret-Key`` header, cursor-paged lists
+(``page`` / ``limit`` -> ``nextPage``), coordinates normalised to [0, 1] as ``[x, y]`` points (a ``Rectangle`` is
+its 4 corners), tags by name, no revisions. A row's ``rev`` is its ``createDate``: Nexus rows never change, so a row
+whose id is still there is the row the frame loaded.
+
+A push is made safe to repeat by a journal of its own (``nexus-journal.sqlite`` under the annotebook home): every
+write is journaled before it is sent, so a create whose answer was lost (a timeout, a cut connection, a 5xx) is
+reconciled by re-reading its asset rather than sent again, and a push run again after a failure lands every edit
+exactly once: no duplicate, no loss.
+
+Examples
+--------
+>>> import annotebook as ab
+>>> conn = ab.connect("nexus", project="proj_...")  # doctest: +SKIP
+>>> anns = conn.assets(conn.backend.project).annot.load()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from .. import schema
+from .._home import home
+from .._sqlite import open_db
+from ..errors import AuthError, BackendError, ConflictError, NotFound, PushError, ValidationError
+from ._http import ApiClient, MalformedResponse, make_client, outcome_unknown
+from .base import ApplyResult, Capabilities, Changes
+
+__all__ = ["NexusBackend", "NotCarried"]
+
+KEY_ENV = "DATATURE_SECRET_KEY"
+DEFAULT_ENDPOINT = "https://api.datature.io"
+#: contract columns a Nexus annotation has no place for: a row that sets one is read-only on Nexus
+_NO_PLACE = ("text", "answer", "parent", "span_start", "span_end", "status", "author", "score", "split")
+
+
+class NotCarried(ValidationError):
+    """Rows with fields a Nexus create cannot carry; they are read-only on Nexus and nothing was written."""
+
+
+# -- wire <-> canonical ----------------------------------------------------------------------------------------
+def row_from_wire(ann: dict[str, Any], dataset: str) -> dict[str, Any] | None:
+    """A Nexus annotation as a canonical record; None for bound types the contract has no kind for."""
+    try:
+        kind, bound = ann["boundType"], ann.get("bound") or []
+        row: dict[str, Any] = {"dataset": dataset, "asset": ann["assetId"], "id": ann["id"], "label": ann["tag"]}
+    except (KeyError, TypeError) as exc:
+        raise MalformedResponse(f"Nexus sent an annotation without {exc}: {str(ann)[:200]}") from exc
+    row["rev"] = str(ann.get("createDate", ""))
+    row["frame"] = ann.get("frame")
+    attrs = {str(a["name"]): a.get("value") for a in ann.get("attributes") or [] if a.get("value") is not None}
+    row["attributes"] = attrs or None
+    if kind == "Rectangle":
+        xs, ys = [float(p[0]) for p in bound], [float(p[1]) for p in bound]
+        row.update(kind="box", x0=min(xs), y0=min(ys), x1=max(xs), y1=max(ys), rotation=0.0)
+    elif kind == "Polygon":
+        row.update(kind="polygon", points=(tuple(float(c) for p in bound for c in p[:2]),))
+    elif kind == "Keypoints":
+        flat = [c for p in bound for c in ((math.nan, math.nan) if int(p[2]) == 0 else (float(p[0]), float(p[1])))]
+        row.update(kind="keypoints", points=(tuple(flat),), visibility=tuple(int(p[2]) for p in bound))
+    elif kind == "Classification":
+        row.update(kind="tag", value=True)
+    else:
+        return None
+    return row
+
+
+def _missing(v: Any) -> bool:
+    return schema.normal_value("label", v) is None
+
+
+def body_from_row(row: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
+    """The create body of a canonical row, or None and the problems that make it read-only on Nexus."""
+    problems = [f"{c} cannot be stored on Nexus" for c in _NO_PLACE if not _missing(row[c])]
+    kind, label = row["kind"], row["label"]
+    if _missing(label):
+        problems.append("a Nexus annotation needs a label (tag)")
+    body: dict[str, Any] = {"assetId": row["asset"], "tag": label}
+    if kind == "box":
+        if not _missing(row["rotation"]) and float(row["rotation"]) != 0:
+            problems.append("rotation: Nexus rectangles cannot be rotated")
+        x0, y0, x1, y1 = (float(row[c]) for c in ("x0", "y0", "x1", "y1"))
+        body.update(boundType="Rectangle", bound=[[x0, y0], [x0, y1], [x1, y1], [x1, y0]])
+    elif kind in ("polygon", "keypoints"):
+        parts = schema.normal_points(row["points"]) or ()
+        if len(parts) != 1:
+            problems.append(f"points: a Nexus {kind} has exactly one part, this row has {len(parts)}")
+        flat = parts[0] if parts else ()
+        pairs = [[flat[i], flat[i + 1]] for i in range(0, len(flat) - 1, 2)]
+        if kind == "polygon":
+            body.update(boundType="Polygon", bound=pairs)
+        else:
+            vis = list(schema.normal_value("visibility", row["visibility"]) or [2] * len(pairs))
+            bound = [[0.0, 0.0, 0] if math.isnan(x) else [x, y, v] for (x, y), v in zip(pairs, vis, strict=False)]
+            body.update(boundType="Keypoints", bound=bound)
+    elif kind == "tag":
+        if row["value"] is False:
+            problems.append("value: Nexus has no false tag (a Classification is present or absent)")
+        body.update(boundType="Classification", bound=[])
+    else:
+        problems.append(f"kind: Nexus has no {kind!r} annotations")
+    attrs = schema.normal_attributes(row["attributes"])
+    bad = [k for k, v in attrs.items() if not _attribute_value_ok(v)]
+    if bad:
+        problems.append(f"attributes {bad}: Nexus attribute values are text, numbers or lists of text")
+    if attrs:
+        body["attributes"] = [{"name": k, "value": v} for k, v in attrs.items()]
+    if not _missing(row["frame"]):
+        body["frame"] = int(row["frame"])
+    return (None, problems) if problems else (body, [])
+
+
+def _attribute_value_ok(v: Any) -> bool:
+    if isinstance(v, list):
+        return all(isinstance(x, str) for x in v)
+    return isinstance(v, str | int | float) and not isinstance(v, bool)
+
+
+def fingerprint(ann: dict[str, Any]) -> str:
+    """What a create body and the row it made have in common (ids and dates left out)."""
+    attrs = sorted((str(a["name"]), json.dumps(a.get("value"))) for a in ann.get("attributes") or [])
+    core = [ann.get("assetId"), ann.get("tag"), ann.get("boundType"), ann.get("bound") or [], ann.get("frame"), attrs]
+    return hashlib.sha256(json.dumps(core).encode()).hexdigest()[:24]
+
+
+# -- the journal that makes a push repeatable ------------------------------------------------------------------
+class _Journal:
+    """Per (project, key) the write in flight: key is a client id (create), an old id (edit) or an id (delete)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        with self._db() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS writes (project TEXT, key TEXT, op TEXT, fp TEXT, asset TEXT, "
+                "before TEXT, new_id TEXT, state TEXT, at REAL, PRIMARY KEY (project, key))"
+            )
+            db.execute("DELETE FROM writes WHERE at < ?", (time.time() - 30 * 86400,))
+
+    @contextmanager
+    def _db(self) -> Iterator[Any]:
+        db = open_db(self.path)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def get(self, project: str, key: str) -> dict[str, Any] | None:
+        with self._db() as db:
+            row = db.execute(
+                "SELECT op, fp, asset, before, new_id, state FROM writes WHERE project = ? AND key = ?", (project, key)
+            ).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("op", "fp", "asset", "before", "new_id", "state"), row, strict=True)) | {
+            "before": json.loads(row[3] or "[]")
+        }
+
+    def put(self, project: str, key: str, **fields: Any) -> None:
+        entry: dict[str, Any] = {
+            "op": None,
+            "fp": None,
+            "asset": None,
+            "before": [],
+            "new_id": None,
+            "state": "pending",
+        }
+        entry |= self.get(project, key) or {}
+        entry |= fields
+        with self._db() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO writes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (project, key, entry["op"], entry["fp"], entry["asset"], json.dumps(entry["before"]),
+                 entry["new_id"], entry["state"], time.time()),
+            )  # fmt: skip
+
+
+class NexusBackend:
+    """A Datature Nexus project (``proj_...``); the key comes from ``key=`` or ``DATATURE_SECRET_KEY``."""
+
+    name = "nexus"
+    capabilities = Capabilities(
+        update=False,
+        create=True,
+        replace_per_asset=False,
+        batch_size=1,
+        client_ids=False,
+        revisions="none",
+        statuses=False,
+        creates_labels=True,
+        atomic=False,
+        export_formats=(),
+    )
+
+    def __init__(
+        self,
+        project: str,
+        key: str | None = None,
+        endpoint: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 60.0,
+        page_size: int = 1000,
+    ):
+        key = key or os.environ.get(KEY_ENV)
+        if not key:
+            raise AuthError(f"no Nexus key: set {KEY_ENV} or pass key=...")
+        self.project = project if project.startswith("proj_") else f"proj_{project}"
+        self.endpoint = (endpoint or os.environ.get("DATATURE_API_BASE_URL") or DEFAULT_ENDPOINT).rstrip("/")
+        self.page_size = page_size
+        headers = {"Secret-Key": key, "User-Agent": "annotebook (httpx)"}
+        self._api: ApiClient = make_client(self.endpoint, headers, timeout, transport, service="Nexus", key_env=KEY_ENV)
+        self._files = httpx.Client(timeout=timeout, transport=transport, follow_redirects=True)
+        self._urls: dict[str, str] = {}
+        #: annotations of the last load whose bound type has no canonical kind (e.g. Bitmask3d): left out, listed here
+        self.skipped: list[dict[str, Any]] = []
+        self._journal = _Journal(home() / "nexus-journal.sqlite")
+
+    def __repr__(self) -> str:
+        return f"NexusBackend(project={self.project!r}, endpoint={self.endpoint!r})"
+
+    def spec(self) -> dict[str, Any]:
+        return {"project": self.project, "endpoint": self.endpoint}
+
+    def _path(self, dataset: str, tail: str = "") -> str:
+        return f"/projects/{dataset}{tail}"
+
+    def _pages(self, url: str, params: list[tuple[str, str]]) -> Iterator[list[dict[str, Any]]]:
+        cursor: str | None = None
+        while True:
+            query = [*([("page", cursor)] if cursor else []), ("limit", str(self.page_size)), *params]
+            page = self._api.get(url, params=query)
+            if not isinstance(page, dict) or not isinstance(page.get("data", []), list):
+                raise MalformedResponse(f"Nexus sent a page that is not {{nextPage, data: [...]}}: {str(page)[:200]}")
+            yield page.get("data") or []
+            cursor = page.get("nextPage")
+            if not cursor:
+                return
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def datasets(self) -> pd.DataFrame:
+        projects = self._api.get("/workspace/projects")
+        rows = [
+            {"dataset": p["id"], "description": p.get("name"), "assets": (p.get("statistic") or {}).get("totalAssets"),
+             "annotations": (p.get("statistic") or {}).get("totalAnnotations")}
+            for p in projects
+        ]  # fmt: skip
+        df = pd.DataFrame(rows, columns=["dataset", "description", "assets", "annotations"])
+        return df.astype({"dataset": schema.STR, "description": schema.STR, "assets": "Int64", "annotations": "Int64"})
+
+    def assets(self, dataset: str) -> pd.DataFrame:
+        rows = []
+        for page in self._pages(self._path(dataset, "/assets"), []):
+            for a in page:
+                meta = a.get("metadata") or {}
+                self._urls[a["id"]] = a.get("url") or ""
+                rows.append(
+                    {"dataset": dataset, "asset": a["id"], "name": a.get("filename"), "width": meta.get("width"),
+                     "height": meta.get("height"), "uri": a.get("url") or None, "status": a.get("status")}
+                )  # fmt: skip
+        return schema.assets_frame(rows)
+
+    def labels(self, dataset: str) -> pd.DataFrame:
+        tags = self._api.get(self._path(dataset, "/tags"))
+        rows = [{"dataset": dataset, "name": t["name"], "index": t.get("index"), "color": t.get("color")} for t in tags]
+        return schema.labels_frame(rows)
+
+    def _wire_annotations(self, dataset: str, assets: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        url, flags = self._path(dataset, "/annotations"), [("includeAttributes", "true")]
+        if assets is None or len(set(assets)) > 200:  # many assets: one listing of the project is fewer requests
+            every = [a for page in self._pages(url, flags) for a in page]
+            return every if assets is None else [a for a in every if a.get("assetId") in set(assets)]
+        wanted, out = sorted(set(assets)), []
+        for i in range(0, len(wanted), 50):
+            chunk = [("assetId[]", a) for a in wanted[i : i + 50]]
+            out += [a for page in self._pages(url, [*chunk, *flags]) for a in page]
+        return out
+
+    def annotations(self, dataset: str, assets: Sequence[str] | None = None) -> pd.DataFrame:
+        """Every annotation of the project (all pages), or of these assets."""
+        wire = self._wire_annotations(dataset, assets)
+        rows, self.skipped = [], []
+        for a in wire:
+            row = row_from_wire(a, dataset)
+            if row is None:
+                self.skipped.append({"id": a.get("id"), "asset": a.get("assetId"), "boundType": a.get("boundType")})
+            else:
+                rows.append(row)
+        return schema.annotations_frame(rows)
+
+    def image_path(self, dataset: str, asset: str) -> str | None:
+        """The asset's pixels in the on-disk cache, downloaded once; an expired signed URL is fetched again."""
+        cache = home() / "cache" / "nexus" / dataset
+        found = list(cache.glob(f"{asset}.*")) if cache.exists() else []
+        if found:
+            return str(found[0])
+        url: str | None = self._urls.get(asset)
+        for attempt in range(2):
+            if url is None or attempt:
+                url = self._asset_url(dataset, asset)
+            if not url:
+                return None
+            response = self._files.get(url)
+            if response.status_code != 403:
+                break
+        if response.status_code != 200:
+            raise BackendError(f"Nexus image of {asset}: HTTP {response.status_code} from its signed URL")
+        cache.mkdir(parents=True, exist_ok=True)
+        suffix = Path(httpx.URL(str(url)).path).suffix or ".img"
+        target, tmp = cache / f"{asset}{suffix}", cache / f".{asset}{suffix}.part"
+        tmp.write_bytes(response.content)
+        tmp.replace(target)
+        return str(target)
+
+    def _asset_url(self, dataset: str, asset: str) -> str:
+        url = str(self._api.get(self._path(dataset, f"/assets/{asset}")).get("url") or "")
+        self._urls[asset] = url
+        return url
+
+    # -- writing -------------------------------------------------------------------------------------------
+    def apply(self, changes: Changes) -> ApplyResult:
+        """Creates, edits (create the new row, then delete the old: the id changes) and deletes."""
+        dataset = changes.dataset
+        creates, updates = self._bodies(changes.creates, changes.updates)
+        touched = {b["assetId"] for b in [*creates.values(), *updates.values()]}
+        remote = {a["id"]: a for a in self._wire_annotations(dataset, sorted(touched))} if touched else {}
+        expected = dict(zip(changes.updates["id"], changes.updates["rev"], strict=True))
+        expected |= dict(zip(changes.deletes["id"], changes.deletes["rev"], strict=True))
+        self._check(dataset, expected, remote, set(changes.updates["id"]))
+        result = ApplyResult()
+        try:
+            self._ensure_tags(dataset, [b["tag"] for b in [*creates.values(), *updates.values()]])
+            for key, body in [*creates.items(), *updates.items()]:
+                new_id, rev = self._create_once(dataset, key, body, remote)
+                result.ids[key], result.revs[new_id] = new_id, rev
+                if key in expected:  # an edit: the old row goes once the new one is there
+                    self._delete_once(dataset, key)
+                self._journal.put(self.project, key, state="done")
+            for old in changes.deletes["id"]:
+                self._delete_once(dataset, str(old))
+                self._journal.put(self.project, str(old), state="done")
+                result.deleted.append(str(old))
+        except BackendError as exc:
+            result.failed.append({"id": None, "op": "write", "error": str(exc)})
+            landed = f"{len(result.ids)} created or edited and {len(result.deleted)} deleted before it"
+            raise PushError(f"push to Nexus failed part way ({landed}): {exc}; push again to finish", result) from exc
+        return result
+
+    def _bodies(self, *frames: pd.DataFrame) -> list[dict[str, dict[str, Any]]]:
+        """The create body of every row, keyed by id; every row Nexus cannot carry is named at once."""
+        out: list[dict[str, dict[str, Any]]] = []
+        problems = []
+        for rows in frames:
+            out.append({})
+            for rec in rows.to_dict("records"):
+                body, why = body_from_row({str(k): v for k, v in rec.items()})
+                problems += [{"id": rec["id"], "column": w.split(":")[0].split(" ")[0], "problem": w} for w in why]
+                if body is not None:
+                    out[-1][str(rec["id"])] = body
+        if problems:
+            raise NotCarried(
+                f"{len({p['id'] for p in problems})} row(s) have fields a Nexus create cannot carry; nothing was "
+                "written (these rows are read-only on Nexus)",
+                pd.DataFrame(problems),
+            )
+        return out
+
+    def _ensure_tags(self, dataset: str, names: list[str]) -> None:
+        if not names:
+            return
+        known = {t["name"] for t in self._api.get(self._path(dataset, "/tags"))}
+        for name in sorted(set(names) - known):
+            try:
+                self._api.post(self._path(dataset, "/tags"), json={"name": name})
+            except BackendError as exc:  # an unanswered create of a tag: look before trying again
+                if not outcome_unknown(exc):
+                    raise
+                if name not in {t["name"] for t in self._api.get(self._path(dataset, "/tags"))}:
+                    self._api.post(self._path(dataset, "/tags"), json={"name": name})
+
+    def _check(
+        self, dataset: str, expected: dict[str, Any], remote: dict[str, dict[str, Any]], edits: set[str]
+    ) -> None:
+        """Every row to edit or delete must still be there at its revision, unless this journal removed it."""
+        problems = []
+        for row_id, rev in expected.items():
+            now = remote.get(row_id)
+            if now is None:
+                try:
+                    now = self._api.get(self._path(dataset, f"/annotations/{row_id}"))
+                except NotFound:
+                    entry = self._journal.get(self.project, row_id)
+                    if entry is None or entry["state"] not in ("deleting", "done"):
+                        local = "edited" if row_id in edits else True
+                        problems.append({"id": row_id, "field": "deleted", "base": False, "remote": True,
+                                         "local": local})  # fmt: skip
+                    continue
+            if str(now.get("createDate", "")) != str(rev):
+                problems.append({"id": row_id, "field": "rev", "base": rev, "remote": now.get("createDate"),
+                                 "local": rev})  # fmt: skip
+        if problems:
+            raise ConflictError(
+                f"{len(problems)} row(s) changed on Nexus since this frame's load; nothing was written. Reload.",
+                pd.DataFrame(problems),
+            )
+
+    def _create_once(
+        self, dataset: str, key: str, body: dict[str, Any], remote: dict[str, dict[str, Any]]
+    ) -> tuple[str, str]:
+        """Create ``body`` exactly once across pushes: journal first, reconcile a lost answer by re-reading."""
+        fp = fingerprint(body)
+        entry = self._journal.get(self.project, key)
+        if entry is not None and entry["new_id"]:
+            landed = self._find(dataset, body["assetId"], lambda a: a["id"] == entry["new_id"])
+            if landed is not None and entry["fp"] == fp:
+                return landed["id"], str(landed.get("createDate", ""))
+            if landed is not None:  # an earlier push landed other content for this row: remove that orphan
+                self._delete(dataset, landed["id"])
+        elif entry is not None and entry["state"] == "pending" and entry["fp"] == fp:
+            found = self._reconcile(dataset, body, fp, entry["before"])
+            if found is not None:
+                self._journal.put(self.project, key, new_id=found["id"], state="created")
+                return found["id"], str(found.get("createDate", ""))
+        before = [a["id"] for a in remote.values() if a.get("assetId") == body["assetId"] and fingerprint(a) == fp]
+        self._journal.put(self.project, key, op="create", fp=fp, asset=body["assetId"], before=before,
+                          new_id=None, state="pending")  # fmt: skip
+        try:
+            made = self._api.post(self._path(dataset, "/annotations"), json=body)
+        except BackendError as exc:
+            if not outcome_unknown(exc):
+                raise
+            found = self._reconcile(dataset, body, fp, before)  # re-read before any retry
+            made = found if found is not None else self._api.post(self._path(dataset, "/annotations"), json=body)
+        if not isinstance(made, dict) or "id" not in made:
+            raise MalformedResponse(f"Nexus answered a create without an id: {str(made)[:200]}")
+        self._journal.put(self.project, key, new_id=made["id"], state="created")
+        return str(made["id"]), str(made.get("createDate", ""))
+
+    def _reconcile(self, dataset: str, body: dict[str, Any], fp: str, before: list[str]) -> dict[str, Any] | None:
+        """The row an unanswered create made, if it landed: same content, on the same asset, not there before."""
+        return self._find(dataset, body["assetId"], lambda a: fingerprint(a) == fp and a["id"] not in before)
+
+    def _find(self, dataset: str, asset: str, match: Any) -> dict[str, Any] | None:
+        return next((a for a in self._wire_annotations(dataset, [asset]) if match(a)), None)
+
+    def _delete_once(self, dataset: str, row_id: str) -> None:
+        self._journal.put(self.project, row_id, state="deleting")
+        self._delete(dataset, row_id)
+
+    def _delete(self, dataset: str, row_id: str) -> None:
+        with contextlib.suppress(NotFound):  # already gone: a retried delete whose first answer was lost
+            self._api.delete(self._path(dataset, f"/annotations/{row_id}"))

@@ -1,0 +1,24 @@
+"""Simulators of the remote platforms, served over real HTTP on 127.0.0.1 for the backend tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+from annotebook.testing import Simulator, start
+
+NEXUS_KEY = "sim-secret-key-7f3a9c"
+
+
+@pytest.fixture
+def nexus_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    """A fresh Nexus simulator (8 sample assets) on an ephemeral port, accepting only ``NEXUS_KEY``."""
+    sim = start("nexus", key=NEXUS_KEY, n_assets=8, image_dir=tmp_path_factory.mktemp("nexus-sim"))
+    try:
+        yield sim
+    finally:
+        sim.stop()
