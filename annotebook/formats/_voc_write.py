@@ -1,0 +1,192 @@
+"""Pascal VOC writing: one ``<annotation>`` document per asset, in VOC's 1-based whole pixels.
+
+See `annotebook.formats.voc` for the convention; `tables_to_voc` is re-exported there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping
+from typing import Any
+from xml.sax.saxutils import escape
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FormatError
+from ._export import (
+    asset_table,
+    carried,
+    check_polygons,
+    check_rows,
+    file_name,
+    join_by_asset,
+    size_or_raise,
+    subset,
+    supported_geometry,
+)
+from ._registry import Tables
+from ._tree import safe_relative
+
+__all__ = ["DEFAULTS", "tables_to_voc"]
+
+#: VOC's object fields and their defaults; a value equal to its default is not kept as an attribute
+DEFAULTS: dict[str, Any] = {"pose": "Unspecified", "truncated": 0, "difficult": 0, "occluded": 0}
+
+
+_FLAGS = ("pose", "truncated", "difficult")
+_DEFAULT_FIELDS = "".join(f"\t\t<{t}>{DEFAULTS[t]}</{t}>\n" for t in _FLAGS)
+_BOX = (
+    "\t\t<bndbox>\n\t\t\t<xmin>%d</xmin>\n\t\t\t<ymin>%d</ymin>\n\t\t\t<xmax>%d</xmax>\n\t\t\t<ymax>%d</ymax>\n"
+    "\t\t</bndbox>\n"
+)
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _xml(value: Any) -> str:
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    if _CONTROL.search(text):
+        raise FormatError(f"{text!r} holds a control character XML cannot carry", field="label")
+    return escape(text)
+
+
+def _fields(attributes: Mapping[str, Any] | None) -> str:
+    """The ``<pose>`` ... ``<attributes>`` lines of an object."""
+    if not attributes:
+        return _DEFAULT_FIELDS
+    rest = dict(attributes)
+    lines = []
+    for tag in (*_FLAGS, "occluded"):
+        value = rest.pop(tag, None if tag == "occluded" else DEFAULTS[tag])
+        if value is not None:
+            value = int(value) if isinstance(value, bool) else value  # devkit parsers read flags with int()
+            lines.append(f"\t\t<{tag}>{_xml(value)}</{tag}>\n")
+    if rest:
+        pairs = "".join(
+            f"\t\t\t<attribute>\n\t\t\t\t<name>{_xml(k)}</name>\n\t\t\t\t<value>{_xml(v)}</value>\n\t\t\t</attribute>\n"
+            for k, v in rest.items()
+        )
+        lines.append(f"\t\t<attributes>\n{pairs}\t\t</attributes>\n")
+    return "".join(lines)
+
+
+def _pixel_edges(anns: pd.DataFrame, wh: np.ndarray) -> list[list[int]]:
+    """Columns xmin, ymin, xmax, ymax in 1-based inclusive pixels: xmin = round(x0 * W) + 1, xmax = round(x1 * W)."""
+    px = anns[["x0", "y0", "x1", "y1"]].to_numpy(dtype=float) * np.column_stack([wh, wh])
+    edges = np.floor(px + 0.5).astype(np.int64)
+    edges[:, :2] += 1
+    return [edges[:, j].tolist() for j in range(4)]
+
+
+def _polygon_template(n: int, number: str) -> str:
+    pairs = "".join(f"<x{k}>{number}</x{k}><y{k}>{number}</y{k}>" for k in range(1, n // 2 + 1))
+    return f"\t\t<polygon>{pairs}</polygon>\n"
+
+
+def _polygon_texts(anns: pd.DataFrame, wh: np.ndarray) -> list[str]:
+    """Each row's ``<polygon>`` ("" for boxes): vertices as 1-based whole pixels, x = round(x * W) + 1. A ring whose
+    last vertex would round onto its first keeps 6 decimals: read back, it would lose a vertex (or be refused)."""
+    out = [""] * len(anns)
+    rows = np.flatnonzero((anns["kind"] == "polygon").to_numpy(dtype=bool))
+    points: list[Any] = anns["points"].tolist()
+    rings: list[tuple[float, ...]] = [points[i][0] for i in rows.tolist()]
+    sizes = np.array([len(ring) for ring in rings], dtype=np.int64)
+    scale = np.repeat(wh[rows], sizes // 2, axis=0).ravel()
+    exact = np.fromiter(itertools.chain.from_iterable(rings), dtype=float, count=int(sizes.sum())) * scale + 1
+    whole = np.floor(exact + 0.5).astype(np.int64)
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    closed = (whole[starts] == whole[ends - 2]) & (whole[starts + 1] == whole[ends - 1]) if len(rings) else sizes > 0
+    whole_values, templates = whole.tolist(), {}
+    for i, n, start, decimals in zip(rows.tolist(), sizes.tolist(), starts.tolist(), closed.tolist(), strict=True):
+        values = tuple(exact[start : start + n].tolist()) if decimals else tuple(whole_values[start : start + n])
+        if (n, decimals) not in templates:
+            templates[n, decimals] = _polygon_template(n, "%.6f" if decimals else "%d")
+        out[i] = templates[n, decimals] % values
+    return out
+
+
+def _objects(anns: pd.DataFrame, sizes: Mapping[str, tuple[int, int]]) -> list[str]:
+    """One ``<object>`` element per row, in the frame's order."""
+    wh = np.array([sizes[a] for a in anns["asset"].tolist()], dtype=float).reshape(-1, 2)
+    heads = {n: f"\t<object>\n\t\t<name>{_xml(n)}</name>\n" for n in pd.unique(anns["label"].to_numpy())}
+    # the common object, a box with VOC's default fields, is one template per label: one % per row
+    plain = {n: (head + _DEFAULT_FIELDS).replace("%", "%%") + _BOX + "\t</object>\n" for n, head in heads.items()}
+    rows = zip(
+        anns["label"].tolist(),
+        anns["attributes"].tolist(),
+        _polygon_texts(anns, wh),
+        *_pixel_edges(anns, wh),
+        strict=True,
+    )
+    return [
+        plain[name] % (a, b, c, d)
+        if attrs is None and not polygon
+        else heads[name]
+        + (_DEFAULT_FIELDS if attrs is None else _fields(attrs))
+        + _BOX % (a, b, c, d)
+        + polygon
+        + "\t</object>\n"
+        for name, attrs, polygon, a, b, c, d in rows
+    ]
+
+
+def _document(path: str, size: tuple[int, int], objects: str) -> str:
+    folder, _, name = path.rpartition("/")
+    head_ = f"\t<folder>{_xml(folder)}</folder>\n" if folder else ""
+    return (
+        f"<annotation>\n{head_}\t<filename>{_xml(name)}</filename>\n\t<size>\n\t\t<width>{size[0]}</width>\n"
+        f"\t\t<height>{size[1]}</height>\n\t\t<depth>3</depth>\n\t</size>\n\t<segmented>0</segmented>\n"
+        f"{objects}</annotation>\n"
+    )
+
+
+def _xml_path(image: str) -> str:
+    folder, _, name = image.rpartition("/")
+    stem, dot, _ = name.rpartition(".")
+    return (folder + "/" if folder else "") + (stem if dot and stem else name) + ".xml"
+
+
+def _image_name(name: str) -> str:
+    s = name.replace("\\", "/")
+    if "://" in s:
+        s = s.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    try:
+        return safe_relative(s)
+    except ValueError:
+        return safe_relative(s.rstrip("/").rsplit("/", 1)[-1])
+
+
+def tables_to_voc(tables: Tables, *, skip_unsupported: bool = False, file: str | None = None) -> dict[str, str]:
+    """One VOC document per asset as ``{relative .xml path: text}`` (the asset's folders mirrored).
+
+    >>> from annotebook.formats.voc import VocDocument, VocObject, voc_to_tables
+    >>> doc = VocDocument("a.xml", "a.jpg", 640, 480, [VocObject("cat", (1, 1, 640, 480), None, None)])
+    >>> text = tables_to_voc(voc_to_tables([doc]))["a.xml"]
+    >>> [line.strip() for line in text.splitlines() if "min>" in line or "max>" in line]
+    ['<xmin>1</xmin>', '<ymin>1</ymin>', '<xmax>640</xmax>', '<ymax>480</ymax>']
+    """
+    anns = tables.annotations
+    anns = subset(anns, carried(anns, supported_geometry(anns), what="Pascal VOC", skip=skip_unsupported, file=file))
+    check_rows(anns, file)
+    check_polygons(subset(anns, (anns["kind"] == "polygon").to_numpy(dtype=bool)), file)
+    assets = asset_table(tables.assets, anns)
+    columns = (assets[c].tolist() for c in ("asset", "name", "width", "height", "uri"))
+    sizes, paths = {}, {}
+    for asset, name, w, h, uri in zip(*columns, strict=True):
+        sizes[asset] = size_or_raise(asset, w, h, uri, what="Pascal VOC", file=file)
+        try:
+            paths[asset] = _image_name(file_name(asset, name))
+        except ValueError:
+            raise FormatError(f"asset {asset!r} has no usable file name", file=file, field="name") from None
+    objects = join_by_asset(anns["asset"].tolist(), _objects(anns, sizes))
+    files: dict[str, str] = {}
+    for asset, image in paths.items():
+        xml_path = _xml_path(image)
+        if xml_path in files:
+            raise FormatError(f"two assets would share the file {xml_path} (one is {asset!r})", file=file)
+        files[xml_path] = _document(image, sizes[asset], objects.get(asset, ""))
+    return files
