@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import FormatError
 
-__all__ = ["safe_relative", "write_tree"]
+__all__ = ["relative_name", "safe_relative", "write_tree"]
 
 
 def safe_relative(path: str) -> str:
@@ -79,3 +79,17 @@ def _merge(src: Path, dst: Path) -> None:
             _merge(Path(entry.path), target)
         else:
             os.replace(entry.path, target)
+
+
+def relative_name(name: str) -> str:
+    """A file name from a table as a safe relative path (a URL or absolute path keeps its last component)."""
+    s = name.replace("\\", "/")
+    if "://" in s:
+        s = s.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    try:
+        return safe_relative(s)
+    except ValueError:
+        try:
+            return safe_relative(s.rstrip("/").rsplit("/", 1)[-1])
+        except ValueError:
+            raise FormatError(f"asset {name!r} has no usable file name", field="name") from None

@@ -27,7 +27,7 @@ from ._export import (
     supported_geometry,
 )
 from ._registry import Tables
-from ._tree import safe_relative
+from ._tree import relative_name
 
 __all__ = ["DEFAULTS", "tables_to_voc"]
 
@@ -150,16 +150,6 @@ def _xml_path(image: str) -> str:
     return (folder + "/" if folder else "") + (stem if dot and stem else name) + ".xml"
 
 
-def _image_name(name: str) -> str:
-    s = name.replace("\\", "/")
-    if "://" in s:
-        s = s.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-    try:
-        return safe_relative(s)
-    except ValueError:
-        return safe_relative(s.rstrip("/").rsplit("/", 1)[-1])
-
-
 def tables_to_voc(tables: Tables, *, skip_unsupported: bool = False, file: str | None = None) -> dict[str, str]:
     """One VOC document per asset as ``{relative .xml path: text}`` (the asset's folders mirrored).
 
@@ -179,7 +169,7 @@ def tables_to_voc(tables: Tables, *, skip_unsupported: bool = False, file: str |
     for asset, name, w, h, uri in zip(*columns, strict=True):
         sizes[asset] = size_or_raise(asset, w, h, uri, what="Pascal VOC", file=file)
         try:
-            paths[asset] = _image_name(file_name(asset, name))
+            paths[asset] = relative_name(file_name(asset, name))
         except ValueError:
             raise FormatError(f"asset {asset!r} has no usable file name", file=file, field="name") from None
     objects = join_by_asset(anns["asset"].tolist(), _objects(anns, sizes))

@@ -17,7 +17,7 @@ from ..errors import FormatError
 from ._data_yaml import parse_data_yaml
 from ._image_size import IMAGE_SUFFIXES, image_size
 from ._io import head, read_text
-from ._tree import safe_relative
+from ._tree import relative_name, safe_relative
 
 __all__ = [
     "NAMES_FILES",
@@ -150,20 +150,6 @@ def split_of_path(asset: str) -> str | None:
     parts = asset.split("/")
     k = split_dir(parts)
     return None if k is None else SPLIT_NAMES[parts[k].lower()]
-
-
-def relative_name(name: str) -> str:
-    """A file name from a table as a safe relative path (a URL or absolute path keeps its last component)."""
-    s = name.replace("\\", "/")
-    if "://" in s:
-        s = s.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-    try:
-        return safe_relative(s)
-    except ValueError:
-        try:
-            return safe_relative(s.rstrip("/").rsplit("/", 1)[-1])
-        except ValueError:
-            raise FormatError(f"asset {name!r} has no usable file name", field="name") from None
 
 
 def image_path(name: str, split: str | None) -> str:
