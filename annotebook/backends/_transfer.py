@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import inspect
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -80,8 +81,12 @@ def export_tables(
     """Write ``dataset`` of ``source`` in ``format`` under ``dest``; returns one row per file written."""
     dest = Path(dest)
     assets = source.assets(dataset)
+    # a format that lays out its own images (YOLO's images/<split>/) places them; for the others they go to images/
+    own_layout = "images" in inspect.signature(find_format(dest, format).save).parameters
+    if images and own_layout:
+        options["images"] = True
     written = save(source.annotations(dataset), dest, format, assets=assets, labels=source.labels(dataset), **options)
-    if images:
+    if images and not own_layout:
         written += _copy_images(assets, dest if dest.suffix == "" else dest.parent)
     return pd.DataFrame({"file": [str(p) for p in written], "bytes": [p.stat().st_size for p in written]})
 

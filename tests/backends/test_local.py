@@ -96,3 +96,15 @@ def test_asset_statuses_push(conn: ab.Connection) -> None:
     assets.annot.push()
     assert conn.assets("t").set_index("asset").loc["a1", "status"] == "Completed"
     assert assets.annot.push().empty
+
+
+def test_export_with_images_uses_the_formats_layout(tmp_path: Path) -> None:
+    """YOLO places images under images/ beside labels/; COCO gets them in images/ beside the JSON."""
+    conn = ab.connect("local", path=str(tmp_path / "samples"), dataset="shapes")
+    conn.export("yolo", tmp_path / "yolo", images=True, skip_unsupported=True)
+    labels = sorted(p.stem for p in (tmp_path / "yolo").rglob("labels/**/*.txt"))
+    pictures = sorted(p.stem for p in (tmp_path / "yolo").rglob("images/**/*.*"))
+    assert labels == pictures and len(pictures) == 36
+    conn.export("coco", tmp_path / "coco" / "shapes.json", images=True, skip_unsupported=True)
+    assert len(list((tmp_path / "coco" / "images").iterdir())) == 36
+    assert len(ab.read(tmp_path / "yolo")) > 100
