@@ -19,13 +19,19 @@ Examples
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
 import math
 import os
+import re
+import shutil
+import stat
+import tempfile
 import time
-from collections.abc import Iterator, Sequence
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,12 +46,64 @@ from ..errors import AuthError, BackendError, ConflictError, NotFound, PushError
 from ._http import ApiClient, MalformedResponse, make_client, outcome_unknown
 from .base import ApplyResult, Capabilities, Changes
 
-__all__ = ["NexusBackend", "NotCarried"]
+__all__ = ["EXPORT_FORMATS", "ImportFailed", "NexusBackend", "NotCarried", "UnsafeArchive", "crc32c_b64"]
 
 KEY_ENV = "DATATURE_SECRET_KEY"
 DEFAULT_ENDPOINT = "https://api.datature.io"
 #: contract columns a Nexus annotation has no place for: a row that sets one is read-only on Nexus
 _NO_PLACE = ("text", "answer", "parent", "span_start", "span_end", "status", "author", "score", "split")
+
+
+#: the annotation export formats of the SDK (``api/types.py AnnotationExportFormat``)
+EXPORT_FORMATS = (
+    "coco", "csv_fourcorner", "csv_widthheight", "csv_vott", "vott", "ibm", "pascal_voc", "yolo_darknet",
+    "yolo_keras_pytorch", "createml", "tfrecord", "polygon_tfrecord", "polygon_coco", "polygon_single", "rle_coco",
+    "rle_semantic_coco", "box_openai_positional_encoding", "polygon_openai_positional_encoding",
+    "csv_classification", "classification_tfrecord", "classification_3d_tfrecord", "keypoints_coco",
+    "keypoints_tfrecord", "keypoints_datature_raw", "bitmask_tfrecord", "bitmask_rle_coco",
+    "bitmask_rle_semantic_coco", "bitmask_openai_positional_encoding", "nifti_one_hot_segmentation",
+    "nifti_class_index_segmentation", "segmentation_3d_tfrecord",
+)  # fmt: skip
+#: annotebook format names -> the Nexus export format of that name
+_EXPORT_ALIASES = {"csv": "csv_fourcorner", "csv_four_corner": "csv_fourcorner", "csv_width_height": "csv_widthheight",
+                   "voc": "pascal_voc", "yolo": "yolo_darknet", "yolo_keras": "yolo_keras_pytorch"}  # fmt: skip
+#: the files an import session takes from a folder (the SDK's ``ANNOTATION_FORMAT_EXTENSIONS``)
+IMPORT_SUFFIXES = (".json", ".csv", ".xml", ".labels", ".txt", ".nii.gz")
+MAX_SESSION_FILES = 1000
+LOG_COLUMNS = ["file", "line", "level", "message", "timestamp"]
+
+
+class ImportFailed(BackendError):
+    """An import session ended ``Errored``; ``logs`` is its log as a frame (file, line, level, message)."""
+
+    def __init__(self, message: str, logs: pd.DataFrame):
+        super().__init__(message)
+        self.logs = logs
+
+
+class UnsafeArchive(BackendError):
+    """An export archive with a member outside the destination or a link; nothing was extracted."""
+
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c_b64(data: bytes) -> str:
+    """CRC32C (Castagnoli) of ``data``, big-endian, base64: the ``crc32c`` of an import session's file."""
+    crc, table = 0xFFFFFFFF, _CRC32C
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return base64.b64encode((crc ^ 0xFFFFFFFF).to_bytes(4, "big")).decode()
 
 
 class NotCarried(ValidationError):
@@ -202,7 +260,7 @@ class NexusBackend:
         statuses=False,
         creates_labels=True,
         atomic=False,
-        export_formats=(),
+        export_formats=EXPORT_FORMATS,
     )
 
     def __init__(
@@ -227,6 +285,8 @@ class NexusBackend:
         #: annotations of the last load whose bound type has no canonical kind (e.g. Bitmask3d): left out, listed here
         self.skipped: list[dict[str, Any]] = []
         self._journal = _Journal(home() / "nexus-journal.sqlite")
+        #: seconds between polls of an import session or an export operation, and how long to wait at most
+        self.poll_interval, self.poll_timeout = 2.0, 3600.0
 
     def __repr__(self) -> str:
         return f"NexusBackend(project={self.project!r}, endpoint={self.endpoint!r})"
@@ -462,3 +522,297 @@ class NexusBackend:
     def _delete(self, dataset: str, row_id: str) -> None:
         with contextlib.suppress(NotFound):  # already gone: a retried delete whose first answer was lost
             self._api.delete(self._path(dataset, f"/annotations/{row_id}"))
+
+    # -- import sessions -----------------------------------------------------------------------------------
+    def import_files(
+        self, paths: Any, dataset: str, format: str | None = None, progress: bool = True, wait: bool = True
+    ) -> pd.DataFrame:
+        """Upload annotation files to an import session; Nexus reads them (it detects the format itself).
+
+        ``paths``: files, folders (every ``.json .csv .xml .txt .labels .nii.gz`` under them, as the SDK takes
+        them), ``(name, bytes)`` pairs, or a ``{name: bytes}`` mapping; at most 1,000 files. With ``wait`` the
+        session is polled to its end and its log returned, one row per line (file, line, level, message); a
+        session that ended ``Errored`` raises `ImportFailed` carrying that log. Without ``wait`` the empty log is
+        returned at once with the session id in ``.attrs["session"]`` (see `wait_import`).
+        """
+        files = _import_files(paths, format)
+        if not files:
+            raise ValueError("nothing to import: no annotation files among the paths given")
+        session = self._api.post(self._path(dataset, "/annotationimportsessions"))
+        sid = _field(session, "id", "import session")
+        listed = [{"filename": n, "size": len(d), "crc32c": crc32c_b64(d)} for n, d in files.items()]
+        answer = self._api.post(self._path(dataset, f"/annotationimportsessions/{sid}/files"), json={"files": listed})
+        uploads = {str(f["filename"]): f.get("upload") or {} for f in _field(answer, "files", "file registration")}
+        missing = sorted(set(files) - set(uploads))
+        if missing:
+            raise MalformedResponse(f"Nexus gave no upload URL for {missing[:5]}")
+        bar = _bar(len(files), "uploading", progress, "file")
+        try:
+            for name, data in files.items():
+                self._upload(name, data, uploads[name])
+                bar.update(1)
+        except BaseException:
+            conditions = [{"condition": "FilesProcessed", "status": "FailedReach"}]
+            with contextlib.suppress(BackendError):
+                self._api.json("PATCH", self._path(dataset, f"/annotationimportsessions/{sid}"),
+                               json={"status": {"conditions": conditions}})  # fmt: skip
+            raise
+        finally:
+            bar.close()
+        conditions = [{"condition": "FilesInserted", "status": "Reached"}]
+        self._api.json("PATCH", self._path(dataset, f"/annotationimportsessions/{sid}"),
+                       json={"status": {"conditions": conditions}})  # fmt: skip
+        if not wait:
+            logs = _logs_frame([])
+            logs.attrs["session"] = sid
+            return logs
+        return self.wait_import(sid, dataset, progress)
+
+    def _upload(self, name: str, data: bytes, upload: dict[str, Any]) -> None:
+        """PUT one file to its signed URL (no key: the URL is the credential); 5xx and cuts are retried."""
+        for attempt in range(4):
+            try:
+                response = self._files.request(
+                    str(upload.get("method") or "PUT"), str(upload["url"]), headers=upload.get("headers") or {},
+                    content=data,
+                )  # fmt: skip
+            except httpx.TransportError as exc:
+                if attempt == 3:
+                    raise BackendError(f"Nexus upload of {name}: {type(exc).__name__}") from exc
+            else:
+                if response.status_code < 500 or attempt == 3:
+                    break
+            time.sleep(0.2 * 2**attempt)
+        if response.status_code >= 300:
+            raise BackendError(f"Nexus upload of {name}: HTTP {response.status_code} from its signed URL")
+
+    def wait_import(self, session: str, dataset: str | None = None, progress: bool = True) -> pd.DataFrame:
+        """Poll an import session to its end; its log as a frame, or `ImportFailed` when it ended Errored."""
+        dataset = dataset or self.project
+        url = self._path(dataset, f"/annotationimportsessions/{session}")
+        deadline = time.monotonic() + self.poll_timeout
+        bar = None
+        try:
+            while True:
+                status = _field(self._api.get(url), "status", "import session")
+                counts = ((status.get("files") or {}).get("withStatus")) or {}
+                if progress and bar is None:
+                    bar = _bar(sum(int(v) for v in counts.values()), "importing", True, "file")
+                if bar is not None:
+                    bar.n = int(counts.get("Processed", 0)) + int(counts.get("FailedProcess", 0))
+                    bar.refresh()
+                if status.get("overview") in ("Finished", "Errored"):
+                    break
+                if time.monotonic() > deadline:
+                    raise BackendError(f"Nexus import session {session} still {status.get('overview')} after "
+                                       f"{self.poll_timeout:g}s; wait_import({session!r}) to wait longer")  # fmt: skip
+                time.sleep(self.poll_interval)
+        finally:
+            if bar is not None:
+                bar.close()
+        logs = self.import_logs(session, dataset)
+        logs.attrs["session"] = session
+        if status.get("overview") == "Errored":
+            shown = "\n".join(_log_line(r) for r in logs.head(10).to_dict("records"))
+            raise ImportFailed(f"Nexus import session {session} failed ({len(logs)} log line(s)); nothing was "
+                               f"imported:\n{shown}", logs)  # fmt: skip
+        return logs
+
+    def import_logs(self, session: str, dataset: str | None = None) -> pd.DataFrame:
+        """The log of an import session: one row per line, with the file and line it names when it names one."""
+        answer = self._api.get(self._path(dataset or self.project, f"/annotationimportsessions/{session}/logs"))
+        return _logs_frame(_field(answer, "logs", "import session log"))
+
+    # -- exports -------------------------------------------------------------------------------------------
+    def export(
+        self,
+        format: str,
+        dest: Any,
+        dataset: str,
+        images: bool = False,
+        split_ratio: float | None = None,
+        seed: int | None = None,
+        normalized: bool | None = None,
+        shuffle: bool | None = None,
+        progress: bool = True,
+    ) -> pd.DataFrame:
+        """Export the project in a Nexus ``format`` and extract the archive under ``dest``; one row per file.
+
+        ``split_ratio`` (the share of assets in the validation split), ``seed``, ``normalized`` and ``shuffle`` are
+        Nexus's export options. The operation is polled with a progress bar, the zip downloaded and extracted
+        only when every member stays inside ``dest`` and none is a link (`UnsafeArchive` otherwise, before
+        anything is written). ``images=True`` also places each asset's image under ``dest/images/``.
+        """
+        fmt = _EXPORT_ALIASES.get(format.lower().replace("-", "_"), format.lower().replace("-", "_"))
+        if fmt not in EXPORT_FORMATS:
+            raise ValueError(f"Nexus has no export format {format!r}; it has {list(EXPORT_FORMATS)}")
+        options = {"splitRatio": split_ratio, "seed": seed, "normalized": normalized, "shuffle": shuffle}
+        body = {"format": fmt, "options": {k: v for k, v in options.items() if v is not None}}
+        op = _field(self._api.post(self._path(dataset, "/annotationexports"), json=body), "id", "export operation")
+        self._wait_operation(dataset, str(op), progress)
+        answer = self._api.get(self._path(dataset, f"/annotationexports/{op}"))
+        download = answer.get("download") if isinstance(answer, dict) else None
+        if not isinstance(download, dict) or not download.get("url"):
+            raise MalformedResponse(f"Nexus export {op} finished without a download: {str(answer)[:200]}")
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile() as tmp:
+            with self._files.stream(str(download.get("method") or "GET"), str(download["url"])) as response:
+                if response.status_code != 200:
+                    raise BackendError(f"Nexus export {op}: HTTP {response.status_code} from its download URL")
+                for chunk in response.iter_bytes():
+                    tmp.write(chunk)
+            tmp.seek(0)
+            written = extract_zip(tmp, dest)
+        if images:
+            written += self._export_images(dataset, dest)
+        return pd.DataFrame({"file": [str(p) for p in written], "bytes": [p.stat().st_size for p in written]})
+
+    def _wait_operation(self, dataset: str, op: str, progress: bool) -> None:
+        deadline = time.monotonic() + self.poll_timeout
+        bar = _bar(1, "exporting", progress, "op")
+        try:
+            while True:
+                status = _field(self._api.get(self._path(dataset, f"/operations/{op}")), "status", "operation")
+                counts = ((status.get("progress") or {}).get("withStatus")) or {}
+                total = sum(int(v) for v in counts.values()) or 1
+                bar.total = total
+                bar.n = sum(int(counts.get(k, 0)) for k in ("Finished", "Errored", "Cancelled"))
+                bar.refresh()
+                overview = status.get("overview")
+                if overview == "Finished":
+                    return
+                if overview in ("Errored", "Cancelled"):
+                    raise BackendError(f"Nexus export {op} {overview.lower()}: {status.get('message')}")
+                if time.monotonic() > deadline:
+                    raise BackendError(f"Nexus export {op} still {overview} after {self.poll_timeout:g}s")
+                time.sleep(self.poll_interval)
+        finally:
+            bar.close()
+
+    def _export_images(self, dataset: str, dest: Path) -> list[Path]:
+        out = []
+        for r in self.assets(dataset).to_dict("records"):
+            source = self.image_path(dataset, str(r["asset"]))
+            if source is None:
+                continue
+            target = dest / "images" / Path(str(r["name"] or Path(source).name)).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            out.append(target)
+        return out
+
+
+def _log_line(r: dict[Any, Any]) -> str:
+    where = "" if pd.isna(r["file"]) else str(r["file"]) + ("" if pd.isna(r["line"]) else f":{r['line']}") + ": "
+    return f"  [{r['level']}] {where}{r['message']}"
+
+
+def _field(answer: Any, key: str, what: str) -> Any:
+    if not isinstance(answer, dict) or key not in answer:
+        raise MalformedResponse(f"Nexus sent a {what} without {key!r}: {str(answer)[:200]}")
+    return answer[key]
+
+
+class _NoBar:
+    total: float | None = None
+    n: float = 0
+
+    def update(self, n: float = 1) -> None:
+        self.n += n
+
+    def refresh(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(total: int, desc: str, progress: bool, unit: str) -> Any:
+    if not progress:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit)
+
+
+def _import_files(paths: Any, format: str | None) -> dict[str, bytes]:
+    """name -> bytes of what an import session uploads; names must be unique (the SDK's rule)."""
+    suffixes = _format_suffixes(format)
+    items: list[tuple[str, Any]] = list(paths.items()) if isinstance(paths, Mapping) else []
+    if not isinstance(paths, Mapping):
+        for p in [paths] if isinstance(paths, str | Path | tuple) else paths:
+            if isinstance(p, tuple):
+                items.append((str(p[0]), p[1]))
+            elif Path(p).is_dir():
+                found = sorted(f for f in Path(p).rglob("*") if f.is_file() and f.name.lower().endswith(suffixes))
+                items += [(f.name, f) for f in found]
+            elif Path(p).is_file():
+                items.append((Path(p).name, Path(p)))
+            else:
+                raise FileNotFoundError(f"no such file or folder: {p}")
+    out: dict[str, bytes] = {}
+    for name, content in items:
+        if name in out:
+            raise ValueError(f"two files named {name!r}: an import session takes each file name once")
+        out[name] = content.read_bytes() if isinstance(content, Path) else bytes(content)
+    if len(out) > MAX_SESSION_FILES:
+        raise ValueError(f"{len(out)} files: an import session takes at most {MAX_SESSION_FILES}; import in parts")
+    return out
+
+
+def _format_suffixes(format: str | None) -> tuple[str, ...]:
+    if format is None:
+        return IMPORT_SUFFIXES
+    key = format.lower().replace("-", "_")
+    for prefix, suffixes in (("csv", (".csv",)), ("coco", (".json",)), ("yolo", (".txt", ".labels")),
+                             ("voc", (".xml",)), ("pascal", (".xml",))):  # fmt: skip
+        if key.startswith(prefix):
+            return suffixes
+    return IMPORT_SUFFIXES
+
+
+_LOG_WHERE = re.compile(r"^At (?P<file>.+?)(?::(?P<line>\d+))?: ")
+
+
+def _logs_frame(logs: list[dict[str, Any]]) -> pd.DataFrame:
+    """An import session's log lines as a frame: ``At a.csv:19: Point ...`` gives file ``a.csv``, line 19."""
+    rows = []
+    for entry in logs:
+        message = str(entry.get("message") or "")
+        stamp = entry.get("timestamp")
+        where = _LOG_WHERE.match(message)
+        rows.append({
+            "file": where["file"] if where else None,
+            "line": int(where["line"]) if where and where["line"] else None,
+            "level": entry.get("level"),
+            "message": message[where.end():] if where else message,
+            "timestamp": pd.Timestamp(float(stamp), unit="s", tz="UTC") if stamp else pd.NaT,
+        })  # fmt: skip
+    frame = pd.DataFrame(rows, columns=LOG_COLUMNS)
+    return frame.astype({"file": schema.STR, "line": "Int64", "level": schema.STR, "message": schema.STR})
+
+
+def extract_zip(archive: Any, dest: Path) -> list[Path]:
+    """Extract a zip under ``dest``, refusing (before writing anything) members outside it and links."""
+    root = dest.resolve()
+    with zipfile.ZipFile(archive) as z:
+        members = z.infolist()
+        for m in members:
+            name = m.filename.replace("\\", "/")
+            mode = m.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise UnsafeArchive(f"export archive member {m.filename!r} is a link; nothing was extracted")
+            target = (root / name).resolve()
+            if name.startswith("/") or ":" in name.split("/")[0] or not target.is_relative_to(root) or target == root:
+                raise UnsafeArchive(f"export archive member {m.filename!r} lies outside {dest}; nothing was extracted")
+        written = []
+        for m in members:
+            if m.is_dir():
+                continue
+            target = root / m.filename.replace("\\", "/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with z.open(m) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+            written.append(target)
+    return written
