@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..errors import FormatError
 from ._image_size import image_size
+from ._rows import file_name  # one rule for every writer (docs/data-model.md, Files)
 
 __all__ = [
     "asset_table",
@@ -30,22 +31,6 @@ __all__ = [
 
 def _missing(v: Any) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
-
-
-def file_name(asset: Any, name: Any) -> str:
-    """The image path a file names for an asset: the asset when it is a path ending in ``name``, else ``name``.
-
-    A frame read from a file has ``asset == "images/train/a.png"`` and ``name == "a.png"``; one from the local store
-    or a platform has an opaque id (``"17"``) and the file name in ``name``.
-
-    >>> file_name("images/a.png", "a.png"), file_name("17", "cat.jpg"), file_name("b.jpg", None)
-    ('images/a.png', 'cat.jpg', 'b.jpg')
-    """
-    a = None if _missing(asset) else str(asset)
-    n = None if _missing(name) else str(name)
-    if a is None or n is None:
-        return a or n or ""
-    return a if a == n or a.replace("\\", "/").endswith("/" + n) else n
 
 
 def asset_table(assets: pd.DataFrame, anns: pd.DataFrame) -> pd.DataFrame:
