@@ -509,3 +509,15 @@ def test_known_hand_built_row_pushed_twice(conn: ab.Connection, anns: pd.DataFra
     report = both.annot.push()
     assert not report.created
     assert (conn.annotations("t").label == "star").sum() == 1
+
+
+def test_hand_built_row_deleted_before_any_push_joins_the_load(conn: ab.Connection, anns: pd.DataFrame) -> None:
+    """A hand-built row flagged deleted is not sent, yet after the push it carries the frame's load like every row."""
+    pred = ab.annotations_frame(
+        [{"dataset": "t", "asset": "a0", "label": "cat", "kind": "box", "x0": 0.0, "y0": 0.0, "x1": 0.0, "y1": 0.0}]
+    )
+    both = pd.concat([anns.iloc[:1], pred], ignore_index=True)
+    both.loc[1, "deleted"] = True
+    report = both.annot.push()
+    assert not report.created and both["load"].notna().all()
+    assert len(both.annot.diff()) == 0

@@ -225,6 +225,8 @@ def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushR
     if report.created and frame["parent"].notna().any():  # grounding rows follow their caption's new id
         frame["parent"] = frame["parent"].replace(report.created)
     frame["rev"] = pd.array([None if pd.isna(v) else str(v) for v in revs], dtype=schema.STR)
+    if fill_token is not None:  # rows the push did not send (a hand-built row flagged deleted) join the load too
+        loads = np.array([fill_token if pd.isna(v) else v for v in loads], dtype=object)
     frame["load"] = pd.array(loads, dtype=schema.STR)
     if gone:
         flags = frame["deleted"].to_numpy(dtype=bool, copy=True)
