@@ -614,8 +614,8 @@ class NexusBackend:
         logs.attrs["session"] = session
         if status.get("overview") == "Errored":
             shown = "\n".join(_log_line(r) for r in logs.head(10).to_dict("records"))
-            raise ImportFailed(f"Nexus import session {session} failed ({len(logs)} log line(s)); nothing was "
-                               f"imported:\n{shown}", logs)  # fmt: skip
+            raise ImportFailed(f"Nexus import session {session} ended Errored ({len(logs)} log line(s), in "
+                               f".logs):\n{shown}", logs)  # fmt: skip
         return logs
 
     def import_logs(self, session: str, dataset: str | None = None) -> pd.DataFrame:

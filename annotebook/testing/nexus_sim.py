@@ -2,7 +2,9 @@
 
 It serves at the root (the SDK drops any path prefix of its base URL) the workspace, projects, tags, assets (with
 signed image URLs that expire), and annotations: cursor-paged list (``page`` / ``limit`` -> ``nextPage``), get,
-create and delete; errors are Nexus's ``{"code", "message"}`` bodies. Every 2xx has a JSON body. Where the SDK and
+create and delete; annotation import sessions (signed-URL ``PUT`` uploads that are really parsed, polled status,
+logs) and exports (a polled operation, then a signed download of the zip), see `nexus_ops`; errors are Nexus's
+``{"code", "message"}`` bodies. Every 2xx has a JSON body. Where the SDK and
 the seed docs disagree (``assetId[]`` or ``assetId``, camelCase or snake_case create bodies), both are accepted.
 
 The ``Secret-Key`` header must be the key given (``key=``), or any non-empty key when none is; a missing key is a

@@ -34,7 +34,8 @@ import json, os, sys
 cmd = json.loads(sys.argv[1])
 os.environ["DATATURE_API_BASE_URL"] = cmd["url"]  # read when datature.nexus is imported
 import msgspec
-from datature.nexus import Client
+from datature.nexus import Client, config
+config.OPERATION_LOOPING_DELAY_SECONDS = 0.05  # the SDK polls every 8 s; the simulator ends in a few polls
 
 project = Client(cmd["key"]).get_project(cmd["project"])
 
@@ -60,6 +61,22 @@ for op in cmd["ops"]:
         value = project.annotations.delete(op["id"])
     elif op["op"] == "assets":
         value = project.assets.list({"limit": 100})
+    elif op["op"] == "import":
+        session = project.annotations.create_import_session(background=True)
+        with session as s:
+            for name, text in op["files"].items():
+                s.add_bytes(text.encode(), name)
+        try:
+            done = session.wait_until_done()
+        except Exception as exc:  # an Errored session raises BadRequestError
+            done = type(exc).__name__
+        value = {"done": done, "logs": session.get_logs()}
+    elif op["op"] == "export":
+        operation = project.annotations.create_export(
+            {"format": op["format"], "options": {"split_ratio": op["split_ratio"], "seed": 3, "normalized": True}}
+        )
+        local = project.annotations.download_exported_file(operation.id, op["dest"])
+        value = {"operation": operation, "download": local}
     out.append(msgspec.to_builtins(value))
 print(json.dumps(out))
 """
@@ -155,3 +172,37 @@ def test_what_the_sdk_wrote_annotebook_loads_identically(conn, nexus_sim):
     mine = loaded.set_index("id").loc[[m["id"] for m in made]]
     assert mine["kind"].tolist() == ["box", "polygon"]
     assert mine.iloc[0][["x0", "y0", "x1", "y1"]].tolist() == [0.2, 0.2, 0.6, 0.5]
+
+
+def test_sdk_import_session_waits_and_reads_logs(conn, nexus_sim):
+    names = [a["filename"] for a in nexus_sim.state.assets.values()]
+    good = f"filename,xmin,ymin,xmax,ymax,label\n{names[0]},0.1,0.1,0.3,0.3,star\n{names[1]},0.2,0.2,0.4,0.5,circle\n"
+    before = len(nexus_sim.state.annotations)
+    (ok,) = run_sdk(nexus_sim, {"op": "import", "files": {"good.csv": good}})
+    assert ok["done"] is True and ok["logs"]["logs"] == []
+    assert len(nexus_sim.state.annotations) == before + 2
+    loaded = conn.annotations(conn.backend.project)  # what the SDK imported, annotebook loads
+    assert len(loaded) == before + 2 and {"star", "circle"} <= set(loaded["label"].iloc[-2:])
+    bad = f"filename,xmin,ymin,xmax,ymax,label\n{names[0]},1,1,5,5,star\n{names[0]},259,259,900,900,star\n"
+    (failed,) = run_sdk(nexus_sim, {"op": "import", "files": {"test_annotations2.csv": bad}})
+    assert failed["done"] == "BadRequestError"
+    (log,) = failed["logs"]["logs"]
+    assert log["level"] == "Error" and log["message"].startswith("At test_annotations2.csv:3: Point 259.0,")
+    assert isinstance(log["timestamp"], float) and log["timestamp"] < 1e11  # epoch seconds
+    assert len(nexus_sim.state.annotations) == before + 2
+
+
+def test_sdk_export_and_annotebook_export_agree(conn, nexus_sim, tmp_path):
+    conn.backend.poll_interval = 0.01
+    (sdk,) = run_sdk(nexus_sim, {"op": "export", "format": "csv_fourcorner", "split_ratio": 0.5,
+                                 "dest": str(tmp_path / "sdk")})  # fmt: skip
+    assert sdk["operation"]["status"]["overview"] == "Finished"
+    folder = nexus_sim.state.project_id.removeprefix("proj_")
+    assert sorted(sdk["download"]["file_names"]) == [f"{folder}/train.csv", f"{folder}/validate.csv"]
+    mine = conn.export("csv_fourcorner", tmp_path / "mine", conn.backend.project, split_ratio=0.5, seed=3,
+                       normalized=True, progress=False)  # fmt: skip
+    assert sorted(Path(f).relative_to(tmp_path / "mine").as_posix() for f in mine["file"]) == sorted(
+        sdk["download"]["file_names"]
+    )
+    for name in sdk["download"]["file_names"]:
+        assert (tmp_path / "sdk" / name).read_bytes() == (tmp_path / "mine" / name).read_bytes()
