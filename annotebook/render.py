@@ -26,6 +26,7 @@ import hashlib
 import io
 import math
 import pathlib
+import sys
 import textwrap
 import urllib.parse
 import urllib.request
@@ -424,7 +425,13 @@ def gallery(
     >>> len(gallery(schema.annotations_frame(), assets).axes)
     1
     """
+    import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
+
+    # a Figure made without pyplot shows in IPython only once the inline backend is loaded; load it when it is the
+    # backend and not loaded yet (then no pyplot figure exists, so switch_backend closes nothing)
+    if "matplotlib_inline" in plt.get_backend() and "matplotlib_inline.backend_inline" not in sys.modules:
+        plt.switch_backend(plt.get_backend())
 
     chosen = _gallery_assets(anns, assets, assets_subset)[: max(n, 0)]
     cols = max(1, min(cols, len(chosen)))
