@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
 import hashlib
 import json
 import math
@@ -31,12 +32,14 @@ import stat
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import orjson
 import pandas as pd
 
 from .. import schema
@@ -48,6 +51,7 @@ from .base import ApplyResult, Capabilities, Changes
 
 __all__ = ["EXPORT_FORMATS", "ImportFailed", "NexusBackend", "NotCarried", "UnsafeArchive", "crc32c_b64"]
 
+T = TypeVar("T")
 KEY_ENV = "DATATURE_SECRET_KEY"
 DEFAULT_ENDPOINT = "https://api.datature.io"
 #: contract columns a Nexus annotation has no place for: a row that sets one is read-only on Nexus
@@ -70,6 +74,8 @@ _EXPORT_ALIASES = {"csv": "csv_fourcorner", "csv_four_corner": "csv_fourcorner",
 #: the files an import session takes from a folder (the SDK's ``ANNOTATION_FORMAT_EXTENSIONS``)
 IMPORT_SUFFIXES = (".json", ".csv", ".xml", ".labels", ".txt", ".nii.gz")
 MAX_SESSION_FILES = 1000
+#: asset ids in one sharded annotation listing request (the filter is in the query string)
+SHARD = 50
 LOG_COLUMNS = ["file", "line", "level", "message", "timestamp"]
 
 
@@ -271,6 +277,8 @@ class NexusBackend:
         transport: httpx.BaseTransport | None = None,
         timeout: float = 60.0,
         page_size: int = 1000,
+        workers: int = 8,
+        progress: bool = True,
     ):
         key = key or os.environ.get(KEY_ENV)
         if not key:
@@ -287,6 +295,8 @@ class NexusBackend:
         self._journal = _Journal(home() / "nexus-journal.sqlite")
         #: seconds between polls of an import session or an export operation, and how long to wait at most
         self.poll_interval, self.poll_timeout = 2.0, 3600.0
+        #: threads that list annotation shards at once, and whether a load shows a progress bar
+        self.workers, self.progress = workers, progress
 
     def __repr__(self) -> str:
         return f"NexusBackend(project={self.project!r}, endpoint={self.endpoint!r})"
@@ -297,11 +307,21 @@ class NexusBackend:
     def _path(self, dataset: str, tail: str = "") -> str:
         return f"/projects/{dataset}{tail}"
 
+    def _get_json(self, url: str, params: list[tuple[str, str]]) -> Any:
+        """GET a page and decode it with orjson (several times faster than json on pages of 1,000 rows)."""
+        response = self._api.request("GET", url, params=params)
+        try:
+            return orjson.loads(response.content)
+        except ValueError as exc:
+            raise MalformedResponse(
+                self._api.redact(f"Nexus sent a body that is not JSON for GET {url}: {response.text[:200]!r}")
+            ) from exc
+
     def _pages(self, url: str, params: list[tuple[str, str]]) -> Iterator[list[dict[str, Any]]]:
         cursor: str | None = None
         while True:
             query = [*([("page", cursor)] if cursor else []), ("limit", str(self.page_size)), *params]
-            page = self._api.get(url, params=query)
+            page = self._get_json(url, query)
             if not isinstance(page, dict) or not isinstance(page.get("data", []), list):
                 raise MalformedResponse(f"Nexus sent a page that is not {{nextPage, data: [...]}}: {str(page)[:200]}")
             yield page.get("data") or []
@@ -337,28 +357,107 @@ class NexusBackend:
         rows = [{"dataset": dataset, "name": t["name"], "index": t.get("index"), "color": t.get("color")} for t in tags]
         return schema.labels_frame(rows)
 
-    def _wire_annotations(self, dataset: str, assets: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        url, flags = self._path(dataset, "/annotations"), [("includeAttributes", "true")]
-        if assets is None or len(set(assets)) > 200:  # many assets: one listing of the project is fewer requests
-            every = [a for page in self._pages(url, flags) for a in page]
-            return every if assets is None else [a for a in every if a.get("assetId") in set(assets)]
-        wanted, out = sorted(set(assets)), []
-        for i in range(0, len(wanted), 50):
-            chunk = [("assetId[]", a) for a in wanted[i : i + 50]]
-            out += [a for page in self._pages(url, [*chunk, *flags]) for a in page]
-        return out
+    def _wire_annotations(
+        self, dataset: str, assets: Sequence[str] | None = None, progress: bool = False
+    ) -> list[dict[str, Any]]:
+        return self._listing(dataset, assets, progress, lambda a: a)
 
-    def annotations(self, dataset: str, assets: Sequence[str] | None = None) -> pd.DataFrame:
-        """Every annotation of the project (all pages), or of these assets."""
-        wire = self._wire_annotations(dataset, assets)
-        rows, self.skipped = [], []
-        for a in wire:
-            row = row_from_wire(a, dataset)
-            if row is None:
-                self.skipped.append({"id": a.get("id"), "asset": a.get("assetId"), "boundType": a.get("boundType")})
+    def _listing(
+        self, dataset: str, assets: Sequence[str] | None, progress: bool, convert: Callable[[dict[str, Any]], T]
+    ) -> list[T]:
+        """The wire annotations of the project (or of these assets) in a deterministic order.
+
+        The project is listed by shards of asset ids (``assetId[]`` filters, at most ``SHARD`` ids a request)
+        fetched by ``self.workers`` threads over the one client, each shard following its own cursor; rows come in
+        the order of the assets (the project's asset order when ``assets`` is None), then the server's order.
+        Shards are sized so that their rows fit one page, by the project's statistic (annotations per asset).
+        A project of at most ``SHARD`` assets is one plain listing (fewer requests), ordered the same way.
+        Each shard's rows pass through ``convert`` in its thread, while the other shards wait on the network.
+        """
+        url, flags = self._path(dataset, "/annotations"), [("includeAttributes", "true")]
+        per_asset = 0.0
+        if assets is None:  # the project's statistic, fetched while its assets are listed, sizes the shards
+            with ThreadPoolExecutor(max_workers=1) as side:
+                statistic = side.submit(self._density, dataset)
+                order = self._asset_ids(dataset)
+                per_asset = statistic.result()
+        else:
+            order = [str(a) for a in dict.fromkeys(assets)]
+        size = max(1, min(SHARD, math.ceil(len(order) / max(1, self.workers))))
+        if per_asset > 0:  # a shard's rows fit one page, mostly
+            size = max(1, min(size, int(0.8 * self.page_size / per_asset)))
+        shards = [order[i : i + size] for i in range(0, len(order), size)]
+        plain = assets is None and len(order) <= SHARD  # a small project: one plain listing of it
+
+        rank = {a: n for n, a in enumerate(order)}
+
+        def fetch(i: int) -> list[T]:
+            chunk = [] if plain else [("assetId[]", a) for a in shards[i]]
+            rows = [a for page in self._pages(url, [*chunk, *flags]) for a in page]
+            # a shard holds several assets: put each asset's rows together, keeping the server's order within it
+            rows.sort(key=lambda a: rank.get(str(a.get("assetId")), len(rank)))
+            return [convert(a) for a in rows]
+
+        found: dict[int, list[T]] = {}
+        bar = _bar(len(order), "listing annotations", progress, "asset")
+        try:
+            if plain:
+                found[0] = fetch(0)
+                bar.update(len(order))
+            elif self.workers <= 1 or len(shards) <= 1:
+                for i in range(len(shards)):
+                    found[i] = fetch(i)
+                    bar.update(len(shards[i]))
             else:
-                rows.append(row)
-        return schema.annotations_frame(rows)
+                with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="nexus-list") as pool:
+                    futures = {pool.submit(fetch, i): i for i in range(len(shards))}
+                    try:
+                        for done in as_completed(futures):
+                            found[futures[done]] = done.result()
+                            bar.update(len(shards[futures[done]]))
+                    except BaseException:  # the first failure ends the listing: the shards not started never start
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        raise
+        finally:
+            bar.close()
+        return [a for i in sorted(found) for a in found[i]]  # shards are runs of assets in order
+
+    def _density(self, dataset: str) -> float:
+        """Annotations per asset by the project's statistic; 0 when Nexus does not say."""
+        try:
+            counts = (self._api.get(self._path(dataset)) or {}).get("statistic") or {}
+            return float(counts["totalAnnotations"]) / max(1.0, float(counts["totalAssets"]))
+        except (BackendError, KeyError, TypeError, ValueError, AttributeError):
+            return 0.0
+
+    def _asset_ids(self, dataset: str) -> list[str]:
+        ids = []
+        for page in self._pages(self._path(dataset, "/assets"), []):
+            for a in page:
+                if not isinstance(a, dict) or "id" not in a:
+                    raise MalformedResponse(f"Nexus sent an asset without an id: {str(a)[:200]}")
+                ids.append(str(a["id"]))
+        return ids
+
+    def annotations(
+        self, dataset: str, assets: Sequence[str] | None = None, progress: bool | None = None
+    ) -> pd.DataFrame:
+        """Every annotation of the project (all pages), or of these assets; ordered by asset, then as Nexus lists.
+
+        The listing is sharded by asset ids and fetched concurrently (``self.workers`` threads); ``progress``
+        (default ``self.progress``) shows a bar over the assets listed.
+        """
+        with _gc_paused():
+            show = self.progress if progress is None else progress
+            converted = self._listing(dataset, assets, show, lambda a: (a, row_from_wire(a, dataset)))
+            rows, self.skipped = [], []
+            for a, row in converted:
+                if row is None:
+                    skipped = {"id": a.get("id"), "asset": a.get("assetId"), "boundType": a.get("boundType")}
+                    self.skipped.append(skipped)
+                else:
+                    rows.append(row)
+            return schema.annotations_frame(rows)
 
     def image_path(self, dataset: str, asset: str) -> str | None:
         """The asset's pixels in the on-disk cache, downloaded once; an expired signed URL is fetched again."""
@@ -712,6 +811,22 @@ def _field(answer: Any, key: str, what: str) -> Any:
     if not isinstance(answer, dict) or key not in answer:
         raise MalformedResponse(f"Nexus sent a {what} without {key!r}: {str(answer)[:200]}")
     return answer[key]
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a listing builds its rows.
+
+    Parsing 50,000 annotations makes some million containers, none of them in a cycle; the collector would walk
+    them again and again (it was more than half of a listing's time). It runs as usual once the frame is built.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 class _NoBar:

@@ -21,13 +21,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument("--retry-after", type=float, default=1.0, help="Retry-After of those 429s, in seconds")
     serve.add_argument("--cut-after", type=int, default=None, help="drop the connection of the N-th write")
     serve.add_argument("--assets", type=int, default=36, help="assets of the seeded project")
+    serve.add_argument(
+        "--annotations", type=int, default=None, help="seed a synthetic project: this many boxes over --assets"
+    )
     args = parser.parse_args(argv)
 
     import uvicorn
 
     from .nexus_sim import NexusState, make_app
 
-    state = NexusState(key=args.key, n_assets=args.assets)
+    state = NexusState(key=args.key, n_assets=args.assets, n_annotations=args.annotations)
     state.faults.update(
         {
             "latency_ms": args.latency_ms,

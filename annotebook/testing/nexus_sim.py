@@ -23,10 +23,14 @@ True
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import hmac
 import itertools
+import json
 import math
+import operator
+import random
 import tempfile
 import time
 import uuid
@@ -68,7 +72,10 @@ class NexusState:
         image_dir: str | Path | None = None,
         url_ttl: float = 3600.0,
         max_page: int = 1000,
+        n_annotations: int | None = None,
     ):
+        """``n_annotations`` seeds a synthetic project instead of the sample one: ``n_assets`` assets without
+        pixels (an empty URL) and that many boxes spread over them at random, fast enough for benchmarks."""
         from ..samples import make_shapes
 
         self.key, self.url_ttl, self.max_page = key, url_ttl, max_page
@@ -82,11 +89,22 @@ class NexusState:
         self.image_dir = Path(image_dir or tempfile.mkdtemp(prefix="nexus-sim-"))
         self._clock = 0
         self._seq = itertools.count(1)
+        self._last_seq = 0
+        #: per asset its annotations in ``_seq`` order, and each annotation's JSON, rebuilt when the store changed
+        self._index_key: tuple[int, int] | None = None
+        self._by_asset: dict[str, list[dict[str, Any]]] = {}
+        self._json: dict[tuple[str, bool], tuple[dict[str, Any], bytes]] = {}
         digest = hashlib.md5(f"shapes-{seed}".encode()).hexdigest()
         self.workspace = {"id": f"ws_{digest[:24]}", "name": "Simulated workspace", "owner": "user_sim",
                           "tier": "Free", "createDate": self.now(), "object": "workspace"}  # fmt: skip
         self.project_id = f"proj_{digest}"
         self.project_name = "shapes"
+        self.assets: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, Path] = {}
+        self.annotations: dict[str, dict[str, Any]] = {}
+        if n_annotations is not None:
+            self._seed_synthetic(digest, n_assets, n_annotations, seed)
+            return
         assets, anns, labels = make_shapes(self.image_dir, n_assets=n_assets, seed=seed)
         self.tags: list[dict[str, Any]] = [
             {"index": int(r["index"]), "name": str(r["name"]), "color": str(r["color"]), "description": ""}
@@ -94,8 +112,6 @@ class NexusState:
         ]
         for name in sorted(set(anns["label"].dropna()) - {t["name"] for t in self.tags}):  # e.g. the typo "sqare"
             self.tags.append({"index": len(self.tags), "name": str(name), "color": "#888888", "description": ""})
-        self.assets: dict[str, dict[str, Any]] = {}
-        self.files: dict[str, Path] = {}
         ids: dict[str, str] = {}
         for r in assets.to_dict("records"):
             asset_id = "asset_" + str(uuid.uuid5(uuid.NAMESPACE_URL, digest + "/" + str(r["asset"])))
@@ -108,11 +124,61 @@ class NexusState:
                 "metadata": {"fileSize": path.stat().st_size, "mimeType": _mime(path), "height": int(r["height"]),
                              "width": int(r["width"]), "groups": ["main"]},
             }  # fmt: skip
-        self.annotations: dict[str, dict[str, Any]] = {}
         for r in anns.to_dict("records"):
             wire = _seed_annotation(r)
             if wire is not None:
                 self._store({"assetId": ids[str(r["asset"])], **wire})
+
+    def _seed_synthetic(self, digest: str, n_assets: int, n_annotations: int, seed: int) -> None:
+        rng = random.Random(seed)
+        names = ("circle", "square", "triangle")
+        self.tags = [{"index": i, "name": n, "color": "#888888", "description": ""} for i, n in enumerate(names)]
+        ids = []
+        for i in range(n_assets):
+            asset_id = "asset_" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"{digest}/synthetic-{i}"))
+            ids.append(asset_id)
+            self.assets[asset_id] = {
+                "id": asset_id, "projectId": self.project_id, "filename": f"synthetic-{i:06d}.png",
+                "status": "Annotated", "createDate": self.now(), "object": "asset",
+                "metadata": {"fileSize": 0, "mimeType": "image/png", "height": 480, "width": 640, "groups": ["main"]},
+            }  # fmt: skip
+        for _ in range(n_annotations if ids else 0):
+            x0, y0 = rng.random() * 0.8, rng.random() * 0.8
+            x1, y1 = x0 + 0.05 + rng.random() * 0.15, y0 + 0.05 + rng.random() * 0.15
+            bound = [[x0, y0], [x0, y1], [x1, y1], [x1, y0]]
+            self._store({"assetId": rng.choice(ids), "tag": rng.choice(names), "boundType": "Rectangle",
+                         "bound": bound})  # fmt: skip
+
+    def _next_seq(self) -> int:
+        self._last_seq = next(self._seq)
+        return self._last_seq
+
+    def annotations_of(self, assets: set[str]) -> list[dict[str, Any]]:
+        """The annotations of these assets (all of them when empty), in ``_seq`` order.
+
+        An index by asset serves the filtered lists; it is rebuilt when a row was added or removed (a delete lowers
+        the count, a create raises the last sequence number), so tests may still ``del state.annotations[id]``.
+        """
+        if not assets:
+            return list(self.annotations.values())
+        key = (len(self.annotations), self._last_seq)
+        if key != self._index_key:
+            self._by_asset = {}
+            for a in self.annotations.values():
+                self._by_asset.setdefault(a["assetId"], []).append(a)
+            self._index_key = key
+            self._json = {k: v for k, v in self._json.items() if k[0] in self.annotations}  # drop deleted rows
+        found = [a for asset in assets for a in self._by_asset.get(asset, ())]
+        return sorted(found, key=operator.itemgetter("_seq"))
+
+    def wire_json(self, ann: dict[str, Any], attributes: bool) -> bytes:
+        """The JSON of an annotation as listed, encoded once (Nexus rows never change: edits replace rows)."""
+        cached = self._json.get((ann["id"], attributes))
+        if cached is not None and cached[0] is ann:
+            return cached[1]
+        data = json.dumps(_wire(ann, attributes), ensure_ascii=False, separators=(",", ":")).encode()
+        self._json[(ann["id"], attributes)] = (ann, data)
+        return data
 
     def now(self) -> int:
         """Epoch milliseconds, strictly increasing (a create date is unique)."""
@@ -129,7 +195,7 @@ class NexusState:
             "bound": body["bound"],
             "createDate": self.now(),
             "object": "annotation",
-            "_seq": next(self._seq),
+            "_seq": self._next_seq(),
             "_attributes": [
                 {"id": f"attri_{uuid.uuid4()}", "name": str(a["name"]), "value": a.get("value")}
                 for a in body.get("attributes") or []
@@ -217,11 +283,11 @@ def _page(request: Request, items: list[dict[str, Any]], max_page: int) -> dict[
     limit = min(max(int(request.query_params.get("limit") or 100), 1), max_page)
     cursor = request.query_params.get("page")
     start = _from_cursor(cursor) if cursor else 0
-    rest = [a for a in items if a["_seq"] >= start]
-    page = rest[:limit]
-    first = items.index(page[0]) if page else len(items)
+    first = bisect.bisect_left(items, start, key=lambda a: a["_seq"])  # items are in ``_seq`` order
+    page = items[first : first + limit]
     prev = _cursor(items[max(first - limit, 0)]["_seq"]) if first > 0 else None
-    return {"nextPage": _cursor(rest[limit]["_seq"]) if len(rest) > limit else None, "prevPage": prev, "data": page}
+    after = first + limit
+    return {"nextPage": _cursor(items[after]["_seq"]) if after < len(items) else None, "prevPage": prev, "data": page}
 
 
 def _session_files(state: NexusState, session: Any) -> None:
@@ -349,14 +415,15 @@ def make_app(state: NexusState) -> FaultMiddleware:
         if request.method == "POST":
             return create(await request.json())
         wanted = set(request.query_params.getlist("assetId[]")) | set(request.query_params.getlist("assetId"))
-        items = [a for a in state.annotations.values() if not wanted or a["assetId"] in wanted]
+        items = state.annotations_of(wanted)
         try:
             page = _page(request, items, state.max_page)
         except ValueError as exc:
             return _error(400, "BadRequestError", str(exc))
         attributes = _flag(request.query_params.get("includeAttributes"))
-        page["data"] = [_wire(a, attributes) for a in page["data"]]
-        return JSONResponse(page)
+        rows = b",".join(state.wire_json(a, attributes) for a in page.pop("data"))
+        head = json.dumps(page, separators=(",", ":"))[:-1].encode()  # the page's fields, then its rows
+        return Response(head + b',"data":[' + rows + b"]}", media_type="application/json")
 
     def create(body: Any) -> Response:
         if not isinstance(body, dict):

@@ -177,19 +177,21 @@ def test_what_the_sdk_wrote_annotebook_loads_identically(conn, nexus_sim):
 def test_sdk_import_session_waits_and_reads_logs(conn, nexus_sim):
     names = [a["filename"] for a in nexus_sim.state.assets.values()]
     good = f"filename,xmin,ymin,xmax,ymax,label\n{names[0]},0.1,0.1,0.3,0.3,star\n{names[1]},0.2,0.2,0.4,0.5,circle\n"
-    before = len(nexus_sim.state.annotations)
+    before = set(nexus_sim.state.annotations)
     (ok,) = run_sdk(nexus_sim, {"op": "import", "files": {"good.csv": good}})
     assert ok["done"] is True and ok["logs"]["logs"] == []
-    assert len(nexus_sim.state.annotations) == before + 2
+    added = set(nexus_sim.state.annotations) - before
+    assert len(added) == 2
     loaded = conn.annotations(conn.backend.project)  # what the SDK imported, annotebook loads
-    assert len(loaded) == before + 2 and {"star", "circle"} <= set(loaded["label"].iloc[-2:])
+    assert len(loaded) == len(before) + 2
+    assert set(loaded.loc[loaded["id"].isin(added), "label"]) == {"star", "circle"}
     bad = f"filename,xmin,ymin,xmax,ymax,label\n{names[0]},1,1,5,5,star\n{names[0]},259,259,900,900,star\n"
     (failed,) = run_sdk(nexus_sim, {"op": "import", "files": {"test_annotations2.csv": bad}})
     assert failed["done"] == "BadRequestError"
     (log,) = failed["logs"]["logs"]
     assert log["level"] == "Error" and log["message"].startswith("At test_annotations2.csv:3: Point 259.0,")
     assert isinstance(log["timestamp"], float) and log["timestamp"] < 1e11  # epoch seconds
-    assert len(nexus_sim.state.annotations) == before + 2
+    assert len(nexus_sim.state.annotations) == len(before) + 2
 
 
 def test_sdk_export_and_annotebook_export_agree(conn, nexus_sim, tmp_path):
