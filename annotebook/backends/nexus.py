@@ -31,6 +31,7 @@ import shutil
 import stat
 import tempfile
 import time
+import weakref
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -289,6 +290,9 @@ class NexusBackend:
         headers = {"Secret-Key": key, "User-Agent": "annotebook (httpx)"}
         self._api: ApiClient = make_client(self.endpoint, headers, timeout, transport, service="Nexus", key_env=KEY_ENV)
         self._files = httpx.Client(timeout=timeout, transport=transport, follow_redirects=True)
+        # pooled connections are closed when the backend goes away, not left to the garbage collector's warnings
+        weakref.finalize(self, self._files.close)
+        weakref.finalize(self, self._api.close)
         self._urls: dict[str, str] = {}
         #: annotations of the last load whose bound type has no canonical kind (e.g. Bitmask3d): left out, listed here
         self.skipped: list[dict[str, Any]] = []
