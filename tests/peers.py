@@ -25,18 +25,26 @@ def cache_dir() -> Path:
     return root
 
 
-def peer_python() -> Path:
-    """The Python of the peers' venv, built on first use (a file lock keeps parallel runs from racing)."""
-    key = hashlib.sha256("\n".join(PEERS).encode()).hexdigest()[:12]
-    venv = cache_dir() / f"peers-{key}"
+def cached_venv(name: str, packages: tuple[str, ...]) -> Path:
+    """The Python of a venv holding ``packages``, built once under the cache (a file lock keeps runs from racing).
+
+    Its folder is named after ``name`` and a hash of ``packages``, so a change of pins builds a new one.
+    """
+    key = hashlib.sha256("\n".join(packages).encode()).hexdigest()[:12]
+    venv = cache_dir() / f"{name}-{key}"
     python = venv / "bin" / "python"
-    with open(cache_dir() / f"peers-{key}.lock", "w") as lock:
+    with open(cache_dir() / f"{name}-{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (venv / ".complete").exists():
             subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", *PEERS], check=True)
-            (venv / ".complete").write_text("\n".join(PEERS))
+            subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], check=True)
+            (venv / ".complete").write_text("\n".join(packages))
     return python
+
+
+def peer_python() -> Path:
+    """The Python of the peers' venv."""
+    return cached_venv("peers", PEERS)
 
 
 def run_peer(script: str, *args: str, timeout: float = 600) -> Any:

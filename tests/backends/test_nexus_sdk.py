@@ -8,11 +8,8 @@ driver sets it first.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,7 @@ import pytest
 
 import annotebook as ab
 from annotebook.backends.nexus import row_from_wire
-from tests.peers import cache_dir
+from tests.peers import cached_venv
 
 from .conftest import NEXUS_KEY
 
@@ -83,17 +80,8 @@ print(json.dumps(out))
 
 
 def sdk_python() -> Path:
-    """The Python of the SDK's venv, built on first use (a file lock keeps parallel runs from racing)."""
-    key = hashlib.sha256("\n".join(SDK).encode()).hexdigest()[:12]
-    venv = cache_dir() / f"datature-{key}"
-    python = venv / "bin" / "python"
-    with open(cache_dir() / f"datature-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (venv / ".complete").exists():
-            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", *SDK], check=True)
-            (venv / ".complete").write_text("\n".join(SDK))
-    return python
+    """The Python of the SDK's own venv (its pins clash with the project's)."""
+    return cached_venv("datature", SDK)
 
 
 def run_sdk(sim: Any, *ops: dict[str, Any]) -> list[Any]:
