@@ -19,20 +19,16 @@ Examples
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import gc
 import hashlib
 import json
 import math
 import os
 import re
 import shutil
-import stat
 import tempfile
 import time
 import weakref
-import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -48,9 +44,10 @@ from .._home import home
 from .._sqlite import open_db
 from ..errors import AuthError, BackendError, ConflictError, NotFound, PushError, ValidationError
 from ._http import ApiClient, MalformedResponse, make_client, outcome_unknown
+from ._remote import UnsafeArchive, crc32c_b64, extract_zip, field, gc_paused, progress_bar
 from .base import ApplyResult, Capabilities, Changes
 
-__all__ = ["EXPORT_FORMATS", "ImportFailed", "NexusBackend", "NotCarried", "UnsafeArchive", "crc32c_b64"]
+__all__ = ["EXPORT_FORMATS", "ImportFailed", "NexusBackend", "NotCarried", "UnsafeArchive", "crc32c_b64", "extract_zip"]
 
 T = TypeVar("T")
 KEY_ENV = "DATATURE_SECRET_KEY"
@@ -86,31 +83,6 @@ class ImportFailed(BackendError):
     def __init__(self, message: str, logs: pd.DataFrame):
         super().__init__(message)
         self.logs = logs
-
-
-class UnsafeArchive(BackendError):
-    """An export archive with a member outside the destination or a link; nothing was extracted."""
-
-
-def _crc32c_table() -> list[int]:
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-_CRC32C = _crc32c_table()
-
-
-def crc32c_b64(data: bytes) -> str:
-    """CRC32C (Castagnoli) of ``data``, big-endian, base64: the ``crc32c`` of an import session's file."""
-    crc, table = 0xFFFFFFFF, _CRC32C
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return base64.b64encode((crc ^ 0xFFFFFFFF).to_bytes(4, "big")).decode()
 
 
 class NotCarried(ValidationError):
@@ -403,7 +375,7 @@ class NexusBackend:
             return [convert(a) for a in rows]
 
         found: dict[int, list[T]] = {}
-        bar = _bar(len(order), "listing annotations", progress, "asset")
+        bar = progress_bar(len(order), "listing annotations", progress, "asset")
         try:
             if plain:
                 found[0] = fetch(0)
@@ -451,7 +423,7 @@ class NexusBackend:
         The listing is sharded by asset ids and fetched concurrently (``self.workers`` threads); ``progress``
         (default ``self.progress``) shows a bar over the assets listed.
         """
-        with _gc_paused():
+        with gc_paused():
             show = self.progress if progress is None else progress
             converted = self._listing(dataset, assets, show, lambda a: (a, row_from_wire(a, dataset)))
             rows, self.skipped = [], []
@@ -642,14 +614,14 @@ class NexusBackend:
         if not files:
             raise ValueError("nothing to import: no annotation files among the paths given")
         session = self._api.post(self._path(dataset, "/annotationimportsessions"))
-        sid = _field(session, "id", "import session")
+        sid = field(session, "id", "import session")
         listed = [{"filename": n, "size": len(d), "crc32c": crc32c_b64(d)} for n, d in files.items()]
         answer = self._api.post(self._path(dataset, f"/annotationimportsessions/{sid}/files"), json={"files": listed})
-        uploads = {str(f["filename"]): f.get("upload") or {} for f in _field(answer, "files", "file registration")}
+        uploads = {str(f["filename"]): f.get("upload") or {} for f in field(answer, "files", "file registration")}
         missing = sorted(set(files) - set(uploads))
         if missing:
             raise MalformedResponse(f"Nexus gave no upload URL for {missing[:5]}")
-        bar = _bar(len(files), "uploading", progress, "file")
+        bar = progress_bar(len(files), "uploading", progress, "file")
         try:
             for name, data in files.items():
                 self._upload(name, data, uploads[name])
@@ -697,10 +669,10 @@ class NexusBackend:
         bar = None
         try:
             while True:
-                status = _field(self._api.get(url), "status", "import session")
+                status = field(self._api.get(url), "status", "import session")
                 counts = ((status.get("files") or {}).get("withStatus")) or {}
                 if progress and bar is None:
-                    bar = _bar(sum(int(v) for v in counts.values()), "importing", True, "file")
+                    bar = progress_bar(sum(int(v) for v in counts.values()), "importing", True, "file")
                 if bar is not None:
                     bar.n = int(counts.get("Processed", 0)) + int(counts.get("FailedProcess", 0))
                     bar.refresh()
@@ -724,7 +696,7 @@ class NexusBackend:
     def import_logs(self, session: str, dataset: str | None = None) -> pd.DataFrame:
         """The log of an import session: one row per line, with the file and line it names when it names one."""
         answer = self._api.get(self._path(dataset or self.project, f"/annotationimportsessions/{session}/logs"))
-        return _logs_frame(_field(answer, "logs", "import session log"))
+        return _logs_frame(field(answer, "logs", "import session log"))
 
     # -- exports -------------------------------------------------------------------------------------------
     def export(
@@ -751,7 +723,7 @@ class NexusBackend:
             raise ValueError(f"Nexus has no export format {format!r}; it has {list(EXPORT_FORMATS)}")
         options = {"splitRatio": split_ratio, "seed": seed, "normalized": normalized, "shuffle": shuffle}
         body = {"format": fmt, "options": {k: v for k, v in options.items() if v is not None}}
-        op = _field(self._api.post(self._path(dataset, "/annotationexports"), json=body), "id", "export operation")
+        op = field(self._api.post(self._path(dataset, "/annotationexports"), json=body), "id", "export operation")
         self._wait_operation(dataset, str(op), progress)
         answer = self._api.get(self._path(dataset, f"/annotationexports/{op}"))
         download = answer.get("download") if isinstance(answer, dict) else None
@@ -773,10 +745,10 @@ class NexusBackend:
 
     def _wait_operation(self, dataset: str, op: str, progress: bool) -> None:
         deadline = time.monotonic() + self.poll_timeout
-        bar = _bar(1, "exporting", progress, "op")
+        bar = progress_bar(1, "exporting", progress, "op")
         try:
             while True:
-                status = _field(self._api.get(self._path(dataset, f"/operations/{op}")), "status", "operation")
+                status = field(self._api.get(self._path(dataset, f"/operations/{op}")), "status", "operation")
                 counts = ((status.get("progress") or {}).get("withStatus")) or {}
                 total = sum(int(v) for v in counts.values()) or 1
                 bar.total = total
@@ -809,50 +781,6 @@ class NexusBackend:
 def _log_line(r: dict[Any, Any]) -> str:
     where = "" if pd.isna(r["file"]) else str(r["file"]) + ("" if pd.isna(r["line"]) else f":{r['line']}") + ": "
     return f"  [{r['level']}] {where}{r['message']}"
-
-
-def _field(answer: Any, key: str, what: str) -> Any:
-    if not isinstance(answer, dict) or key not in answer:
-        raise MalformedResponse(f"Nexus sent a {what} without {key!r}: {str(answer)[:200]}")
-    return answer[key]
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a listing builds its rows.
-
-    Parsing 50,000 annotations makes some million containers, none of them in a cycle; the collector would walk
-    them again and again (it was more than half of a listing's time). It runs as usual once the frame is built.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-class _NoBar:
-    total: float | None = None
-    n: float = 0
-
-    def update(self, n: float = 1) -> None:
-        self.n += n
-
-    def refresh(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _bar(total: int, desc: str, progress: bool, unit: str) -> Any:
-    if not progress:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit)
 
 
 def _import_files(paths: Any, format: str | None) -> dict[str, bytes]:
@@ -910,28 +838,3 @@ def _logs_frame(logs: list[dict[str, Any]]) -> pd.DataFrame:
         })  # fmt: skip
     frame = pd.DataFrame(rows, columns=LOG_COLUMNS)
     return frame.astype({"file": schema.STR, "line": "Int64", "level": schema.STR, "message": schema.STR})
-
-
-def extract_zip(archive: Any, dest: Path) -> list[Path]:
-    """Extract a zip under ``dest``, refusing (before writing anything) members outside it and links."""
-    root = dest.resolve()
-    with zipfile.ZipFile(archive) as z:
-        members = z.infolist()
-        for m in members:
-            name = m.filename.replace("\\", "/")
-            mode = m.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise UnsafeArchive(f"export archive member {m.filename!r} is a link; nothing was extracted")
-            target = (root / name).resolve()
-            if name.startswith("/") or ":" in name.split("/")[0] or not target.is_relative_to(root) or target == root:
-                raise UnsafeArchive(f"export archive member {m.filename!r} lies outside {dest}; nothing was extracted")
-        written = []
-        for m in members:
-            if m.is_dir():
-                continue
-            target = root / m.filename.replace("\\", "/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with z.open(m) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
-            written.append(target)
-    return written

@@ -542,7 +542,7 @@ def make_app(state: NexusState) -> FaultMiddleware:
         return JSONResponse({"id": session.id, "projectId": state.project_id, "logs": session.logs})
 
     async def upload(request: Request) -> Response:
-        from ..backends.nexus import crc32c_b64
+        from ..backends._remote import crc32c_b64
         from .nexus_ops import signed_ok
 
         sid, name = request.path_params["sid"], request.path_params["name"]
