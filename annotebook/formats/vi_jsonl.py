@@ -30,7 +30,8 @@ neither is a FormatError naming the line. The upload form has no span: each phra
 text at or after the previous phrase's start (else the first anywhere; a phrase repeated right after itself is
 another box of the same occurrence). Where that rule would not give back a row's span, the writer adds
 ``"span": [start, end]`` (character offsets) to that phrase: an annotebook extension, written only then. Likewise
-``"category"`` is written only for a caption row with a label.
+``"category"`` is written only for a caption row with a label, and ``"tag"`` (the phrase's tag name, our extension)
+only for a grounding row with a label; both are read back into ``label``.
 
 Reading a folder reads every ``*.jsonl`` in it (the Vi export's ``training/``, ``validation/`` and ``dump/``
 folders set ``split`` to train / validate / none).
@@ -188,10 +189,14 @@ def _grounding(b: _Builder, asset: str, caption: str, caption_id: str, at: _Wher
                 boxes = [_box(bounds, at, f"{p}.bounds")]  # one box as 4 corner pairs
             else:
                 boxes = [_box(v, at, f"{p}.bounds[{j}]") for j, v in enumerate(bounds)]
+        tag = g.get("tag")
+        if tag is not None and not isinstance(tag, str):
+            raise at.error(f"expected a string, got {type(tag).__name__}", f"{p}.tag")
         for x0, y0, x1, y1 in boxes:
             b.add(
                 asset,
                 kind="grounding",
+                label=tag,
                 text=phrase,
                 parent=caption_id,
                 span_start=span[0],
@@ -345,6 +350,8 @@ def _phrases(caption: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         phrase = "" if r.get("text") is None else str(r["text"])
         item: dict[str, Any] = {"phrase": phrase, "bbox": [float(r[k]) for k in ("x0", "y0", "x1", "y1")]}
+        if r.get("label") is not None:
+            item["tag"] = str(r["label"])
         span = (_int(r.get("span_start")), _int(r.get("span_end")))
         if span[0] >= 0 and caption[span[0] : span[1]] != phrase:
             raise FormatError(

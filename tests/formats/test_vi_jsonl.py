@@ -303,3 +303,21 @@ def test_annot_save_from_a_frame_read_from_another_format(tmp_path: Path) -> Non
     back = ab.read(tmp_path / "vi.jsonl")
     assert back["text"].tolist() == ["Cars parked in a street ☀"]
     assert back["asset"].tolist() == ["/data/upload/1/8c2f1e0a-street.png"]
+
+
+def test_a_phrase_tag_is_written_as_the_tag_extension_and_read_back() -> None:
+    line = {
+        "asset_id": "a.jpg",
+        "caption": "a cat and a dog",
+        "grounded_phrases": [
+            {"phrase": "cat", "bbox": [0.1, 0.1, 0.2, 0.2], "tag": "animal"},
+            {"phrase": "dog", "bbox": [0.3, 0.3, 0.4, 0.4]},
+        ],
+    }
+    tables = vi_jsonl_to_tables(json.dumps(line) + "\n")
+    grounding = tables.annotations[tables.annotations["kind"] == "grounding"]
+    assert grounding["label"].tolist()[0] == "animal" and pd.isna(grounding["label"].tolist()[1])
+    written = json.loads(tables_to_vi_jsonl(tables))
+    assert [p.get("tag") for p in written["grounded_phrases"]] == ["animal", None]
+    with pytest.raises(FormatError, match=r"grounded_phrases\[0\]\.tag"):
+        vi_jsonl_to_tables(json.dumps({**line, "grounded_phrases": [{**line["grounded_phrases"][0], "tag": 3}]}))
