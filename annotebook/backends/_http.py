@@ -83,6 +83,12 @@ def outcome_unknown(exc: BaseException) -> bool:
     return isinstance(exc, ServerError | ConnectionFailed)
 
 
+def _token(value: str) -> str:
+    """The credential inside an ``Authorization`` value (``Bearer <token>``), or "" when it has no scheme."""
+    scheme, _, token = value.partition(" ")
+    return token.strip() if token.strip() and scheme.isalpha() else ""
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
@@ -128,7 +134,13 @@ class ApiClient:
     ):
         self._client = client
         self._secrets = dict(secrets)
-        _KNOWN_SECRETS.update(v for v in self._secrets.values() if v)
+        #: every value to scrub: a header's value and, for ``Bearer <token>``, the token alone
+        self._hidden = sorted(
+            {v for v in self._secrets.values() if v} | {_token(v) for v in self._secrets.values() if _token(v)},
+            key=len,
+            reverse=True,
+        )
+        _KNOWN_SECRETS.update(self._hidden)
         self.service = service
         self.key_env = key_env
         self.retries = retries
@@ -150,9 +162,8 @@ class ApiClient:
 
     def redact(self, text: str) -> str:
         """``text`` with every secret value replaced by ``***``."""
-        for value in self._secrets.values():
-            if value:
-                text = text.replace(value, REDACTED)
+        for value in self._hidden:
+            text = text.replace(value, REDACTED)
         return text
 
     # -- requests ------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ class Changes:
     """What one push asks a backend to do, in canonical rows of one dataset.
 
     ``creates`` are full rows with client ids; ``updates`` full new rows with ``rev`` set to the revision the
-    lineage expects the backend to hold; ``deletes`` has ``id`` and that expected ``rev``.
+    lineage expects the backend to hold; ``deletes`` has ``id``, ``asset`` and that expected ``rev``.
     """
 
     dataset: str
@@ -49,10 +49,15 @@ class Changes:
 
 @dataclass
 class ApplyResult:
-    """What landed: ``ids`` maps each client or old id to the backend's id, ``revs`` each landed id to its rev."""
+    """What landed: ``ids`` maps each client or old id to the backend's id, ``revs`` each landed id to its rev.
+
+    ``moved`` maps the old id to the new id of rows the push did not ask to change whose id changed anyway
+    (a backend that writes a whole asset at once gives every row of it a new id); their new revs are in ``revs``.
+    """
 
     ids: dict[str, str] = field(default_factory=dict)
     revs: dict[str, str] = field(default_factory=dict)
+    moved: dict[str, str] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)  # {"id", "op", "error"} for what did not land
 

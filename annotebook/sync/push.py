@@ -76,7 +76,9 @@ def _strip(df: pd.DataFrame) -> pd.DataFrame:
 
 def _changes(cs: Changeset) -> Changes:
     updates = _strip(cs.modified).assign(id=cs.modified["_lid"].to_numpy(), rev=cs.modified["_lrev"].to_numpy())
-    deletes = pd.DataFrame({"id": cs.deleted["_lid"].to_numpy(), "rev": cs.deleted["_lrev"].to_numpy()})
+    gone = cs.deleted
+    deletes = pd.DataFrame({"id": gone["_lid"].to_numpy(), "asset": gone["asset"].to_numpy()})
+    deletes["rev"] = gone["_lrev"].to_numpy()
     creates = _strip(cs.added).assign(dataset=cs.dataset)
     return Changes(dataset=str(cs.dataset), creates=creates, updates=updates, deletes=deletes)
 
@@ -109,16 +111,37 @@ def push(
     if len(cs):
         if backend is None:
             raise PushError("this frame has no load token: push it with conn.push(frame)")
-        result = _apply(backend, cs, reg)
-        _record(cs, result, backend, frame, reg)
-        report.created = {k: v for k, v in result.ids.items() if k in set(cs.added["id"])}
-        report.updated = [str(i) for i in cs.modified["_lid"]]
-        report.deleted = list(result.deleted)
+        try:
+            result = _apply(backend, cs, reg)
+        except PushError as exc:  # part of it landed: trace that part, then say what did not land
+            if not isinstance(exc.report, ApplyResult):
+                raise
+            _land(cs, exc.report, backend, frame, reg, report)
+            exc.report = report
+            raise
+        _land(cs, result, backend, frame, reg, report)
     else:
-        result = ApplyResult()
+        report.fast_forwarded = [str(i) for i in cs.fast_forward["id"]]
+        _write_back(frame, cs, reg, report, ApplyResult())
+    return report
+
+
+def _land(
+    cs: Changeset, result: ApplyResult, backend: Backend, frame: pd.DataFrame, reg: Registry, report: PushReport
+) -> None:
+    """Record what landed in the registry and write it into the frame; rows that did not land stay as they were."""
+    _record(cs, result, backend, frame, reg)
+    report.created = {k: v for k, v in result.ids.items() if k in set(cs.added["id"])}
+    report.updated = [str(i) for i in cs.modified["_lid"] if _landed(result, str(i))]
+    report.deleted = list(result.deleted)
+    report.failed = list(result.failed)
     report.fast_forwarded = [str(i) for i in cs.fast_forward["id"]]
     _write_back(frame, cs, reg, report, result)
-    return report
+
+
+def _landed(result: ApplyResult, lid: str) -> bool:
+    """An edit landed when the backend gave its row a revision (under its new id, if the id changed)."""
+    return result.ids.get(lid, lid) in result.revs
 
 
 def _apply(backend: Backend, cs: Changeset, reg: Registry) -> ApplyResult:
@@ -156,6 +179,8 @@ def _record(cs: Changeset, result: ApplyResult, backend: Backend, frame: pd.Data
         entry = {"id": new_id, "rev": result.revs.get(new_id), "prev_id": rec["id"], "prev_rev": None}
         by_token.setdefault(token, []).append({**entry, "content": rec, "deleted": False})
     for rec in cs.modified.to_dict("records"):
+        if not _landed(result, rec["_lid"]):
+            continue
         new_id = result.ids.get(rec["_lid"], rec["_lid"])
         entry = {
             "id": new_id,
@@ -170,9 +195,28 @@ def _record(cs: Changeset, result: ApplyResult, backend: Backend, frame: pd.Data
             rev = deletion_rev(rec["_lrev"])
             entry = {"id": rec["_lid"], "rev": rev, "prev_id": rec["_lid"], "prev_rev": rec["_lrev"]}
             by_token[rec["load"]].append({**entry, "content": None, "deleted": True})
+    for token, entries in _moved_entries(cs, result, reg).items():
+        by_token.setdefault(token, []).extend(entries)
+    renamed = {**result.moved, **result.ids}
     for token, entries in by_token.items():
         if entries:
-            reg.record(token, [{**e, "content": _content(e["content"], result.ids)} for e in entries])
+            reg.record(token, [{**e, "content": _content(e["content"], renamed)} for e in entries])
+
+
+def _moved_entries(cs: Changeset, result: ApplyResult, reg: Registry) -> dict[str, list[dict[str, Any]]]:
+    """History entries for rows the push did not touch whose id changed (a whole asset written at once)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for token in cs.tokens:
+        lineage = reg.lineage(token)
+        for old, new in result.moved.items():
+            lid = lineage.resolve([old])[0]
+            if lid not in lineage.current.index:
+                continue
+            cur = lineage.current.loc[lid]
+            content = {c: schema.normal_value(c, cur[c]) for c in schema.CONTENT_COLUMNS}
+            entry = {"id": new, "rev": result.revs.get(new), "prev_id": lid, "prev_rev": cur["rev"]}
+            out.setdefault(token, []).append({**entry, "content": content, "deleted": False})
+    return out
 
 
 def deletion_rev(rev: Any) -> str:
@@ -202,9 +246,17 @@ def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushR
             revs[pos] = result.revs.get(new_id)
             loads[pos] = rec["load"] if isinstance(rec["load"], str) else fill_token
     for rec in cs.modified.to_dict("records"):
+        if not _landed(result, rec["_lid"]):
+            continue
         pos = rec["_pos"]
         ids[pos] = result.ids.get(rec["_lid"], rec["_lid"])
         revs[pos] = result.revs.get(ids[pos])
+    if result.moved:  # rows of this frame the push did not send whose id changed with their asset
+        sent = set(cs.modified["_pos"]) | set(cs.added["_pos"]) | set(cs.deleted["_pos"])
+        for pos, row_id in enumerate(frame["id"].tolist()):
+            if pos not in sent and row_id in result.moved:
+                ids[pos] = result.moved[row_id]
+                revs[pos] = result.revs.get(ids[pos])
     landed = set(result.deleted)
     for rec in cs.deleted.to_dict("records"):
         if rec["_lid"] in landed:
@@ -222,8 +274,9 @@ def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushR
         if rec.get("_gone") is True:
             gone.append(pos)
     frame["id"] = pd.array(ids, dtype=schema.STR)
-    if report.created and frame["parent"].notna().any():  # grounding rows follow their caption's new id
-        frame["parent"] = frame["parent"].replace(report.created)
+    renamed = {**result.moved, **{k: v for k, v in result.ids.items() if k != v}}
+    if renamed and frame["parent"].notna().any():  # grounding rows follow their caption's new id
+        frame["parent"] = frame["parent"].replace(renamed)
     frame["rev"] = pd.array([None if pd.isna(v) else str(v) for v in revs], dtype=schema.STR)
     if fill_token is not None:  # rows the push did not send (a hand-built row flagged deleted) join the load too
         loads = np.array([fill_token if pd.isna(v) else v for v in loads], dtype=object)
