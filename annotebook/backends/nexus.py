@@ -8,7 +8,8 @@ whose id is still there is the row the frame loaded.
 A push is made safe to repeat by a journal of its own (``nexus-journal.sqlite`` under the annotebook home): every
 write is journaled before it is sent, so a create whose answer was lost (a timeout, a cut connection, a 5xx) is
 reconciled by re-reading its asset rather than sent again, and a push run again after a failure lands every edit
-exactly once: no duplicate, no loss.
+exactly once: no duplicate, no loss. An edit's old row is deleted only once a re-read of the created rows shows
+the new one carries every field of the frame's row; one that does not is reported, and both rows stay.
 
 Examples
 --------
@@ -32,6 +33,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -74,15 +76,22 @@ IMPORT_SUFFIXES = (".json", ".csv", ".xml", ".labels", ".txt", ".nii.gz")
 MAX_SESSION_FILES = 1000
 #: asset ids in one sharded annotation listing request (the filter is in the query string)
 SHARD = 50
-LOG_COLUMNS = ["file", "line", "level", "message", "timestamp"]
+LOG_COLUMNS = ["file", "line", "level", "message", "timestamp", "session"]
 
 
 class ImportFailed(BackendError):
-    """An import session ended ``Errored``; ``logs`` is its log as a frame (file, line, level, message)."""
+    """An import session ended ``Errored`` (or a later one failed); ``logs`` is the log so far as a frame.
 
-    def __init__(self, message: str, logs: pd.DataFrame):
+    ``imported`` lists the files of the sessions that landed before it, ``not_imported`` the files of that session
+    and of the sessions after it (never started).
+    """
+
+    def __init__(
+        self, message: str, logs: pd.DataFrame, imported: Sequence[str] = (), not_imported: Sequence[str] = ()
+    ):
         super().__init__(message)
         self.logs = logs
+        self.imported, self.not_imported = list(imported), list(not_imported)
 
 
 class NotCarried(ValidationError):
@@ -95,11 +104,11 @@ def row_from_wire(ann: dict[str, Any], dataset: str) -> dict[str, Any] | None:
     try:
         kind, bound = ann["boundType"], ann.get("bound") or []
         row: dict[str, Any] = {"dataset": dataset, "asset": ann["assetId"], "id": ann["id"], "label": ann["tag"]}
-    except (KeyError, TypeError) as exc:
+        attrs = {str(a["name"]): a.get("value") for a in ann.get("attributes") or [] if a.get("value") is not None}
+    except (KeyError, TypeError, AttributeError) as exc:
         raise MalformedResponse(f"Nexus sent an annotation without {exc}: {str(ann)[:200]}") from exc
     row["rev"] = str(ann.get("createDate", ""))
     row["frame"] = ann.get("frame")
-    attrs = {str(a["name"]): a.get("value") for a in ann.get("attributes") or [] if a.get("value") is not None}
     row["attributes"] = attrs or None
     if kind == "Rectangle":
         xs, ys = [float(p[0]) for p in bound], [float(p[1]) for p in bound]
@@ -114,6 +123,13 @@ def row_from_wire(ann: dict[str, Any], dataset: str) -> dict[str, Any] | None:
     else:
         return None
     return row
+
+
+def _objects(answer: Any, what: str, key: str) -> list[dict[str, Any]]:
+    """``answer`` as a list of JSON objects that each have ``key``; anything else is a `MalformedResponse`."""
+    if not isinstance(answer, list) or not all(isinstance(a, dict) and key in a for a in answer):
+        raise MalformedResponse(f"Nexus sent {what} that is not a list of objects with {key!r}: {str(answer)[:200]}")
+    return answer
 
 
 def _missing(v: Any) -> bool:
@@ -172,6 +188,63 @@ def fingerprint(ann: dict[str, Any]) -> str:
     attrs = sorted((str(a["name"]), json.dumps(a.get("value"))) for a in ann.get("attributes") or [])
     core = [ann.get("assetId"), ann.get("tag"), ann.get("boundType"), ann.get("bound") or [], ann.get("frame"), attrs]
     return hashlib.sha256(json.dumps(core).encode()).hexdigest()[:24]
+
+
+#: the fields of a canonical row a Nexus annotation carries, besides asset, label, kind, attributes and frame
+_CARRIED = {"box": ("x0", "y0", "x1", "y1", "rotation"), "polygon": ("points",),
+            "keypoints": ("points", "visibility"), "tag": ("value",)}  # fmt: skip
+
+
+def carried(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """The fields of a canonical row that a Nexus annotation carries, in normal form, as a create stores them.
+
+    Nexus's conventions are applied, so that a row and its re-read copy compare equal: a rectangle's rotation is
+    0, a tag is true, a keypoint without visibility is visible, and an unlabelled one (NaN or visibility 0) is
+    NaN at visibility 0. Extents of point kinds are derived from the points and left out.
+    """
+    kind = row.get("kind")
+    columns = ("asset", "label", "kind", "attributes", "frame", *_CARRIED.get(str(kind), ()))
+    out = {c: schema.normal_value(c, row.get(c)) for c in columns}
+    if kind == "box" and out["rotation"] is None:
+        out["rotation"] = 0.0
+    if kind == "tag" and out["value"] is None:
+        out["value"] = True
+    if kind == "keypoints" and out["points"]:
+        flat = out["points"][0]
+        pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2)]
+        seen = out["visibility"] or (2,) * len(pairs)
+        kept = [(p, v) if p[0] is not None and v else ((None, None), 0) for p, v in zip(pairs, seen, strict=False)]
+        out["points"] = (tuple(c for p, _ in kept for c in p),)
+        out["visibility"] = tuple(v for _, v in kept)
+    return out
+
+
+def _not_carried(
+    key: str, row: Mapping[Any, Any], new_id: str, stored: dict[str, Any] | None, edit: bool
+) -> dict[str, Any] | None:
+    """None when the row Nexus stored as ``new_id`` carries every field of the frame's ``row``; else the failure."""
+    want = carried(row)
+    back = row_from_wire(stored, str(row.get("dataset"))) if stored is not None else None
+    got = carried(back) if back is not None else {}
+    fields = [c for c in want if c not in got or want[c] != got[c]]
+    if not fields:
+        return None
+    if stored is None:
+        what = f"Nexus does not list the row it created as {new_id}"
+    else:
+        shown = "; ".join(f"{c}: sent {_short(want[c])}, stored {_short(got.get(c))}" for c in fields)
+        what = f"the copy Nexus stored as {new_id} differs in {', '.join(fields)} ({shown})"
+    if edit:
+        kept = f"the old row {key} was not deleted, so both are on Nexus (reload to see them)"
+    else:
+        kept = f"{new_id} stays on Nexus (reload to see it)"
+    error = f"row {key}: {what}; {kept}; push again to replace the copy"
+    return {"id": key, "op": "update" if edit else "create", "new_id": new_id, "fields": fields, "error": error}
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # -- the journal that makes a push repeatable ------------------------------------------------------------------
@@ -271,6 +344,8 @@ class NexusBackend:
         self._journal = _Journal(home() / "nexus-journal.sqlite")
         #: seconds between polls of an import session or an export operation, and how long to wait at most
         self.poll_interval, self.poll_timeout = 2.0, 3600.0
+        #: files an import session takes at most; `import_files` splits more over several sessions
+        self.session_files = MAX_SESSION_FILES
         #: threads that list annotation shards at once, and whether a load shows a progress bar
         self.workers, self.progress = workers, progress
 
@@ -298,16 +373,19 @@ class NexusBackend:
         while True:
             query = [*([("page", cursor)] if cursor else []), ("limit", str(self.page_size)), *params]
             page = self._get_json(url, query)
-            if not isinstance(page, dict) or not isinstance(page.get("data", []), list):
-                raise MalformedResponse(f"Nexus sent a page that is not {{nextPage, data: [...]}}: {str(page)[:200]}")
-            yield page.get("data") or []
+            data = (page.get("data") or []) if isinstance(page, dict) else None
+            if not isinstance(data, list) or not all(isinstance(a, dict) for a in data):
+                raise MalformedResponse(
+                    f"Nexus sent a page that is not {{nextPage, data: [{{...}}]}}: {str(page)[:200]}"
+                )
+            yield data
             cursor = page.get("nextPage")
             if not cursor:
                 return
 
     # -- reading -------------------------------------------------------------------------------------------
     def datasets(self) -> pd.DataFrame:
-        projects = self._api.get("/workspace/projects")
+        projects = _objects(self._api.get("/workspace/projects"), "a project list", "id")
         rows = [
             {"dataset": p["id"], "description": p.get("name"), "assets": (p.get("statistic") or {}).get("totalAssets"),
              "annotations": (p.get("statistic") or {}).get("totalAnnotations")}
@@ -319,7 +397,7 @@ class NexusBackend:
     def assets(self, dataset: str) -> pd.DataFrame:
         rows = []
         for page in self._pages(self._path(dataset, "/assets"), []):
-            for a in page:
+            for a in _objects(page, "an asset page", "id"):
                 meta = a.get("metadata") or {}
                 self._urls[a["id"]] = a.get("url") or ""
                 rows.append(
@@ -329,14 +407,14 @@ class NexusBackend:
         return schema.assets_frame(rows)
 
     def labels(self, dataset: str) -> pd.DataFrame:
-        tags = self._api.get(self._path(dataset, "/tags"))
+        tags = _objects(self._api.get(self._path(dataset, "/tags")), "a tag list", "name")
         rows = [{"dataset": dataset, "name": t["name"], "index": t.get("index"), "color": t.get("color")} for t in tags]
         return schema.labels_frame(rows)
 
     def _wire_annotations(
         self, dataset: str, assets: Sequence[str] | None = None, progress: bool = False
     ) -> list[dict[str, Any]]:
-        return self._listing(dataset, assets, progress, lambda a: a)
+        return _objects(self._listing(dataset, assets, progress, lambda a: a), "an annotation page", "id")
 
     def _listing(
         self, dataset: str, assets: Sequence[str] | None, progress: bool, convert: Callable[[dict[str, Any]], T]
@@ -466,21 +544,36 @@ class NexusBackend:
 
     # -- writing -------------------------------------------------------------------------------------------
     def apply(self, changes: Changes) -> ApplyResult:
-        """Creates, edits (create the new row, then delete the old: the id changes) and deletes."""
+        """Creates, edits (create the new row, then delete the old: the id changes) and deletes.
+
+        Every created row is re-read (one listing of the touched assets) and compared field by field with the
+        frame's row; an old row is deleted only once its new copy carries every field. A copy that does not is
+        left on Nexus beside the old row and named in ``failed``, and the push raises `PushError`.
+        """
         dataset = changes.dataset
         creates, updates = self._bodies(changes.creates, changes.updates)
-        touched = {b["assetId"] for b in [*creates.values(), *updates.values()]}
+        bodies = {**creates, **updates}  # keyed by client id (a create) or old id (an edit)
+        rows = {str(r["id"]): r for f in (changes.creates, changes.updates) for r in f.to_dict("records")}
+        touched = {b["assetId"] for b in bodies.values()}
         remote = {a["id"]: a for a in self._wire_annotations(dataset, sorted(touched))} if touched else {}
         expected = dict(zip(changes.updates["id"], changes.updates["rev"], strict=True))
         expected |= dict(zip(changes.deletes["id"], changes.deletes["rev"], strict=True))
         self._check(dataset, expected, remote, set(changes.updates["id"]))
         result = ApplyResult()
+        made: dict[str, str] = {}  # key -> the id of the row created for it
         try:
-            self._ensure_tags(dataset, [b["tag"] for b in [*creates.values(), *updates.values()]])
-            for key, body in [*creates.items(), *updates.items()]:
-                new_id, rev = self._create_once(dataset, key, body, remote)
-                result.ids[key], result.revs[new_id] = new_id, rev
-                if key in expected:  # an edit: the old row goes once the new one is there
+            self._ensure_tags(dataset, [b["tag"] for b in bodies.values()])
+            for key, body in bodies.items():
+                made[key] = self._create_once(dataset, key, body, remote)[0]
+            stored = self._reread(dataset, {new_id: bodies[key]["assetId"] for key, new_id in made.items()})
+            for key, new_id in made.items():
+                problem = _not_carried(key, rows[key], new_id, stored.get(new_id), edit=key in expected)
+                if problem is not None:  # the old row stays: nothing of the frame's row is lost
+                    result.failed.append(problem)
+                    self._journal.put(self.project, key, state="mismatch")
+                    continue
+                result.ids[key], result.revs[new_id] = new_id, str(stored[new_id].get("createDate", ""))
+                if key in expected:  # an edit: the old row goes once the new one carries every field
                     self._delete_once(dataset, key)
                 self._journal.put(self.project, key, state="done")
             for old in changes.deletes["id"]:
@@ -489,9 +582,31 @@ class NexusBackend:
                 result.deleted.append(str(old))
         except BackendError as exc:
             result.failed.append({"id": None, "op": "write", "error": str(exc)})
-            landed = f"{len(result.ids)} created or edited and {len(result.deleted)} deleted before it"
+            landed = f"{len(made)} created, {len(result.ids)} confirmed and {len(result.deleted)} deleted before it"
             raise PushError(f"push to Nexus failed part way ({landed}): {exc}; push again to finish", result) from exc
+        if result.failed:
+            shown = "\n".join(f"  {f['error']}" for f in result.failed[:10])
+            raise PushError(
+                f"{len(result.failed)} row(s) were not stored by Nexus as sent; the rest landed "
+                f"(details in .report.failed):\n{shown}",
+                result,
+            )
         return result
+
+    def _reread(self, dataset: str, made: dict[str, str]) -> dict[str, dict[str, Any]]:
+        """The created rows (new id -> asset) as Nexus now holds them: one listing of their assets.
+
+        A row the listing does not show (yet) is asked for by id; one Nexus does not have is left out.
+        """
+        if not made:
+            return {}
+        listed = self._wire_annotations(dataset, sorted(set(made.values())))
+        stored = {str(a["id"]): a for a in listed if str(a["id"]) in made}
+        for new_id in sorted(set(made) - set(stored)):
+            with contextlib.suppress(NotFound):
+                got = self._api.get(self._path(dataset, f"/annotations/{new_id}"), params={"includeAttributes": "true"})
+                stored[new_id] = got
+        return stored
 
     def _bodies(self, *frames: pd.DataFrame) -> list[dict[str, dict[str, Any]]]:
         """The create body of every row, keyed by id; every row Nexus cannot carry is named at once."""
@@ -515,15 +630,18 @@ class NexusBackend:
     def _ensure_tags(self, dataset: str, names: list[str]) -> None:
         if not names:
             return
-        known = {t["name"] for t in self._api.get(self._path(dataset, "/tags"))}
+        known = self._tag_names(dataset)
         for name in sorted(set(names) - known):
             try:
                 self._api.post(self._path(dataset, "/tags"), json={"name": name})
             except BackendError as exc:  # an unanswered create of a tag: look before trying again
                 if not outcome_unknown(exc):
                     raise
-                if name not in {t["name"] for t in self._api.get(self._path(dataset, "/tags"))}:
+                if name not in self._tag_names(dataset):
                     self._api.post(self._path(dataset, "/tags"), json={"name": name})
+
+    def _tag_names(self, dataset: str) -> set[str]:
+        return {str(t["name"]) for t in _objects(self._api.get(self._path(dataset, "/tags")), "a tag list", "name")}
 
     def _check(
         self, dataset: str, expected: dict[str, Any], remote: dict[str, dict[str, Any]], edits: set[str]
@@ -559,9 +677,9 @@ class NexusBackend:
         entry = self._journal.get(self.project, key)
         if entry is not None and entry["new_id"]:
             landed = self._find(dataset, body["assetId"], lambda a: a["id"] == entry["new_id"])
-            if landed is not None and entry["fp"] == fp:
+            if landed is not None and entry["fp"] == fp and entry["state"] != "mismatch":
                 return landed["id"], str(landed.get("createDate", ""))
-            if landed is not None:  # an earlier push landed other content for this row: remove that orphan
+            if landed is not None:  # an earlier push landed other content, or a copy short of fields: remove it
                 self._delete(dataset, landed["id"])
         elif entry is not None and entry["state"] == "pending" and entry["fp"] == fp:
             found = self._reconcile(dataset, body, fp, entry["before"])
@@ -602,46 +720,81 @@ class NexusBackend:
     def import_files(
         self, paths: Any, dataset: str, format: str | None = None, progress: bool = True, wait: bool = True
     ) -> pd.DataFrame:
-        """Upload annotation files to an import session; Nexus reads them (it detects the format itself).
+        """Upload annotation files to import sessions; Nexus reads them (it detects the format itself).
 
         ``paths``: files, folders (every ``.json .csv .xml .txt .labels .nii.gz`` under them, as the SDK takes
-        them), ``(name, bytes)`` pairs, or a ``{name: bytes}`` mapping; at most 1,000 files. With ``wait`` the
-        session is polled to its end and its log returned, one row per line (file, line, level, message); a
-        session that ended ``Errored`` raises `ImportFailed` carrying that log. Without ``wait`` the empty log is
-        returned at once with the session id in ``.attrs["session"]`` (see `wait_import`).
+        them), ``(name, bytes)`` pairs, or a ``{name: bytes}`` mapping. A session takes at most
+        ``self.session_files`` (1,000) files, so more are split over several sessions, run one after the other
+        under one progress bar. With ``wait`` each session is polled to its end before the next one starts, and
+        the logs of all of them are returned, one row per line (file, line, level, message, timestamp, session);
+        a session that ended ``Errored`` raises `ImportFailed` with the logs so far, naming the sessions that
+        landed before it and the files not imported. Without ``wait`` every session is started and the empty log
+        returned at once, the session ids in ``.attrs["sessions"]`` (``.attrs["session"]`` is the first; see
+        `wait_import`).
         """
         files = _import_files(paths, format)
         if not files:
             raise ValueError("nothing to import: no annotation files among the paths given")
+        names, size = list(files), max(1, int(self.session_files))
+        parts = [names[i : i + size] for i in range(0, len(names), size)]
+        sessions: list[str] = []
+        logs: list[pd.DataFrame] = []
+        bar = progress_bar(len(names), "importing", progress, "file")
+        try:
+            for n, part in enumerate(parts):
+                step = f"session {n + 1}/{len(parts)}" if len(parts) > 1 else "session"
+                try:
+                    _stage(bar, f"{step}: uploading")
+                    sessions.append(self._start_session(dataset, {k: files[k] for k in part}, bar, count=not wait))
+                    if not wait:
+                        continue
+                    _stage(bar, f"{step}: importing")
+                    done = int(bar.n)
+                    overview, log = self._wait_session(sessions[-1], dataset, partial(_move_from, bar, done))
+                    logs.append(log)
+                    _move(bar, done + len(part))
+                except BackendError as exc:
+                    if len(parts) == 1:  # nothing landed: the error as it is
+                        raise
+                    raise _import_failed(f"failed ({exc})", parts, sessions, n, _concat_logs(logs), wait) from exc
+                if overview != "Errored":
+                    continue
+                if len(parts) == 1:
+                    raise self._errored(sessions[0], log, part)
+                why = f"ended Errored ({len(log)} log line(s), in .logs)"
+                raise _import_failed(why, parts, sessions, n, _concat_logs(logs), wait)
+        finally:
+            bar.close()
+        out = _concat_logs(logs)
+        out.attrs["session"], out.attrs["sessions"] = sessions[0], sessions
+        return out
+
+    def _start_session(self, dataset: str, files: dict[str, bytes], bar: Any, count: bool) -> str:
+        """Create a session, register and upload ``files``, commit it; its id (the bar counts uploads if ``count``)."""
         session = self._api.post(self._path(dataset, "/annotationimportsessions"))
         sid = field(session, "id", "import session")
         listed = [{"filename": n, "size": len(d), "crc32c": crc32c_b64(d)} for n, d in files.items()]
         answer = self._api.post(self._path(dataset, f"/annotationimportsessions/{sid}/files"), json={"files": listed})
-        uploads = {str(f["filename"]): f.get("upload") or {} for f in field(answer, "files", "file registration")}
+        registered = _objects(field(answer, "files", "file registration"), "a file registration", "filename")
+        uploads = {str(f["filename"]): f.get("upload") or {} for f in registered}
         missing = sorted(set(files) - set(uploads))
         if missing:
             raise MalformedResponse(f"Nexus gave no upload URL for {missing[:5]}")
-        bar = progress_bar(len(files), "uploading", progress, "file")
         try:
             for name, data in files.items():
                 self._upload(name, data, uploads[name])
-                bar.update(1)
+                if count:
+                    bar.update(1)
         except BaseException:
             conditions = [{"condition": "FilesProcessed", "status": "FailedReach"}]
             with contextlib.suppress(BackendError):
                 self._api.json("PATCH", self._path(dataset, f"/annotationimportsessions/{sid}"),
                                json={"status": {"conditions": conditions}})  # fmt: skip
             raise
-        finally:
-            bar.close()
         conditions = [{"condition": "FilesInserted", "status": "Reached"}]
         self._api.json("PATCH", self._path(dataset, f"/annotationimportsessions/{sid}"),
                        json={"status": {"conditions": conditions}})  # fmt: skip
-        if not wait:
-            logs = _logs_frame([])
-            logs.attrs["session"] = sid
-            return logs
-        return self.wait_import(sid, dataset, progress)
+        return str(sid)
 
     def _upload(self, name: str, data: bytes, upload: dict[str, Any]) -> None:
         """PUT one file to its signed URL (no key: the URL is the credential); 5xx and cuts are retried."""
@@ -664,39 +817,48 @@ class NexusBackend:
     def wait_import(self, session: str, dataset: str | None = None, progress: bool = True) -> pd.DataFrame:
         """Poll an import session to its end; its log as a frame, or `ImportFailed` when it ended Errored."""
         dataset = dataset or self.project
+        bar = progress_bar(0, "importing", progress, "file")
+
+        def show(done: int, total: int) -> None:
+            bar.total = total
+            _move(bar, done)
+
+        try:
+            overview, logs = self._wait_session(session, dataset, show)
+        finally:
+            bar.close()
+        logs.attrs["session"], logs.attrs["sessions"] = session, [session]
+        if overview == "Errored":
+            raise self._errored(session, logs)
+        return logs
+
+    @staticmethod
+    def _errored(session: str, logs: pd.DataFrame, files: Sequence[str] = ()) -> ImportFailed:
+        shown = "\n".join(_log_line(r) for r in logs.head(10).to_dict("records"))
+        return ImportFailed(f"Nexus import session {session} ended Errored ({len(logs)} log line(s), in .logs):\n"
+                            f"{shown}", logs, not_imported=files)  # fmt: skip
+
+    def _wait_session(self, session: str, dataset: str, show: Callable[[int, int], None]) -> tuple[str, pd.DataFrame]:
+        """Poll a session until it ends; its overview (Finished / Errored) and log. ``show(done, total)`` per poll."""
         url = self._path(dataset, f"/annotationimportsessions/{session}")
         deadline = time.monotonic() + self.poll_timeout
-        bar = None
-        try:
-            while True:
-                status = field(self._api.get(url), "status", "import session")
-                counts = ((status.get("files") or {}).get("withStatus")) or {}
-                if progress and bar is None:
-                    bar = progress_bar(sum(int(v) for v in counts.values()), "importing", True, "file")
-                if bar is not None:
-                    bar.n = int(counts.get("Processed", 0)) + int(counts.get("FailedProcess", 0))
-                    bar.refresh()
-                if status.get("overview") in ("Finished", "Errored"):
-                    break
-                if time.monotonic() > deadline:
-                    raise BackendError(f"Nexus import session {session} still {status.get('overview')} after "
-                                       f"{self.poll_timeout:g}s; wait_import({session!r}) to wait longer")  # fmt: skip
-                time.sleep(self.poll_interval)
-        finally:
-            if bar is not None:
-                bar.close()
-        logs = self.import_logs(session, dataset)
-        logs.attrs["session"] = session
-        if status.get("overview") == "Errored":
-            shown = "\n".join(_log_line(r) for r in logs.head(10).to_dict("records"))
-            raise ImportFailed(f"Nexus import session {session} ended Errored ({len(logs)} log line(s), in "
-                               f".logs):\n{shown}", logs)  # fmt: skip
-        return logs
+        while True:
+            status = field(self._api.get(url), "status", "import session")
+            counts = ((status.get("files") or {}).get("withStatus")) or {}
+            total = sum(int(v) for v in counts.values())
+            show(int(counts.get("Processed", 0)) + int(counts.get("FailedProcess", 0)), total)
+            if status.get("overview") in ("Finished", "Errored"):
+                break
+            if time.monotonic() > deadline:
+                raise BackendError(f"Nexus import session {session} still {status.get('overview')} after "
+                                   f"{self.poll_timeout:g}s; wait_import({session!r}) to wait longer")  # fmt: skip
+            time.sleep(self.poll_interval)
+        return str(status.get("overview")), self.import_logs(session, dataset)
 
     def import_logs(self, session: str, dataset: str | None = None) -> pd.DataFrame:
         """The log of an import session: one row per line, with the file and line it names when it names one."""
         answer = self._api.get(self._path(dataset or self.project, f"/annotationimportsessions/{session}/logs"))
-        return _logs_frame(field(answer, "logs", "import session log"))
+        return _logs_frame(field(answer, "logs", "import session log"), session)
 
     # -- exports -------------------------------------------------------------------------------------------
     def export(
@@ -778,6 +940,45 @@ class NexusBackend:
         return out
 
 
+def _stage(bar: Any, text: str) -> None:
+    """Name the stage a bar is at (a silent bar has no description)."""
+    describe = getattr(bar, "set_description_str", None)
+    if describe is not None:
+        describe(text)
+
+
+def _move(bar: Any, n: int) -> None:
+    if n != bar.n:
+        bar.n = n
+        bar.refresh()
+
+
+def _move_from(bar: Any, start: int, done: int, total: int) -> None:
+    """A session's progress on a bar over several sessions: ``start`` files were done before it."""
+    _move(bar, start + done)
+
+
+def _import_failed(
+    why: str, parts: list[list[str]], sessions: list[str], failed: int, logs: pd.DataFrame, waited: bool
+) -> ImportFailed:
+    """`ImportFailed` for session ``failed`` (0-based) of ``parts``: which sessions landed before it, which did not."""
+    n, sid = len(parts), sessions[failed] if failed < len(sessions) else None
+    imported = [f for part in parts[:failed] for f in part]
+    not_imported = [f for part in parts[failed:] for f in part]
+    message = f"Nexus import session {failed + 1} of {n}{f' ({sid})' if sid else ''} {why}; "
+    if failed:
+        landed = "landed" if waited else "were started"
+        message += f"sessions 1-{failed} ({', '.join(sessions[:failed])}: {len(imported)} files) {landed}"
+    else:
+        message += "no session landed before it"
+    if failed + 1 < n:
+        message += f", sessions {failed + 2}-{n} were not started"
+    message += f"; {len(not_imported)} file(s) not imported (in .not_imported)"
+    lines = logs[logs["session"] == sid].head(10).to_dict("records") if sid else []
+    shown = "".join("\n" + _log_line(r) for r in lines)
+    return ImportFailed(message + shown, logs, imported, not_imported)
+
+
 def _log_line(r: dict[Any, Any]) -> str:
     where = "" if pd.isna(r["file"]) else str(r["file"]) + ("" if pd.isna(r["line"]) else f":{r['line']}") + ": "
     return f"  [{r['level']}] {where}{r['message']}"
@@ -803,8 +1004,6 @@ def _import_files(paths: Any, format: str | None) -> dict[str, bytes]:
         if name in out:
             raise ValueError(f"two files named {name!r}: an import session takes each file name once")
         out[name] = content.read_bytes() if isinstance(content, Path) else bytes(content)
-    if len(out) > MAX_SESSION_FILES:
-        raise ValueError(f"{len(out)} files: an import session takes at most {MAX_SESSION_FILES}; import in parts")
     return out
 
 
@@ -822,7 +1021,13 @@ def _format_suffixes(format: str | None) -> tuple[str, ...]:
 _LOG_WHERE = re.compile(r"^At (?P<file>.+?)(?::(?P<line>\d+))?: ")
 
 
-def _logs_frame(logs: list[dict[str, Any]]) -> pd.DataFrame:
+def _concat_logs(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The logs of several sessions as one frame (an empty log when none has a line)."""
+    kept = [f for f in frames if len(f)]
+    return pd.concat(kept, ignore_index=True) if kept else _logs_frame([], None)
+
+
+def _logs_frame(logs: list[dict[str, Any]], session: str | None) -> pd.DataFrame:
     """An import session's log lines as a frame: ``At a.csv:19: Point ...`` gives file ``a.csv``, line 19."""
     rows = []
     for entry in logs:
@@ -835,6 +1040,8 @@ def _logs_frame(logs: list[dict[str, Any]]) -> pd.DataFrame:
             "level": entry.get("level"),
             "message": message[where.end():] if where else message,
             "timestamp": pd.Timestamp(float(stamp), unit="s", tz="UTC") if stamp else pd.NaT,
+            "session": session,
         })  # fmt: skip
     frame = pd.DataFrame(rows, columns=LOG_COLUMNS)
-    return frame.astype({"file": schema.STR, "line": "Int64", "level": schema.STR, "message": schema.STR})
+    strings = {"file": schema.STR, "level": schema.STR, "message": schema.STR, "session": schema.STR}
+    return frame.astype({**strings, "line": "Int64"})

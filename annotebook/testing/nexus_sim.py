@@ -9,7 +9,7 @@ the seed docs disagree (``assetId[]`` or ``assetId``, camelCase or snake_case cr
 
 The ``Secret-Key`` header must be the key given (``key=``), or any non-empty key when none is; a missing key is a
 401, a wrong one a 403. Faults (latency, 429, cut connections, outages) are switched with `Faults`, in process or
-by ``POST /_sim/faults``.
+by ``POST /_sim/faults``; ``NexusState.lossy_create`` makes the store keep less than a create sends.
 
 Examples
 --------
@@ -85,6 +85,8 @@ class NexusState:
         self.exports: dict[str, Any] = {}
         #: called with the export's open ZipFile before it is closed (a test adds hostile entries)
         self.tamper_export: Any = None
+        #: a store that keeps less than a create sends: "drop_attributes", or "round_coordinates" (to 2 decimals)
+        self.lossy_create: str | None = None
         self.faults = Faults()
         self.image_dir = Path(image_dir or tempfile.mkdtemp(prefix="nexus-sim-"))
         self._clock = 0
@@ -441,6 +443,7 @@ def make_app(state: NexusState) -> FaultMiddleware:
             attrs = [{"name": k, "value": v} for k, v in attrs.items()]
         if not isinstance(attrs, list) or not all(isinstance(a, dict) and "name" in a for a in attrs):
             return _error(400, "BadRequestError", "attributes must be a list of {name, value}")
+        body, attrs = _lossy(state.lossy_create, body, attrs)
         ann = state._store({**body, "attributes": attrs})
         return JSONResponse(_wire(ann, attributes=bool(attrs)))
 
@@ -686,6 +689,18 @@ def _bound_problem(bound_type: Any, bound: Any) -> str | None:
     if bound_type == "Polygon" and len(bound) < 3:
         return "a Polygon has at least 3 vertices"
     return None
+
+
+def _lossy(fault: str | None, body: dict[str, Any], attrs: list[Any]) -> tuple[dict[str, Any], list[Any]]:
+    """What a faulty store keeps of a create (`NexusState.lossy_create`): the body as sent when no fault is set."""
+    if fault is None:
+        return body, attrs
+    if fault == "drop_attributes":
+        return body, []
+    if fault == "round_coordinates":
+        bound = [[round(c, 2) if i < 2 else c for i, c in enumerate(p)] for p in body.get("bound") or []]
+        return {**body, "bound": bound}, attrs
+    raise ValueError(f"unknown lossy_create {fault!r}: drop_attributes or round_coordinates")
 
 
 def state_frame(state: NexusState) -> pd.DataFrame:

@@ -103,7 +103,7 @@ def test_unknown_project_is_not_found(nexus_sim):
         backend.annotations(backend.project)
 
 
-@pytest.mark.parametrize("cut_after", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("cut_after", range(1, 10))  # every write of the push (see below)
 def test_cut_connection_is_reconciled_within_the_push(conn, nexus_sim, cut_after):
     anns = edit(load(conn))
     expected = contents(anns)
@@ -116,8 +116,8 @@ def test_cut_connection_is_reconciled_within_the_push(conn, nexus_sim, cut_after
 
 
 @pytest.mark.parametrize(
-    "cut_after", [2, *(pytest.param(n, marks=pytest.mark.slow) for n in (1, 3, 4, 5, 6))]
-)  # writes: 1 tag, then create / delete per edit, then the create and the delete
+    "cut_after", [2, 7, *(pytest.param(n, marks=pytest.mark.slow) for n in (1, 3, 4, 5, 6, 8, 9))]
+)  # writes: 1 tag, the 4 creates (3 edits, 1 new row), the 3 old rows' deletes, then the delete
 def test_cut_then_outage_then_push_again(conn, nexus_sim, cut_after):
     anns = edit(load(conn))
     expected = contents(anns)
@@ -130,6 +130,77 @@ def test_cut_then_outage_then_push_again(conn, nexus_sim, cut_after):
     assert report.ok
     assert contents(load(conn)) == expected  # exactly once: no duplicate, no lost edit
     assert len(anns.annot.diff()) == 0
+
+
+def test_every_kind_is_confirmed_by_one_listing_not_a_get_per_row(conn, nexus_sim):
+    anns = load(conn)
+    keypoints = anns.index[anns["kind"] == "keypoints"][0]
+    anns.loc[keypoints, "label"] = "square"  # unlabelled points (NaN, visibility 0) must compare equal on re-read
+    anns.loc[anns.index[anns["kind"] == "polygon"][0], "label"] = "circle"
+    asset = str(anns["asset"].iloc[0])
+    tag = anns.annot.new_rows([{"asset": asset, "kind": "tag", "label": "square", "value": True}])
+    anns.annot.add_rows(tag)
+    anns.annot.add_box(asset, "circle", (0.1, 0.2, 0.3, 0.4), attributes={"occluded": "no", "count": 3})
+    sent: list[tuple[str, str]] = []
+    send = conn.backend._api._client.send
+
+    def spy(request, *args, **kwargs):
+        sent.append((request.method, request.url.path))
+        return send(request, *args, **kwargs)
+
+    conn.backend._api._client.send = spy
+    report = anns.annot.push()
+    assert report.ok and len(report.created) == 2 and len(report.updated) == 2
+    assert not [p for m, p in sent if m == "GET" and "/annotations/" in p]  # no GET of one row
+    assert contents(load(conn)) == contents(anns)
+
+
+@pytest.mark.parametrize("fault", ["drop_attributes", "round_coordinates"])
+def test_an_edit_nexus_stores_short_of_a_field_keeps_the_old_row(conn, nexus_sim, fault):
+    state = nexus_sim.state
+    anns = load(conn)
+    boxes = anns.index[anns["kind"] == "box"]
+    victim, fine = boxes[0], boxes[1]
+    anns.at[victim, "attributes"] = {"occluded": "yes"}
+    anns.loc[victim, "x1"] = anns.loc[victim, "x1"] - 0.012345
+    anns.loc[fine, "label"] = "circle"
+    anns.loc[fine, ["x0", "y0", "x1", "y1"]] = [0.1, 0.2, 0.3, 0.4]  # no attributes, 2 decimals: stored as sent
+    old_victim, old_fine = str(anns.loc[victim, "id"]), str(anns.loc[fine, "id"])
+    expected = contents(anns)
+    before = len(state.annotations)
+    state.lossy_create = fault
+    with pytest.raises(PushError, match="not stored by Nexus as sent") as info:
+        anns.annot.push()
+    (failed,) = info.value.report.failed
+    differ = {"drop_attributes": {"attributes"}, "round_coordinates": {"x0", "y0", "x1", "y1"}}[fault]
+    assert failed["id"] == old_victim and failed["op"] == "update" and differ <= set(failed["fields"])
+    assert old_victim in failed["error"] and failed["new_id"] in failed["error"]
+    assert "was not deleted, so both are on Nexus" in failed["error"]
+    assert old_victim in state.annotations and failed["new_id"] in state.annotations  # both, side by side
+    assert old_fine not in state.annotations  # the other edit was confirmed, so its old row went
+    assert len(state.annotations) == before + 1
+    state.lossy_create = None
+    report = anns.annot.push()  # pushing again replaces the short copy
+    assert report.ok
+    assert old_victim not in state.annotations and failed["new_id"] not in state.annotations
+    fresh = load(conn)
+    assert contents(fresh) == expected and len(fresh) == before
+    assert len(anns.annot.diff()) == 0
+
+
+def test_a_create_nexus_stores_short_of_a_field_is_named(conn, nexus_sim):
+    state = nexus_sim.state
+    anns = load(conn)
+    asset = str(anns["asset"].iloc[0])
+    kept = anns.annot.add_box(asset, "circle", (0.1, 0.2, 0.3, 0.4))
+    short = anns.annot.add_box(asset, "circle", (0.123456, 0.2, 0.3, 0.4))
+    state.lossy_create = "round_coordinates"
+    with pytest.raises(PushError) as info:
+        anns.annot.push()
+    (failed,) = info.value.report.failed
+    assert failed["id"] == short and failed["op"] == "create" and failed["fields"] == ["x0"]
+    assert "stays on Nexus" in failed["error"] and "sent 0.123456, stored 0.12" in failed["error"]
+    assert kept not in [f["id"] for f in info.value.report.failed]
 
 
 def test_remote_change_is_a_conflict(conn, nexus_sim):
@@ -169,13 +240,25 @@ def test_images_are_cached_and_expired_urls_refetched(nexus_sim, ab_home):
     assert backend.image_path(backend.project, first) == path
 
 
-def test_malformed_page_is_a_named_error():
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"nextPage": None, "data": "oops"})
+RECT = {"id": "annot_1", "assetId": "asset_a", "tag": "cat", "boundType": "Rectangle", "bound": []}
 
-    backend = NexusBackend("proj_x", key="k", endpoint="http://sim.test", transport=httpx.MockTransport(handler))
-    with pytest.raises(MalformedResponse):
-        backend.annotations(backend.project)
+
+@pytest.mark.parametrize(
+    ("body", "call"),
+    [
+        ({"nextPage": None, "data": "oops"}, "annotations"),
+        ({"nextPage": None, "data": [["not", "an", "object"]]}, "annotations"),
+        ({"nextPage": None, "data": [{**RECT, "attributes": [{"value": 1}]}]}, "annotations"),
+        ({"nextPage": None, "data": [{"filename": "x.png"}]}, "assets"),
+        ({"tags": []}, "labels"),
+        ({"oops": 1}, "datasets"),
+    ],
+)
+def test_malformed_body_is_a_named_error(body, call):
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
+    backend = NexusBackend("proj_x", key="k", endpoint="http://sim.test", transport=transport, progress=False)
+    with pytest.raises(MalformedResponse, match="Nexus sent"):
+        getattr(backend, call)(*([] if call == "datasets" else [backend.project]))
 
 
 def test_bound_types_without_a_kind_are_listed_not_dropped_silently():

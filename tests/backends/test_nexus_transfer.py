@@ -132,10 +132,60 @@ def test_background_session_then_wait(backend, nexus_sim):
     assert listed[0]["status"]["files"]["withStatus"] == {"Processing": 0, "Processed": 1, "FailedProcess": 0}
 
 
+def one_box_files(sim, names: list[str], bad: str | None = None) -> dict[str, bytes]:
+    """One CSV per name, each a box on the next asset; ``bad`` holds a box past its image's right edge instead."""
+    assets = list(assets_by_name(sim).values())
+    out = {}
+    for i, name in enumerate(names):
+        asset = assets[i % len(assets)]
+        box = f"10,10,{asset['metadata']['width'] + 20},20" if name == bad else "0.1,0.1,0.5,0.5"
+        out[name] = f"filename,xmin,ymin,xmax,ymax,label\n{asset['filename']},{box},star\n".encode()
+    return out
+
+
+def test_many_files_are_split_over_sessions_one_after_the_other(backend, nexus_sim):
+    backend.session_files = 3
+    names = [f"part{i}.csv" for i in range(7)]
+    before = len(nexus_sim.state.annotations)
+    logs = backend.import_files(one_box_files(nexus_sim, names), backend.project, progress=True)
+    sessions = list(nexus_sim.state.sessions.values())
+    assert [sorted(s.files) for s in sessions] == [names[:3], names[3:6], names[6:]]
+    assert all(s.overview == "Finished" for s in sessions)
+    assert logs.attrs["sessions"] == [s.id for s in sessions] and logs.attrs["session"] == sessions[0].id
+    assert list(logs.columns) == ["file", "line", "level", "message", "timestamp", "session"] and len(logs) == 0
+    assert len(nexus_sim.state.annotations) == before + 7
+
+
+def test_an_errored_session_names_the_sessions_that_landed_and_stops(backend, nexus_sim):
+    backend.session_files = 2
+    names = ["a.csv", "b.csv", "c.csv", "d.csv", "e.csv"]
+    before = len(nexus_sim.state.annotations)
+    with pytest.raises(ImportFailed) as info:
+        backend.import_files(one_box_files(nexus_sim, names, bad="d.csv"), backend.project, progress=False)
+    first, second = nexus_sim.state.sessions  # the third session was never started
+    message = str(info.value)
+    assert f"session 2 of 3 ({second}) ended Errored" in message
+    assert f"sessions 1-1 ({first}: 2 files) landed" in message and "sessions 3-3 were not started" in message
+    assert "out of bounds" in message
+    assert info.value.imported == ["a.csv", "b.csv"] and info.value.not_imported == ["c.csv", "d.csv", "e.csv"]
+    logs = info.value.logs
+    assert logs["session"].tolist() == [second] and logs["file"].tolist() == ["d.csv"]
+    assert len(nexus_sim.state.annotations) == before + 2  # the first session's boxes, nothing of the second
+
+
+def test_split_sessions_in_the_background(backend, nexus_sim):
+    backend.session_files = 2
+    before = len(nexus_sim.state.annotations)
+    early = backend.import_files(one_box_files(nexus_sim, ["x.csv", "y.csv", "z.csv"]), backend.project,
+                                 progress=False, wait=False)  # fmt: skip
+    assert len(early) == 0 and len(early.attrs["sessions"]) == 2
+    assert all(nexus_sim.state.sessions[s].committed for s in early.attrs["sessions"])
+    for sid in early.attrs["sessions"]:
+        assert len(backend.wait_import(sid, progress=False)) == 0
+    assert len(nexus_sim.state.annotations) == before + 3
+
+
 def test_import_limits_are_checked_before_any_request(backend, nexus_sim, tmp_path):
-    many = {f"f{i}.csv": b"x" for i in range(1001)}
-    with pytest.raises(ValueError, match="at most 1000"):
-        backend.import_files(many, backend.project, progress=False)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     (tmp_path / "a" / "x.csv").write_text("")
