@@ -79,7 +79,29 @@ class AnnotAccessor:
 
         if asset is None:
             asset = str(self._obj["asset"].iloc[0])
+        kwargs.setdefault("captions", self._outside_captions(asset))
         return show_asset(self._obj, self.assets, asset, ax=ax, labels=self._labels_or_none(), **kwargs)
+
+    def _outside_captions(self, asset: str) -> dict[str, str]:
+        """Caption texts of ``asset``'s grounding rows whose caption row is not in this frame, from their load."""
+        df = self._obj
+        phrases = df[(df["asset"] == asset).fillna(False) & (df["kind"] == "grounding").fillna(False)]
+        missing = set(phrases["parent"].dropna()) - set(df["id"])
+        if not missing:
+            return {}
+        from .sync.registry import registry
+
+        found: dict[str, str] = {}
+        for token in phrases["load"].dropna().unique():
+            try:
+                current = registry().lineage(str(token)).current
+            except Exception:  # untraceable (a hand-built frame, a load from another machine): no caption then
+                continue
+            for parent in missing & set(current.index):
+                text = current.loc[parent, "text"]
+                if isinstance(text, str):
+                    found[str(parent)] = text
+        return found
 
     def gallery(self, n: int = 12, cols: int = 4, **kwargs: Any) -> Any:
         """A grid of the frame's first ``n`` assets with overlays; returns the Figure."""

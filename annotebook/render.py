@@ -27,7 +27,6 @@ import io
 import math
 import pathlib
 import sys
-import textwrap
 import urllib.parse
 import urllib.request
 from collections.abc import Hashable, Iterable, Mapping
@@ -264,7 +263,7 @@ def _draw_keypoints(
 def _region_text(r: Row) -> str:
     label, phrase = _text(r.get("label")), _text(r.get("text"))
     if r["kind"] == "grounding" and phrase:
-        return f"{label}: {phrase}" if label else phrase
+        return f"{label}: {phrase}" if label and label != phrase else phrase
     return label or str(r["kind"])
 
 
@@ -296,20 +295,91 @@ def _draw_region(ax: Axes, r: Row, size: tuple[float, float], labels: pd.DataFra
 # The whole-asset rows and the image
 
 
-def _footer(rows: pd.DataFrame) -> str:
-    """Tags on one line, then each caption and question/answer, wrapped."""
-    lines = []
+def _footer(
+    rows: pd.DataFrame, captions: Mapping[str, str] | None = None, labels: pd.DataFrame | None = None
+) -> list[list[tuple[str, str | None]]]:
+    """The lines under the image, each a list of (text, highlight colour or None) segments.
+
+    Tags on one line, then each caption, with the spans of its grounded phrases highlighted in their colour
+    (a caption held outside the frame, given in ``captions`` by id, is shown for the phrases that point at it),
+    then each question/answer; wrapped at 70 characters.
+    """
+    lines: list[list[tuple[str, str | None]]] = []
     tags = []
     for r in rows[rows["kind"] == "tag"].to_dict("records"):
         name = _text(r.get("label")) or "?"
         value = r.get("value")
         tags.append(name + "?" if pd.isna(value) else name if value else f"not {name}")
     if tags:
-        lines.append("tags: " + ", ".join(tags))
-    for r in rows[rows["kind"].isin(["caption", "qa"])].to_dict("records"):
-        text = _text(r.get("text")) or ""
-        lines.append(f"Q: {text}  A: {_text(r.get('answer')) or ''}" if r["kind"] == "qa" else f"“{text}”")
-    return "\n".join(textwrap.fill(line, 70) for line in lines)
+        lines += _wrap([("tags: " + ", ".join(tags), None)])
+    grounding = rows[rows["kind"] == "grounding"].to_dict("records")
+    shown = {str(r["id"]): _text(r.get("text")) or "" for r in rows[rows["kind"] == "caption"].to_dict("records")}
+    for r in grounding:  # phrases whose caption is not among the rows: show it from ``captions``
+        parent = _text(r.get("parent"))
+        if parent and parent not in shown and captions and parent in captions:
+            shown[parent] = captions[parent]
+    for cap_id, text in shown.items():
+        spans = sorted(
+            (int(r["span_start"]), int(r["span_end"]), _row_color(r, labels))
+            for r in grounding
+            if _text(r.get("parent")) == cap_id and not pd.isna(r.get("span_start")) and not pd.isna(r.get("span_end"))
+        )  # fmt: skip
+        segments: list[tuple[str, str | None]] = [("“", None)]
+        at = 0
+        for start, end, color in spans:
+            if start < at or end > len(text):
+                continue  # overlapping or out of range: validate() names it; the picture shows the first
+            segments += [(text[at:start], None), (text[start:end], color)]
+            at = end
+        segments += [(text[at:], None), ("”", None)]
+        lines += _wrap([seg for seg in segments if seg[0]])
+    for r in rows[rows["kind"] == "qa"].to_dict("records"):
+        lines += _wrap([(f"Q: {_text(r.get('text')) or ''}  A: {_text(r.get('answer')) or ''}", None)])
+    return lines
+
+
+def _wrap(segments: list[tuple[str, str | None]], width: int = 70) -> list[list[tuple[str, str | None]]]:
+    """Split segments into lines of at most ``width`` characters, breaking at spaces (a long word stays whole)."""
+    lines: list[list[tuple[str, str | None]]] = [[]]
+    used = 0
+    for text, color in segments:
+        for word in _words(text):
+            if used + len(word.rstrip()) > width and used:
+                lines.append([])
+                used = 0
+                word = word.lstrip() or word
+            line = lines[-1]
+            if line and line[-1][1] == color:
+                line[-1] = (line[-1][0] + word, color)
+            else:
+                line.append((word, color))
+            used += len(word)
+    return [line for line in lines if line]
+
+
+def _words(text: str) -> list[str]:
+    """``text`` cut after each space, so the pieces join back to it."""
+    out, start = [], 0
+    for i, ch in enumerate(text):
+        if ch == " ":
+            out.append(text[start : i + 1])
+            start = i + 1
+    if start < len(text):
+        out.append(text[start:])
+    return out
+
+
+def footer_text(ax: Axes) -> str:
+    """The text written under a picture by `show_asset` (tags, captions, questions), one line each."""
+    box: Any = next((a for a in ax.artists if a.get_gid() == "annotebook-footer"), None)
+    if box is None:
+        return ""
+    from matplotlib.offsetbox import TextArea
+
+    lines: list[str] = []
+    for row in box.get_child().get_children():
+        lines.append("".join(t.get_text() for t in row.get_children() if isinstance(t, TextArea)))
+    return "\n".join(lines)
 
 
 def _draw_image(ax: Axes, image: Any, size: tuple[float, float], problem: str) -> None:
@@ -322,16 +392,36 @@ def _draw_image(ax: Axes, image: Any, size: tuple[float, float], problem: str) -
 
 
 def _draw_rows(
-    ax: Axes, rows: pd.DataFrame, size: tuple[float, float], labels: pd.DataFrame | None, show_labels: bool
+    ax: Axes,
+    rows: pd.DataFrame,
+    size: tuple[float, float],
+    labels: pd.DataFrame | None,
+    show_labels: bool,
+    captions: Mapping[str, str] | None = None,
 ) -> None:
     """The regions in table order, then the whole-asset rows as text under the image."""
     regions = rows[rows["kind"].isin(["box", "grounding", "polygon", "polyline", "keypoints"])]
     for r in regions.to_dict("records"):
         _draw_region(ax, r, size, labels, show_labels)
-    footer = _footer(rows)
-    if footer:
-        ax.annotate(footer, xy=(0, 0), xycoords="axes fraction", xytext=(0, -4), textcoords="offset points",
-                    ha="left", va="top", fontsize=7, annotation_clip=False)  # fmt: skip
+    lines = _footer(rows, captions, labels)
+    if lines:
+        from matplotlib.offsetbox import AnchoredOffsetbox, HPacker, TextArea, VPacker
+
+        def area(text: str, color: str | None) -> TextArea:
+            props: dict[str, Any] = {"fontsize": 7}
+            if color is not None:  # a grounded phrase: white on its colour, like its box's label
+                props |= {"color": "white", "bbox": {"facecolor": color, "edgecolor": "none", "pad": 0.6}}
+            return TextArea(text, textprops=props)
+
+        rows_box: list[Any] = [
+            HPacker(children=[area(t, c) for t, c in line], pad=0, sep=0, align="baseline") for line in lines
+        ]
+        box = AnchoredOffsetbox(
+            loc="upper left", child=VPacker(children=rows_box, pad=0, sep=2, align="left"), pad=0.1, borderpad=0,
+            frameon=False, bbox_to_anchor=(0, -0.01), bbox_transform=ax.transAxes,
+        )  # fmt: skip
+        box.set_gid("annotebook-footer")
+        ax.add_artist(box)
 
 
 def _new_axes() -> Axes:
@@ -349,13 +439,16 @@ def show_asset(
     labels: pd.DataFrame | None = None,
     show_labels: bool = True,
     image: Image.Image | np.ndarray | None = None,
+    captions: Mapping[str, str] | None = None,
 ) -> Axes:
     """Draw ``asset``'s image with its non-deleted rows; returns the Axes.
 
     ``image`` skips loading (any size: it is stretched to the assets table's size). A missing or unreadable
     image gives a grey placeholder of the asset's size with the reason written on it; an asset missing from
     ``assets`` is drawn on a 1 x 1 placeholder in normalised coordinates. Tags, captions and questions are
-    listed under the image; ``show_labels=False`` leaves out the text beside each region.
+    listed under the image (`footer_text` reads them back), each caption with its grounded phrases highlighted in
+    their colours; ``captions`` (caption id -> text) supplies the caption of phrases whose caption row is not in
+    ``anns``. ``show_labels=False`` leaves out the text beside each region.
 
     >>> import matplotlib; matplotlib.use("Agg")
     >>> from annotebook import schema
@@ -372,7 +465,7 @@ def show_asset(
     size = _size(row, image)
     ax = _new_axes() if ax is None else ax
     _draw_image(ax, image, size, problem if row is not None else "asset not in the assets table")
-    _draw_rows(ax, _asset_rows(anns, asset, row), size, labels, show_labels)
+    _draw_rows(ax, _asset_rows(anns, asset, row), size, labels, show_labels, captions)
     ax.set_xlim(0, size[0])
     ax.set_ylim(size[1], 0)
     ax.set_aspect("equal")

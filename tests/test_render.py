@@ -259,13 +259,28 @@ def test_labels_tags_captions_and_questions_are_written(tmp_path: Path) -> None:
     ax = render.show_asset(anns, assets, "a", labels=labels)
     texts = [t.get_text() for t in ax.texts]
     assert {"cat", "dog", "donut", "road", "person", "a dog"} <= set(texts)
-    footer = next(t for t in texts if t.startswith("tags:"))
-    assert "daytime" in footer and "not indoor" in footer
-    assert "a cat near a dog" in footer and "Q: how many animals?" in footer and "A: two" in footer
+    footer = render.footer_text(ax)
+    assert footer.startswith("tags:") and "daytime" in footer and "not indoor" in footer
+    assert "“a cat near a dog”" in footer and "Q: how many animals?" in footer and "A: two" in footer
     cat = next(t for t in ax.texts if t.get_text() == "cat")
     assert matplotlib.colors.to_hex(cat.get_bbox_patch().get_facecolor()) == "#112233"
     quiet = render.show_asset(anns, assets, "a", labels=labels, show_labels=False)
-    assert [t.get_text() for t in quiet.texts] == [footer]
+    assert not quiet.texts and render.footer_text(quiet) == footer
+
+
+def test_a_caption_highlights_its_grounded_spans_even_when_shown_without_its_row(tmp_path: Path) -> None:
+    from matplotlib.offsetbox import TextArea
+
+    assets, anns, labels = _tables(_png(tmp_path / "a.png"))
+    ax = render.show_asset(anns, assets, "a", labels=labels)
+    [box] = [a for a in ax.artists if a.get_gid() == "annotebook-footer"]
+    areas = [t for row in box.get_child().get_children() for t in row.get_children() if isinstance(t, TextArea)]
+    lit = [t for t in areas if t._text.get_bbox_patch() is not None]
+    assert [t.get_text() for t in lit] == ["a dog"]  # the phrase's span [11, 16), on its colour
+    phrases = anns[anns.kind == "grounding"]
+    alone = render.show_asset(phrases, assets, "a", labels=labels, captions={"cap": "a cat near a dog"})
+    assert render.footer_text(alone) == "“a cat near a dog”"
+    assert render.footer_text(render.show_asset(phrases, assets, "a", labels=labels)) == ""
 
 
 def test_colours_match_label_color(tmp_path: Path) -> None:
