@@ -22,3 +22,17 @@ def nexus_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
         yield sim
     finally:
         sim.stop()
+
+
+#: a key of the shape the Vi SDK checks locally: "dtvi_" and 98 characters
+VI_KEY = "dtvi_" + ("sim0123456789abcdef" * 6)[:98]
+
+
+@pytest.fixture
+def vi_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    """A fresh Vi simulator (8 sample assets in "shapes" and "shapesqa") on an ephemeral port, accepting ``VI_KEY``."""
+    sim = start("vi", key=VI_KEY, n_assets=8, image_dir=tmp_path_factory.mktemp("vi-sim"))
+    try:
+        yield sim
+    finally:
+        sim.stop()
