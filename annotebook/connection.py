@@ -26,6 +26,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "local": ("annotebook.backends.local:LocalBackend", "annotebook"),
     "files": ("annotebook.backends.files:FilesBackend", "annotebook"),
     "nexus": ("annotebook.backends.nexus:NexusBackend", "annotebook"),
+    "vi": ("annotebook.backends.vi:ViBackend", "annotebook"),
 }
 
 _CONNECTIONS: dict[tuple[str, str], Connection] = {}
@@ -47,24 +48,26 @@ class Connection:
         """The datasets on this backend, one row each."""
         return self.backend.datasets()
 
-    def assets(self, dataset: str) -> pd.DataFrame:
+    def assets(self, dataset: str | None = None) -> pd.DataFrame:
         """One row per asset of ``dataset`` (name, width, height, uri, status, ...), traced to this connection."""
         from .sync.registry import registry
 
+        dataset = self._dataset(dataset)
         assets = self.backend.assets(dataset)
         self._assets_cache[dataset] = assets
         token = registry().new_load(self.backend.name, self.backend.spec(), dataset, _no_rows())
         assets["load"] = token
         return assets
 
-    def labels(self, dataset: str) -> pd.DataFrame:
+    def labels(self, dataset: str | None = None) -> pd.DataFrame:
         """The labels table of ``dataset``."""
-        return self.backend.labels(dataset)
+        return self.backend.labels(self._dataset(dataset))
 
-    def annotations(self, dataset: str, assets: Sequence[str] | None = None) -> pd.DataFrame:
+    def annotations(self, dataset: str | None = None, assets: Sequence[str] | None = None) -> pd.DataFrame:
         """The annotations of ``dataset`` (or of these asset ids), traced to this load for diff and push."""
         from .sync.registry import registry
 
+        dataset = self._dataset(dataset)
         anns = self.backend.annotations(dataset, assets)
         token = registry().new_load(self.backend.name, self.backend.spec(), dataset, anns)
         anns["load"] = token
@@ -77,12 +80,21 @@ class Connection:
         return push(frame, dry_run=dry_run, backend=self.backend)
 
     def import_files(
-        self, paths: Any, dataset: str | None = None, format: str | None = None, progress: bool = True
+        self,
+        paths: Any,
+        dataset: str | None = None,
+        format: str | None = None,
+        progress: bool = True,
+        **options: Any,
     ) -> pd.DataFrame:
-        """Import annotation files or folders (format sniffed when not given); a report row per path."""
+        """Import annotation files or folders (format sniffed when not given); a report row per path.
+
+        ``options`` go to the backend's own ``import_files`` (e.g. Vi's failure policies, Nexus's ``wait``).
+        """
         if isinstance(paths, (str, Path)):
             paths = [paths]
-        report: pd.DataFrame = self.backend.import_files(paths, self._dataset(dataset), format, progress=progress)  # type: ignore[attr-defined]
+        backend: Any = self.backend
+        report: pd.DataFrame = backend.import_files(paths, self._dataset(dataset), format, progress=progress, **options)
         self._assets_cache.clear()
         return report
 
@@ -97,7 +109,8 @@ class Connection:
         dataset = dataset or self.dataset
         if dataset is None:
             raise ValueError("name the dataset: this connection is not bound to one (connect(..., dataset=...))")
-        return dataset
+        resolve = getattr(self.backend, "dataset_id", None)  # a platform that also takes a dataset's name
+        return str(resolve(dataset)) if resolve is not None else dataset
 
     def cached_assets(self, dataset: str) -> pd.DataFrame:
         """The assets table of ``dataset``, read once per connection."""
