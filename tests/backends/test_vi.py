@@ -206,9 +206,12 @@ def test_keys_are_checked_locally_and_never_shown(vi_sim, monkeypatch):
         ok.annotations(vi_sim.state.dataset("shapes").id, ["no-such-asset"])
 
 
-def test_rate_limits_are_waited_out(vi, vi_sim):
+def test_rate_limits_and_outages_of_reads_are_waited_out(vi, vi_sim):
     vi_sim.state.faults.update({"rate_limit": 2, "retry_after": 0.05})
     assert len(vi.datasets()) == 2
+    n = len(vi_sim.state.dataset("shapes").annotations)
+    vi_sim.state.faults.update({"down": 2})  # two 503s: the reads are retried
+    assert len(vi.annotations()) == n
 
 
 def test_malformed_pages_are_named(vi_sim):
@@ -218,3 +221,29 @@ def test_malformed_pages_are_named(vi_sim):
     backend = ViBackend(organization="org", key=VI_KEY, endpoint="http://x", transport=httpx.MockTransport(handler))
     with pytest.raises(Exception, match=r"not \{items"):
         backend.datasets()
+
+
+def test_an_upload_vi_rejects_is_reported_by_file_and_its_rows_stay_unpushed(vi, vi_sim, anns, monkeypatch):
+    """A file the server rejects (here: a document spoiled on its way) fails its asset's rows only."""
+    from annotebook.backends import vi as vi_module
+
+    caps = anns[anns.kind == "caption"]
+    bad, good = caps.iloc[0], caps.iloc[1]
+    for cap in (bad, good):
+        anns.loc[anns.id == cap.id, "text"] = cap.text.replace("plain background", "plain backdrop")
+    real = vi_module._document
+
+    def spoiled(asset: str, rows: list) -> str:
+        text = real(asset, rows)
+        return text.replace('"phrase": "', '"phrase": "zz') if asset == bad.asset else text
+
+    monkeypatch.setattr(vi_module, "_document", spoiled)
+    report = anns.annot.push()
+    assert not report.ok and {f["id"] for f in report.failed} == {bad.id}
+    assert "does not occur" in report.failed[0]["error"] and bad.asset in report.failed[0]["error"]
+    assert report.updated == [good.id] or set(report.updated) == {good.id}
+    left = anns.annot.diff()  # the rejected asset's edit is still there to push; the landed one is traced
+    assert left.modified["id"].tolist() == [bad.id] and not len(left.conflicts)
+    monkeypatch.setattr(vi_module, "_document", real)
+    assert anns.annot.push().ok and not len(anns.annot.diff())
+    assert content(vi.annotations()) == content(anns)

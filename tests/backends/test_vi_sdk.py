@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 
 from annotebook.formats import load
@@ -321,3 +322,61 @@ def test_sdk_errors_and_retries(vi_sim):
     assert coco["error"] == "ViValidationError"  # refused by the SDK before any export is created
     assert pages["error"] == "TypeError" and "filter" in pages["message"]  # the SDK's own bug on page 2 of assets
     assert not vi_sim.state.exports
+
+
+# -- annotebook and the SDK agree, both ways ------------------------------------------------------------------------
+def _connect(sim: Any, dataset: str = "shapes") -> Any:
+    import annotebook as ab
+
+    return ab.connect("vi", organization=sim.state.org_id, key=VI_KEY, endpoint=sim.url, dataset=dataset)
+
+
+def _rows_from_sdk(sim: Any, asset: str, listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from annotebook.backends.vi import rows_from_wire
+
+    ds = sim.state.dataset("shapes")
+    rows, skipped = rows_from_wire(listed, ds.id, asset, {i: n for n, i in ds.tags.items()})
+    assert not skipped
+    return rows
+
+
+def test_what_annotebook_pushed_the_sdk_reads_back_identically(vi_sim):
+    shapes, _ = ids(vi_sim)
+    anns = _connect(vi_sim).assets().annot.load()
+    cap = anns[anns.kind == "caption"].iloc[0]
+    anns.loc[anns.id == cap.id, "text"] = cap.text.replace("a plain background", "a plain grey background")
+    phrase = anns[(anns.kind == "grounding") & (anns.asset == cap.asset)].iloc[0]
+    anns.loc[anns.id == phrase.id, ["x0", "y1"]] = [0.125, 0.875]
+    assert anns.annot.push().ok
+    (listed,) = run_sdk(vi_sim, {"op": "annotations", "dataset": shapes, "asset": cap.asset, "size": 3})
+    mine = anns[anns.asset == cap.asset]
+    cols = ["id", "rev", "kind", "label", "text", "parent", "span_start", "span_end", "x0", "y0", "x1", "y1"]
+    theirs = pd.DataFrame(_rows_from_sdk(vi_sim, cap.asset, listed)).reindex(columns=cols)
+    a = mine[cols].astype(object).where(mine[cols].notna(), None).sort_values("id").to_dict("records")
+    b = theirs.astype(object).where(theirs.notna(), None).sort_values("id").to_dict("records")
+    assert a == b
+    assert {r["text"] for r in b if r["kind"] == "caption"} == {cap.text.replace("plain", "plain grey")}
+
+
+def test_what_the_sdk_uploaded_annotebook_loads_identically(vi_sim):
+    shapes, _ = ids(vi_sim)
+    vi = _connect(vi_sim)
+    assets = vi.assets()
+    ds = vi_sim.state.dataset("shapes")
+    bare = assets.asset.iloc[-1]  # the SDK's upload refuses to overwrite (RejectSession): clear an asset first
+    for ann_id in list(ds.by_asset.get(bare, {})):
+        ds.delete_annotation(ann_id)
+    line = {"asset_id": bare, "caption": "a red circle beside a blue star",
+            "grounded_phrases": [{"phrase": "red circle", "bbox": [0.1, 0.2, 0.4, 0.6]},
+                                 {"phrase": "blue star", "bbox": [0.5, 0.1, 0.9, 0.5]}]}  # fmt: skip
+    (up,) = run_sdk(vi_sim, {"op": "upload", "dataset": shapes, "files": {"sdk.jsonl": json.dumps(line) + "\n"}})
+    assert up["total"] == 3
+    (listed,) = run_sdk(vi_sim, {"op": "annotations", "dataset": shapes, "asset": bare, "size": 2})
+    loaded = vi.annotations(assets=[bare])
+    assert sorted(loaded.id) == sorted(a["annotationId"] for a in listed)
+    cap = loaded[loaded.kind == "caption"].iloc[0]
+    assert cap.text == line["caption"]
+    phrases = loaded[loaded.kind == "grounding"].sort_values("span_start")
+    assert phrases.text.tolist() == ["red circle", "blue star"] and (phrases.parent == cap.id).all()
+    assert phrases[["x0", "y0", "x1", "y1"]].round(12).values.tolist() == [[0.1, 0.2, 0.4, 0.6], [0.5, 0.1, 0.9, 0.5]]
+    assert [cap.text[s:e] for s, e in zip(phrases.span_start, phrases.span_end, strict=True)] == phrases.text.tolist()
