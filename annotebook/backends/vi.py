@@ -54,7 +54,15 @@ from ._http import ApiClient, MalformedResponse, make_client
 from ._remote import crc32c_b64, extract_zip, field, gc_paused, progress_bar
 from .base import ApplyResult, Capabilities, Changes
 
-__all__ = ["EXPORT_FORMATS", "ImportRejected", "ViBackend", "row_from_wire"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "ImportRejected",
+    "ViBackend",
+    "file_report",
+    "read_export",
+    "row_from_wire",
+    "rows_from_wire",
+]
 
 KEY_ENV = "DATATURE_VI_SECRET_KEY"
 ORG_ENV = "DATATURE_VI_ORGANIZATION_ID"
@@ -88,11 +96,11 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
 
 class ImportRejected(BackendError):
-    """An import session rejected files or ended FailedReach; ``logs`` names the files and lines."""
+    """An import session ended FailedReach; ``logs`` names the files and lines, ``report`` has a row per file."""
 
-    def __init__(self, message: str, logs: pd.DataFrame):
+    def __init__(self, message: str, logs: pd.DataFrame, report: pd.DataFrame | None = None):
         super().__init__(message)
-        self.logs = logs
+        self.logs, self.report = logs, report
 
 
 # -- wire <-> canonical ----------------------------------------------------------------------------------------
@@ -689,8 +697,11 @@ class ViBackend:
 
         The failure policies (``Warn``, ``RejectFile``, ``RejectSession``) are sent explicitly: ``on_overwritten``
         decides what happens to an asset that already has annotations (``Warn``: the file's rows replace them).
-        With ``wait`` the session is polled to its end and its log returned as a frame (file, line, level,
-        message); a session that ended FailedReach raises `ImportRejected` with that log.
+        With ``wait`` the session is polled to its end and a report returned, one row per file (``status``
+        imported / rejected, counts of error and warning lines, the first error), with the session's whole log in
+        ``.attrs["logs"]`` (file, line, level, message); a session that ended FailedReach raises `ImportRejected`
+        with that log and the report. Without ``wait`` the empty log is returned with the session id in
+        ``.attrs["session"]`` (see `wait_import`).
         """
         if format is not None and _FORMAT_ALIASES.get(format.lower(), format) != "ViJsonl":
             raise ValueError(f"Vi imports Vi JSONL only, not {format!r}")
@@ -701,7 +712,17 @@ class ViBackend:
         for name, value in policies.items():
             if value not in POLICIES:
                 raise ValueError(f"{name} must be one of {POLICIES}, not {value!r}")
-        return self._import(ds := self._ds(dataset), files, policies, progress, wait=wait, dataset_label=ds)
+        ds = self._ds(dataset)
+        try:
+            logs = self._import(ds, files, policies, progress, wait=wait)
+        except ImportRejected as exc:
+            exc.report = file_report(files, exc.logs, rejected_all=True)
+            raise
+        if not wait:
+            return logs
+        report = file_report(files, logs)
+        report.attrs = {"logs": logs, **logs.attrs}
+        return report
 
     def _import(
         self,
@@ -710,7 +731,6 @@ class ViBackend:
         policies: Mapping[str, str],
         progress: bool,
         wait: bool = True,
-        dataset_label: str | None = None,
     ) -> pd.DataFrame:
         data = {n: (v.encode() if isinstance(v, str) else bytes(v)) for n, v in files.items()}
         if len(data) > MAX_SESSION_FILES:
@@ -815,8 +835,8 @@ class ViBackend:
 
         The format is checked against the dataset's type before any export is made (a VQA dataset exports
         ``ViJsonl`` or ``ViTfrecord`` only). The archive is fetched with a HEAD and Range requests, then extracted
-        only when every member stays inside ``dest`` and none is a link. Read it back with ``ab.read(dest)``
-        (`READERS` names the reader of each format; ``ViTfrecord`` is downloaded, not parsed).
+        only when every member stays inside ``dest`` and none is a link. `read_export` reads the returned frame
+        back (`READERS` names the reader of each format; ``ViTfrecord`` is downloaded, not parsed).
         """
         ds = self._ds(dataset)
         fmt = _FORMAT_ALIASES.get(format.lower().replace("-", "_"), format)
@@ -842,6 +862,7 @@ class ViBackend:
         out = pd.DataFrame({"file": [str(p) for p in written], "bytes": [p.stat().st_size for p in written]})
         out.attrs["format"] = fmt
         out.attrs["reader"] = READERS.get(fmt)
+        out.attrs["dest"] = str(dest)
         return out
 
     def _wait_export(self, ds: str, export_id: str, progress: bool) -> dict[str, Any]:
@@ -896,6 +917,47 @@ class ViBackend:
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------
+#: the split folders of a Vi export, and the split each stands for
+SPLITS = {"training": "train", "validation": "validate", "dump": None}
+
+
+#: the one file a reader of these formats takes from an export's annotations folder
+_SINGLE_FILE = {"coco": ".json", "csv_four_corner": ".csv", "csv_width_height": ".csv", "yolo_keras": ".txt"}
+
+
+def read_export(files: pd.DataFrame, assets: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The annotations of an export made by `ViBackend.export`, read with the formats' readers, splits marked.
+
+    A Vi export holds ``training/``, ``validation/`` (or ``dump/``) folders, each with its ``annotations/`` in the
+    format asked for; each is read on its own and ``split`` set to train / validate. ``assets`` (the dataset's
+    assets table) gives the image sizes that pixel formats without them (YOLO Keras) need. ``ViTfrecord`` has no
+    reader.
+    """
+    from ..connection import read
+
+    reader = files.attrs.get("reader")
+    if reader is None:
+        raise ValueError(f"no reader for {files.attrs.get('format', 'this')} exports; the files are in .file")
+    dest = Path(str(files.attrs["dest"]))
+    parts = []
+    for folder, split in SPLITS.items():
+        root = dest / folder / "annotations"
+        if root.is_dir():
+            target = root
+            if reader in _SINGLE_FILE:
+                found = sorted(p for p in root.iterdir() if p.suffix == _SINGLE_FILE[str(reader)]
+                               and not p.name.startswith("_classes"))  # fmt: skip
+                target = found[0] if found else root
+            options: dict[str, Any] = {"assets": assets} if assets is not None and reader == "yolo_keras" else {}
+            part = read(target, format=str(reader), dataset=dest.name, **options)
+            if split is not None:
+                part["split"] = pd.array([split] * len(part), dtype=schema.STR)
+            parts.append(part)
+    if not parts:
+        raise ValueError(f"{dest} holds none of the folders of a Vi export ({', '.join(SPLITS)})")
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
 _COMPARED = ("text", "label", "x0", "y0", "x1", "y1", "span_start", "span_end", "answer")
 
 
@@ -912,6 +974,21 @@ def _document(asset: str, rows: list[dict[str, Any]]) -> str:
         labels=schema.labels_frame(),
     )
     return tables_to_vi_jsonl(tables)
+
+
+def file_report(files: Mapping[str, bytes], logs: pd.DataFrame, rejected_all: bool = False) -> pd.DataFrame:
+    """One row per uploaded file: its size, whether it was imported, and what the log says about it."""
+    level = logs["level"].astype(str).str.lower()
+    rows = []
+    for name, data in files.items():
+        mine = logs["file"] == name
+        errors = logs[mine & level.str.startswith("err")]
+        warnings = int((mine & level.str.startswith("warn")).sum())
+        rows.append({"file": name, "bytes": len(data), "status": "rejected" if rejected_all or len(errors) else
+                     "imported", "errors": len(errors), "warnings": warnings,
+                     "first_error": errors["message"].iloc[0] if len(errors) else None})  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["file", "bytes", "status", "errors", "warnings", "first_error"])
+    return frame.astype({"file": schema.STR, "status": schema.STR, "first_error": schema.STR})
 
 
 def _rejected_files(logs: pd.DataFrame) -> set[str]:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import annotebook as ab
-from annotebook.backends.vi import ViBackend
+from annotebook.backends.vi import ImportRejected, ViBackend, read_export
 from annotebook.errors import AuthError, ConflictError, NotFound, PushError, ValidationError
 
 from .conftest import VI_KEY
@@ -167,18 +167,48 @@ def test_vqa_rows_load_edit_and_push(vi_sim):
         qa.export("coco", "unused")
 
 
-def test_import_files_reports_bad_lines_and_a_rejected_file_lands_nothing(vi, vi_sim, anns, tmp_path):
+def test_import_files_reports_per_file_and_a_rejected_file_lands_nothing(vi, vi_sim, anns, tmp_path):
     asset = anns.asset.iloc[0]
-    good = tmp_path / "good.jsonl"
-    good.write_text(json.dumps({"asset_id": asset, "caption": "a cat", "grounded_phrases": []}) + "\n")
+    folder = tmp_path / "more"
+    folder.mkdir()
+    (folder / "good.jsonl").write_text(
+        json.dumps({"asset_id": asset, "caption": "a cat", "grounded_phrases": []}) + "\n"
+    )
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"asset_id": "nope", "caption": "a dog", "grounded_phrases": []}\n')
     before = wire(vi_sim)
-    logs = vi.import_files([good, bad])
+    report = vi.import_files([bad, folder])
+    assert report.set_index("file").status.to_dict() == {"bad.jsonl": "rejected", "good.jsonl": "imported"}
+    assert report.set_index("file").loc["bad.jsonl", "errors"] >= 1
+    logs = report.attrs["logs"]
     assert ((logs.file == "bad.jsonl") & (logs.level == "Error") & (logs.line == 1)).any()
     after = wire(vi_sim)
     assert after[asset] == 1 and {a: n for a, n in after.items() if a != asset} == {
         a: n for a, n in before.items() if a != asset}  # fmt: skip
+    with pytest.raises(ImportRejected) as info:  # RejectSession: nothing of the session lands
+        vi.import_files([bad, folder], on_bad_annotation="RejectSession")
+    assert info.value.report.status.tolist() == ["rejected", "rejected"] and wire(vi_sim) == after
+    with pytest.raises(ValueError, match="onBadFile"):
+        vi.import_files([bad], on_bad_file="Ignore")
+
+
+@pytest.mark.parametrize("fmt", ["CsvFourCorner", "CsvWidthHeight", "PascalVoc", "YoloDarknet", "YoloKerasPytorch"])
+def test_every_box_export_reads_back(vi, anns, tmp_path, fmt):
+    files = vi.export(fmt, tmp_path / fmt)
+    assert files.attrs["format"] == fmt and len(files)
+    back = read_export(files, assets=vi.assets())
+    g = anns[anns.kind == "grounding"]
+    assert len(back) == len(g) and sorted(back.label) == sorted(g.label)
+
+
+def test_tfrecord_is_downloaded_and_named_and_vqa_exports_its_pairs(vi_sim, vi, tmp_path):
+    files = vi.export("ViTfrecord", tmp_path / "tf")
+    assert files.attrs["reader"] is None and any(f.endswith(".tfrecord") for f in files.file)
+    qa = ab.connect("vi", organization=vi_sim.state.org_id, key=VI_KEY, endpoint=vi_sim.url, dataset="shapesqa")
+    qa.export("ViJsonl", tmp_path / "qa")
+    back = ab.read(tmp_path / "qa", format="vi_jsonl")
+    loaded = qa.annotations()
+    assert sorted(zip(back.text, back.answer, strict=True)) == sorted(zip(loaded.text, loaded.answer, strict=True))
 
 
 def test_export_coco_reads_back_the_boxes(vi, anns, tmp_path):
@@ -187,6 +217,8 @@ def test_export_coco_reads_back_the_boxes(vi, anns, tmp_path):
     g = anns[anns.kind == "grounding"]
     assert len(exported) == len(g)
     assert sorted(exported.label) == sorted(g.label)
+    split = read_export(vi.export("coco", tmp_path / "split", split_ratio=0.5))
+    assert set(split.split) == {"train", "validate"} and len(split) == len(g)
     jsonl = vi.export("ViJsonl", tmp_path / "jsonl")
     back = ab.read(tmp_path / "jsonl", format="vi_jsonl")
     assert len(jsonl) and sorted(back[back.kind == "caption"].text) == sorted(anns[anns.kind == "caption"].text)
