@@ -681,6 +681,10 @@ class ViBackend:
                 result.deleted.append(str(w["id"]))
             self._journal.done(place, asset)
 
+    def _poll_delay(self, polls: int) -> float:
+        """Seconds before the next poll: short at first (small imports end in a second), then ``poll_interval``."""
+        return float(min(self.poll_interval, 0.05 * 1.5**polls))
+
     # -- import sessions -----------------------------------------------------------------------------------
     def import_files(
         self,
@@ -790,6 +794,7 @@ class ViBackend:
         ds = self._ds(dataset)
         url = self._path(ds, f"/annotationImportSessions/{session}")
         deadline = time.monotonic() + self.poll_timeout
+        polls = 0
         bar = progress_bar(1, "importing", progress, "session")
         try:
             while True:
@@ -803,7 +808,7 @@ class ViBackend:
                 if time.monotonic() > deadline:
                     raise BackendError(f"Vi import session {session} not done after {self.poll_timeout:g}s; "
                                        f"wait_import({session!r}, ...) to wait longer")  # fmt: skip
-                time.sleep(self.poll_interval)
+                time.sleep(self._poll_delay(polls := polls + 1))
         finally:
             bar.close()
         logs = self.import_logs(session, ds)
@@ -868,6 +873,7 @@ class ViBackend:
     def _wait_export(self, ds: str, export_id: str, progress: bool) -> dict[str, Any]:
         url = self._path(ds, f"/datasetExports/{export_id}")
         deadline = time.monotonic() + self.poll_timeout
+        polls = 0
         bar = progress_bar(1, "exporting", progress, "step")
         try:
             while True:
@@ -881,7 +887,7 @@ class ViBackend:
                     return dict(status)
                 if time.monotonic() > deadline:
                     raise BackendError(f"Vi export {export_id} not done after {self.poll_timeout:g}s")
-                time.sleep(self.poll_interval)
+                time.sleep(self._poll_delay(polls := polls + 1))
         finally:
             bar.close()
 
