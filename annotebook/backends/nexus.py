@@ -268,6 +268,12 @@ class _Journal:
         finally:
             db.close()
 
+    def deleting(self, project: str) -> list[str]:
+        """Old rows whose deletion was started (their new copy confirmed) and not seen to finish."""
+        with self._db() as db:
+            rows = db.execute("SELECT key FROM writes WHERE project = ? AND state = 'deleting'", (project,)).fetchall()
+        return [str(r[0]) for r in rows]
+
     def get(self, project: str, key: str) -> dict[str, Any] | None:
         with self._db() as db:
             row = db.execute(
@@ -561,6 +567,7 @@ class NexusBackend:
         self._check(dataset, expected, remote, set(changes.updates["id"]))
         result = ApplyResult()
         made: dict[str, str] = {}  # key -> the id of the row created for it
+        self._finish_deletes(dataset, set(expected))
         try:
             self._ensure_tags(dataset, [b["tag"] for b in bodies.values()])
             for key, body in bodies.items():
@@ -572,9 +579,11 @@ class NexusBackend:
                     result.failed.append(problem)
                     self._journal.put(self.project, key, state="mismatch")
                     continue
-                result.ids[key], result.revs[new_id] = new_id, str(stored[new_id].get("createDate", ""))
                 if key in expected:  # an edit: the old row goes once the new one carries every field
                     self._delete_once(dataset, key)
+                # only now is the edit whole: a failure before leaves the frame's row at its old id, and the
+                # journal finishes it on the next push
+                result.ids[key], result.revs[new_id] = new_id, str(stored[new_id].get("createDate", ""))
                 self._journal.put(self.project, key, state="done")
             for old in changes.deletes["id"]:
                 self._delete_once(dataset, str(old))
@@ -592,6 +601,18 @@ class NexusBackend:
                 result,
             )
         return result
+
+    def _finish_deletes(self, dataset: str, mine: set[str]) -> None:
+        """Delete the old rows of edits whose delete an earlier push (from any frame) started and lost.
+
+        Their new copies were confirmed before the delete began, so removing the old row loses nothing; rows this
+        push edits or deletes itself are left to it.
+        """
+        for old in self._journal.deleting(self.project):
+            if old in mine:
+                continue
+            self._delete(dataset, old)
+            self._journal.put(self.project, old, state="done")
 
     def _reread(self, dataset: str, made: dict[str, str]) -> dict[str, dict[str, Any]]:
         """The created rows (new id -> asset) as Nexus now holds them: one listing of their assets.

@@ -274,3 +274,31 @@ def test_bound_types_without_a_kind_are_listed_not_dropped_silently():
     anns = backend.annotations(backend.project)
     assert anns["id"].tolist() == ["annot_2"] and anns["kind"].tolist() == ["tag"]
     assert backend.skipped == [{"id": "annot_1", "asset": "asset_a", "boundType": "Bitmask3d"}]
+
+
+def test_an_edit_cut_before_its_old_row_went_is_finished_by_the_next_push_of_any_frame(conn, nexus_sim, monkeypatch):
+    """Create confirmed, delete lost: the frame keeps the old id; another frame's push removes the old row."""
+    from annotebook.backends._http import ServerError
+
+    anns = load(conn)
+    parent = anns.copy()
+    row = anns[anns.kind == "box"].iloc[0]
+    anns.loc[anns.id == row.id, "label"] = "edited"
+    real = NexusBackend._delete
+
+    def lost(self, dataset, row_id):  # the old row's delete never reaches Nexus (an outage)
+        raise ServerError("Nexus DELETE: server error HTTP 503")
+
+    monkeypatch.setattr(NexusBackend, "_delete", lost)
+    with pytest.raises(PushError) as info:
+        anns.annot.push()
+    monkeypatch.setattr(NexusBackend, "_delete", real)
+    assert row.id not in info.value.report.updated  # not whole: the frame still holds the row at its old id
+    assert (anns.id == row.id).sum() == 1 and row.id in set(load(conn).id)  # both copies are on Nexus now
+    other = parent[parent.id != row.id].iloc[0]
+    parent.loc[parent.id == other.id, "label"] = "also edited"
+    assert parent.annot.push().ok  # a frame that never edited the row
+    fresh = load(conn)
+    assert row.id not in set(fresh.id) and (fresh.label == "edited").sum() == 1  # no duplicate left behind
+    assert anns.annot.push().ok  # the frame that made the edit finishes it without a second copy
+    assert (load(conn).label == "edited").sum() == 1 and not len(anns.annot.diff())
