@@ -519,6 +519,16 @@ class NexusBackend:
                     rows.append(row)
             return schema.annotations_frame(rows)
 
+    def get(self, dataset: str, annotation: str) -> pd.DataFrame:
+        """One annotation by id, as a one-row annotations frame (`NotFound` when Nexus has no such row)."""
+        ann = self._api.get(self._path(dataset, f"/annotations/{annotation}"), params={"includeAttributes": "true"})
+        if not isinstance(ann, dict):
+            raise MalformedResponse(f"Nexus sent an annotation that is not an object: {str(ann)[:200]}")
+        row = row_from_wire(ann, dataset)
+        if row is None:
+            raise ValueError(f"annotation {annotation} is a {ann.get('boundType')}, which has no kind in annotebook")
+        return schema.annotations_frame([row])
+
     def image_path(self, dataset: str, asset: str) -> str | None:
         """The asset's pixels in the on-disk cache, downloaded once; an expired signed URL is fetched again."""
         cache = home() / "cache" / "nexus" / dataset

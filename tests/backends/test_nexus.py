@@ -302,3 +302,12 @@ def test_an_edit_cut_before_its_old_row_went_is_finished_by_the_next_push_of_any
     assert row.id not in set(fresh.id) and (fresh.label == "edited").sum() == 1  # no duplicate left behind
     assert anns.annot.push().ok  # the frame that made the edit finishes it without a second copy
     assert (load(conn).label == "edited").sum() == 1 and not len(anns.annot.diff())
+
+
+def test_get_one_annotation_by_id(conn, nexus_sim):
+    anns = load(conn)
+    row = anns[anns.kind == "polygon"].iloc[0]
+    got = conn.backend.get(conn.backend.project, row.id)
+    assert len(got) == 1 and contents(got) == contents(anns[anns.id == row.id])
+    with pytest.raises(NotFound):
+        conn.backend.get(conn.backend.project, "annot_missing")
