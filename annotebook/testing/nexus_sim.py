@@ -562,7 +562,7 @@ def make_app(state: NexusState) -> FaultMiddleware:
 
     # -- exports ----------------------------------------------------------------------------------------------
     async def exports(request: Request) -> Response:
-        from .nexus_ops import WRITABLE, ExportJob, build_export, export_format_problem
+        from .nexus_ops import ExportJob, build_export, export_format_problem
 
         refused = project_or_error(request)
         if refused is not None:
@@ -574,13 +574,10 @@ def make_app(state: NexusState) -> FaultMiddleware:
         if problem:
             return _error(400, "BadRequestError", problem)
         job = ExportJob(state.now, state.op_steps, str(body["format"]))
-        if job.format not in WRITABLE:
-            job.error = f"The simulator cannot write {job.format!r} exports"
-        else:
-            try:
-                job.archive = build_export(job.format, body.get("options") or {}, state, state.tamper_export)
-            except (ValueError, KeyError, TypeError) as exc:
-                job.error = f"Export failed: {exc}"
+        try:
+            job.archive = build_export(job.format, body.get("options") or {}, state, state.tamper_export)
+        except (ValueError, KeyError, TypeError) as exc:
+            job.error = f"Export failed: {exc}"
         state.exports[job.id] = job
         return JSONResponse(job.wire())
 

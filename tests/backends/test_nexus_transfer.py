@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import csv
 import io
 import json
 import stat
+import struct
 import zipfile
 from pathlib import Path
 
@@ -37,8 +40,6 @@ def assets_by_name(sim) -> dict[str, dict]:
 
 
 def test_crc32c_is_castagnoli_big_endian():
-    import base64
-
     assert base64.b64decode(crc32c_b64(b"123456789")).hex() == "e3069283"  # the CRC-32C check value
 
 
@@ -267,8 +268,11 @@ def test_export_format_checks(backend, nexus_sim, tmp_path):
     assert "tfrecord" in EXPORT_FORMATS and backend.capabilities.export_formats == EXPORT_FORMATS
     with pytest.raises(ValueError, match="no export format 'parquet'"):
         backend.export("parquet", tmp_path, backend.project)
-    with pytest.raises(BackendError, match="errored: The simulator cannot write 'tfrecord'"):
-        backend.export("tfrecord", tmp_path, backend.project, progress=False)
+    asset = next(iter(nexus_sim.state.assets))  # a 2-vertex polygon the create endpoint refuses, stored behind it
+    line = {"assetId": asset, "tag": "circle", "boundType": "Polygon", "bound": [[0.1, 0.1], [0.2, 0.2]]}
+    nexus_sim.state._store(line)
+    with pytest.raises(BackendError, match=r"errored: Export failed: .*at least 3 finite \(x, y\) vertices"):
+        backend.export("coco", tmp_path, backend.project, progress=False)
     assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
 
 
@@ -313,3 +317,406 @@ def test_cut_upload_is_sent_again_and_polls_ride_out_429(backend, nexus_sim):
     nexus_sim.state.faults.update({"rate_limit": 2, "retry_after": 0.01})
     assert len(backend.wait_import(early.attrs["session"], progress=False)) == 0
     assert len(nexus_sim.state.annotations) == before + 1
+
+
+# -- every Nexus export format ----------------------------------------------------------------------------------
+def project_rows(backend, sim) -> pd.DataFrame:
+    """The project's annotations as loaded, each asset named by its file name."""
+    anns = backend.annotations(backend.project)
+    return anns.assign(asset=anns["asset"].map(lambda a: by_name_id(sim, a)))
+
+
+def sizes(sim) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"asset": a["filename"], "name": a["filename"], **a["metadata"]} for a in sim.state.assets.values()]
+    )[["asset", "name", "width", "height"]]
+
+
+def stem(asset) -> str:
+    """An asset's file name without suffix (YOLO label files do not keep the image's suffix)."""
+    return Path(str(asset)).name.rsplit(".", 1)[0]
+
+
+def extents(frame: pd.DataFrame, kinds=("box",)) -> list[tuple]:
+    live = frame[frame["kind"].isin(kinds)]
+    return [(stem(r["asset"]), r["label"], *(float(r[c]) for c in ("x0", "y0", "x1", "y1")))
+            for r in live.to_dict("records")]  # fmt: skip
+
+
+def assert_same_boxes(got: list[tuple], want: list[tuple], tol: float) -> None:
+    """The same (asset, label, x0, y0, x1, y1) boxes, in any order, coordinates within ``tol``."""
+    assert len(got) == len(want)
+    left = list(got)
+    for w in want:
+        hit = next((g for g in left if g[:2] == w[:2] and near(g[2:], w[2:], tol)), None)
+        assert hit is not None, f"{w} is not in the export: {sorted(left)}"
+        left.remove(hit)
+
+
+def near(a: tuple, b: tuple, tol: float) -> bool:
+    return all(abs(x - y) <= tol for x, y in zip(a, b, strict=True))
+
+
+def read_files(folder: Path, names: list[str], fmt: str, **options) -> pd.DataFrame:
+    return pd.concat([ab.read(folder / n, format=fmt, **options) for n in names], ignore_index=True)
+
+
+def tfrecord_records(data: bytes) -> list[bytes]:
+    """The records of a TFRecord file, each length and record checked against its masked CRC32C."""
+
+    def masked(chunk: bytes) -> int:
+        crc = int.from_bytes(base64.b64decode(crc32c_b64(chunk)), "big")
+        return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+    out, at = [], 0
+    while at < len(data):
+        (n,) = struct.unpack("<Q", data[at : at + 8])
+        assert struct.unpack("<I", data[at + 8 : at + 12])[0] == masked(data[at : at + 8])
+        record = data[at + 12 : at + 12 + n]
+        assert struct.unpack("<I", data[at + 12 + n : at + 16 + n])[0] == masked(record)
+        out.append(record)
+        at += 16 + n
+    return out
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    n = shift = 0
+    while True:
+        b = data[at]
+        n, at, shift = n | (b & 0x7F) << shift, at + 1, shift + 7
+        if b < 0x80:
+            return n, at
+
+
+def _fields(data: bytes) -> list[tuple[int, bytes]]:
+    """(number, payload) of each field of a protobuf message made only of length-delimited fields."""
+    out, at = [], 0
+    while at < len(data):
+        key, at = _varint(data, at)
+        assert key & 7 == 2
+        n, at = _varint(data, at)
+        out.append((key >> 3, data[at : at + n]))
+        at += n
+    return out
+
+
+def tf_example(record: bytes) -> dict[str, list]:
+    """A ``tf.train.Example`` decoded by hand: feature name -> its values."""
+    ((number, features),) = _fields(record)
+    assert number == 1
+    out: dict[str, list] = {}
+    for _, entry in _fields(features):
+        parts = dict(_fields(entry))
+        ((kind, values),) = _fields(parts[2])
+        payload = b"".join(v for _, v in _fields(values))
+        if kind == 1:
+            out[parts[1].decode()] = [v.decode() for _, v in _fields(values)]
+        elif kind == 2:
+            out[parts[1].decode()] = list(struct.unpack(f"<{len(payload) // 4}f", payload))
+        else:
+            ints, at = [], 0
+            while at < len(payload):
+                v, at = _varint(payload, at)
+                ints.append(v)
+            out[parts[1].decode()] = ints
+    return out
+
+
+def rle_runs(counts: str) -> list[int]:
+    """The run lengths of COCO's compressed RLE string (pycocotools ``rleFrString``)."""
+    runs, at = [], 0
+    while at < len(counts):
+        x = k = 0
+        more = True
+        while more:
+            c = ord(counts[at]) - 48
+            x |= (c & 0x1F) << 5 * k
+            more, at, k = bool(c & 0x20), at + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << 5 * k
+        runs.append(x + runs[-2] if len(runs) > 2 else x)
+    return runs
+
+
+def check_coco(folder, names, rows, sim):
+    back = read_files(folder, names, "coco")
+    assert_same_boxes(extents(back), extents(rows), 1e-9)
+    assert_same_boxes(extents(back, ("polygon",)), extents(rows, ("polygon",)), 1e-9)
+    assert_same_boxes(extents(back, ("keypoints",)), extents(rows, ("keypoints",)), 1e-9)
+    assert set(back["split"].dropna()) <= {"train", "validate"}
+
+
+def check_polygon_coco(folder, names, rows, sim):
+    back = read_files(folder, names, "coco")
+    assert set(back["kind"]) == {"polygon"} and all(len(p) == 1 for p in back["points"])  # one ring each
+    assert_same_boxes(extents(back, ("polygon",)), extents(rows, ("box", "polygon")), 1e-9)
+
+
+def check_keypoints_coco(folder, names, rows, sim):
+    back = read_files(folder, names, "coco")
+    want = rows[rows["kind"] == "keypoints"]
+    assert list(back["kind"]) == ["keypoints"] * len(want) and list(back["label"]) == list(want["label"])
+    assert back["points"].iloc[0][0] == pytest.approx(want["points"].iloc[0][0])
+    assert list(back["visibility"].iloc[0]) == list(want["visibility"].iloc[0])
+
+
+def check_rle_coco(folder, names, rows, sim, semantic=False):
+    back = read_files(folder, names, "coco")
+    assert set(back["kind"]) == {"box"}
+    for r in back.to_dict("records"):
+        a = r["attributes"]
+        runs, (h, w) = rle_runs(a["rle_counts"]), a["rle_size"]
+        assert a["mask"] == "rle" and sum(runs) == h * w and all(n >= 0 for n in runs)
+        box_pixels = (r["x1"] - r["x0"]) * w * (r["y1"] - r["y0"]) * h
+        assert 0 < sum(runs[1::2]) <= box_pixels + (r["x1"] - r["x0"]) * w + (r["y1"] - r["y0"]) * h + 1
+        assert a.get("iscrowd") == (1 if semantic else None)
+    want = extents(rows, ("box", "polygon"))
+    if semantic:
+        groups: dict[tuple, list[tuple]] = {}
+        for e in want:
+            groups.setdefault(e[:2], []).append(e)
+        want = [(*k, min(e[2] for e in g), min(e[3] for e in g), max(e[4] for e in g), max(e[5] for e in g))
+                for k, g in groups.items()]  # fmt: skip
+    assert_same_boxes(extents(back), want, 1e-9)
+
+
+#: exported with normalized=False: their values are pixels, read back with the image sizes
+PIXEL_EXPORTS = ("csv_widthheight", "csv_vott")
+
+
+def first_values(path: Path) -> list[float]:
+    """The four numbers of a box CSV's first row."""
+    return [float(v) for v in next(csv.reader(io.StringIO(path.read_text().splitlines()[1])))[1:5]]
+
+
+def check_csv(fmt: str, pixels: bool = False):
+    def check(folder, names, rows, sim):
+        assert names == ["train.csv", "validate.csv"]
+        assert (max(first_values(folder / names[0])) > 1) == pixels
+        back = ab.read(folder, format=fmt, **({"assets": sizes(sim)} if pixels else {}))
+        assert set(back["split"]) == {"train", "validate"}
+        assert_same_boxes(extents(back), extents(rows), 1e-9)
+
+    return check
+
+
+def check_csv_vott(folder, names, rows, sim):
+    assert (folder / names[0]).read_text().startswith('"image","xmin","ymin","xmax","ymax","label"\n')
+    assert max(first_values(folder / names[0])) > 1
+    back = ab.read(folder, format="csv_four_corner", assets=sizes(sim))  # in pixels: one of PIXEL_EXPORTS
+    assert_same_boxes(extents(back), extents(rows), 1e-9)
+
+
+def check_voc(folder, names, rows, sim):
+    assert {n.split("/")[0] for n in names} == {"train", "validate"} and all(n.endswith(".xml") for n in names)
+    assert_same_boxes(extents(ab.read(folder, format="voc")), extents(rows), 0.5 / 240)  # whole pixels
+
+
+def check_yolo(folder, names, rows, sim):
+    assert {"classes.txt", "data.yaml"} <= set(names) and any(n.startswith("labels/val/") for n in names)
+    back = ab.read(folder, format="yolo")
+    assert set(back["split"]) == {"train", "validate"}
+    assert_same_boxes(extents(back), extents(rows), 1e-6)
+
+
+def check_yolo_keras(folder, names, rows, sim):
+    assert set(names) == {f"{s}/{f}" for s in ("train", "validate") for f in ("_annotations.txt", "_classes.txt")}
+    back = read_files(folder, ["train", "validate"], "yolo_keras", assets=sizes(sim))
+    assert_same_boxes(extents(back), extents(rows), 0.5 / 240)  # whole pixels
+
+
+def json_files(folder, names) -> list:
+    return [json.loads((folder / n).read_text()) for n in names]
+
+
+def check_createml(folder, names, rows, sim):
+    size = {stem(r["asset"]): (r["width"], r["height"]) for r in sizes(sim).to_dict("records")}
+    got = []
+    for doc in json_files(folder, names):
+        for image in doc:
+            w, h = size[stem(image["image"])]
+            for a in image["annotations"]:
+                c = a["coordinates"]
+                got.append((stem(image["image"]), a["label"], (c["x"] - c["width"] / 2) / w,
+                            (c["y"] - c["height"] / 2) / h, (c["x"] + c["width"] / 2) / w,
+                            (c["y"] + c["height"] / 2) / h))  # fmt: skip
+    assert_same_boxes(got, extents(rows), 1e-9)
+
+
+def check_vott(folder, names, rows, sim):
+    got, kinds = [], []
+    for doc in json_files(folder, names):
+        assert {t["name"] for t in doc["tags"]} >= set(rows["label"])
+        for entry in doc["assets"].values():
+            w, h = entry["asset"]["size"]["width"], entry["asset"]["size"]["height"]
+            for r in entry["regions"]:
+                b = r["boundingBox"]
+                got.append((stem(entry["asset"]["name"]), r["tags"][0], b["left"] / w, b["top"] / h,
+                            (b["left"] + b["width"]) / w, (b["top"] + b["height"]) / h))  # fmt: skip
+                kinds.append(r["type"])
+                assert len(r["points"]) >= 3
+    assert_same_boxes(got, extents(rows, ("box", "polygon")), 1e-9)
+    assert kinds.count("POLYGON") == (rows["kind"] == "polygon").sum()
+
+
+def check_ibm(folder, names, rows, sim):
+    assert names == ["train/_annotations.json", "validate/_annotations.json"]
+    docs = json_files(folder, names)
+    assert all(d["type"] == "localization" for d in docs)
+    got = [(stem(image), b["label"], b["x"], b["y"], b["x2"], b["y2"])
+           for d in docs for image, found in d["annotations"].items() for b in found]  # fmt: skip
+    assert_same_boxes(got, extents(rows), 1e-9)
+
+
+def check_openai(polygons: bool):
+    def check(folder, names, rows, sim):
+        got = []
+        for n in names:
+            for line in (folder / n).read_text().splitlines():
+                chat = json.loads(line)["messages"]
+                assert [m["role"] for m in chat] == ["system", "user", "assistant"]
+                image = chat[1]["content"][1]["image_url"]["url"]
+                for obj in chat[2]["content"].splitlines():
+                    label, *locs = obj.replace(">", "").split("<loc_")
+                    xy = [int(v) / 1000 for v in locs]
+                    got.append((stem(image), label, min(xy[0::2]), min(xy[1::2]), max(xy[0::2]), max(xy[1::2])))
+        assert_same_boxes(got, extents(rows, ("box", "polygon") if polygons else ("box",)), 1e-3)
+
+    return check
+
+
+def check_keypoints_raw(folder, names, rows, sim):
+    (doc,) = json_files(folder, names)  # the one keypoints annotation is in train
+    found = [a for image in doc for a in image["annotations"]]
+    want = next(a for a in sim.state.annotations.values() if a["boundType"] == "Keypoints")
+    assert [(a["id"], a["tag"], a["bound"]) for a in found] == [(want["id"], want["tag"], want["bound"])]
+
+
+def examples(folder, names) -> list[dict]:
+    assert "label_map.pbtxt" in names and 'name: "circle"' in (folder / "label_map.pbtxt").read_text()
+    records = [r for n in names if n.endswith(".tfrecord") for r in tfrecord_records((folder / n).read_bytes())]
+    return [tf_example(r) for r in records]
+
+
+def check_tfrecord(folder, names, rows, sim):
+    found = examples(folder, names)
+    assert len(found) == len(sim.state.assets)  # one Example per image, with objects or not
+    got = [(stem(e["image/filename"][0]), t, x0, y0, x1, y1) for e in found for t, x0, y0, x1, y1 in zip(
+        e["image/object/class/text"], e["image/object/bbox/xmin"], e["image/object/bbox/ymin"],
+        e["image/object/bbox/xmax"], e["image/object/bbox/ymax"], strict=True)]  # fmt: skip
+    assert_same_boxes(got, extents(rows), 1e-6)  # float32
+    assert {e["image/width"][0] for e in found} <= set(sizes(sim)["width"])
+
+
+def check_polygon_tfrecord(folder, names, rows, sim):
+    found = examples(folder, names)
+    texts = sorted(t for e in found for t in e["image/object/class/text"])
+    assert texts == sorted(rows[rows["kind"].isin(["box", "polygon"])]["label"])
+    for e in found:
+        assert sum(e["image/object/polygon/num_points"]) * 2 == len(e["image/object/polygon"])
+
+
+def check_keypoints_tfrecord(folder, names, rows, sim):
+    found = [e for e in examples(folder, names) if e["image/object/class/text"]]
+    want = rows[rows["kind"] == "keypoints"].iloc[0]
+    assert [e["image/object/class/text"] for e in found] == [[want["label"]]]
+    assert found[0]["image/object/keypoint/x"] == pytest.approx(list(want["points"][0][0::2]), abs=1e-6)
+    assert found[0]["image/object/keypoint/visibility"] == list(want["visibility"])
+
+
+def check_readme(label_map: str):
+    def check(folder, names, rows, sim):
+        assert names == sorted(["README.txt", label_map])
+        assert "holds no annotations" in (folder / "README.txt").read_text()
+        assert "circle" in (folder / label_map).read_text()
+
+    return check
+
+
+EXPORT_CHECKS = {
+    "coco": check_coco,
+    "csv_fourcorner": check_csv("csv_four_corner"),
+    "csv_widthheight": check_csv("csv_width_height", pixels=True),
+    "csv_vott": check_csv_vott,
+    "vott": check_vott,
+    "ibm": check_ibm,
+    "pascal_voc": check_voc,
+    "yolo_darknet": check_yolo,
+    "yolo_keras_pytorch": check_yolo_keras,
+    "createml": check_createml,
+    "tfrecord": check_tfrecord,
+    "polygon_tfrecord": check_polygon_tfrecord,
+    "polygon_coco": check_polygon_coco,
+    "polygon_single": check_polygon_coco,
+    "rle_coco": check_rle_coco,
+    "rle_semantic_coco": lambda *a: check_rle_coco(*a, semantic=True),
+    "box_openai_positional_encoding": check_openai(polygons=False),
+    "polygon_openai_positional_encoding": check_openai(polygons=True),
+    "csv_classification": check_readme("labels.json"),  # the sample project has no Classification rows
+    "classification_tfrecord": check_readme("label_map.pbtxt"),
+    "classification_3d_tfrecord": check_readme("label_map.pbtxt"),
+    "keypoints_coco": check_keypoints_coco,
+    "keypoints_tfrecord": check_keypoints_tfrecord,
+    "keypoints_datature_raw": check_keypoints_raw,
+    "bitmask_tfrecord": check_readme("label_map.pbtxt"),
+    "bitmask_rle_coco": check_readme("labels.json"),
+    "bitmask_rle_semantic_coco": check_readme("labels.json"),
+    "bitmask_openai_positional_encoding": check_readme("labels.json"),
+    "nifti_one_hot_segmentation": check_readme("labels.json"),
+    "nifti_class_index_segmentation": check_readme("labels.json"),
+    "segmentation_3d_tfrecord": check_readme("label_map.pbtxt"),
+}
+
+
+def test_every_export_format_is_built_and_checked():
+    from annotebook.testing.nexus_ops import EXPORTS
+
+    assert sorted(EXPORT_CHECKS) == sorted(EXPORTS) == sorted(EXPORT_FORMATS)
+
+
+@pytest.fixture(scope="module")
+def export_sim(tmp_path_factory):
+    """One simulator for the export tests that only read the project (starting one is most of a test's time)."""
+    from annotebook.testing import start
+
+    sim = start("nexus", key=NEXUS_KEY, n_assets=8, image_dir=tmp_path_factory.mktemp("nexus-export-sim"))
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.mark.parametrize("fmt", EXPORT_FORMATS)
+def test_export_format_gives_its_files(export_sim, tmp_path, fmt):
+    nexus_sim = export_sim
+    backend = NexusBackend(nexus_sim.state.project_id, key=NEXUS_KEY, endpoint=nexus_sim.url)
+    backend.poll_interval = 0.01
+    rows = project_rows(backend, nexus_sim)
+    pixels = {"normalized": False} if fmt in PIXEL_EXPORTS else {}
+    files = backend.export(fmt, tmp_path, backend.project, split_ratio=0.25, seed=3, progress=False, **pixels)
+    folder = tmp_path / nexus_sim.state.project_id.removeprefix("proj_")
+    paths = [Path(f) for f in files["file"]]
+    assert paths and all(p.is_file() and p.stat().st_size > 0 for p in paths) and (files["bytes"] > 0).all()
+    assert all(folder in p.parents for p in paths)
+    EXPORT_CHECKS[fmt](folder, sorted(p.relative_to(folder).as_posix() for p in paths), rows, nexus_sim)
+
+
+def test_classification_formats_carry_classifications(backend, nexus_sim, tmp_path):
+    asset = next(a for a in nexus_sim.state.assets.values() if a["filename"] == "shapes_003.png")
+    nexus_sim.state._store({"assetId": asset["id"], "tag": "noise", "boundType": "Classification", "bound": []})
+    folder = tmp_path / "csv" / nexus_sim.state.project_id.removeprefix("proj_")
+    backend.export("csv_classification", tmp_path / "csv", backend.project, progress=False)
+    assert (folder / "train.csv").read_text() == "filename,label\nshapes_003.png,noise\n"
+    backend.export("classification_tfrecord", tmp_path / "tf", backend.project, progress=False)
+    folder = tmp_path / "tf" / folder.name
+    found = {e["image/filename"][0]: e for e in examples(folder, ["label_map.pbtxt", "train.tfrecord"])}
+    assert found["shapes_003.png"]["image/class/text"] == ["noise"]
+    assert found["shapes_003.png"]["image/class/label"] == [6]  # tag index 5, label maps count from 1
+    assert found["shapes_000.png"]["image/class/text"] == []
+
+
+def test_export_split_without_shuffle_takes_the_first_file_names(backend, nexus_sim, tmp_path):
+    backend.export("csv_fourcorner", tmp_path, backend.project, split_ratio=0.25, shuffle=False, progress=False)
+    back = ab.read(tmp_path / nexus_sim.state.project_id.removeprefix("proj_"), format="csv_four_corner")
+    split = dict(zip(back["asset"].map(stem), back["split"], strict=True))
+    assert {a for a, s in split.items() if s == "validate"} == {"shapes_000", "shapes_001"}  # 2 of 8, by name
