@@ -562,7 +562,7 @@ def make_app(state: NexusState) -> FaultMiddleware:
 
     # -- exports ----------------------------------------------------------------------------------------------
     async def exports(request: Request) -> Response:
-        from .nexus_ops import ExportJob, build_export, export_format_problem
+        from .nexus_exports import ExportJob, build_export, export_format_problem
 
         refused = project_or_error(request)
         if refused is not None:

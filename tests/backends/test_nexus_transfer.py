@@ -669,7 +669,7 @@ EXPORT_CHECKS = {
 
 
 def test_every_export_format_is_built_and_checked():
-    from annotebook.testing.nexus_ops import EXPORTS
+    from annotebook.testing.nexus_exports import EXPORTS
 
     assert sorted(EXPORT_CHECKS) == sorted(EXPORTS) == sorted(EXPORT_FORMATS)
 

@@ -17,7 +17,7 @@ import pytest
 from annotebook.backends._remote import crc32c_b64
 from annotebook.formats.vi_jsonl import vi_jsonl_to_tables
 from annotebook.testing import start
-from annotebook.testing.vi_ops import tfrecord
+from annotebook.testing._tfrecord import tfrecord
 
 from .conftest import VI_KEY
 
