@@ -180,6 +180,7 @@ def ring_areas(flat: FloatArray, lengths: IntArray) -> FloatArray:
 class Polygons:
     points: list[tuple[tuple[float, ...], ...]]
     area: FloatArray  # per annotation, in pixels: the sum of its rings' areas (COCO's parts are a union)
+    extent: FloatArray  # (n, 4) per annotation: normalised x0, y0, x1, y1 of its vertices (`schema.extents`)
 
 
 def parse_polygons(segs: list[Any], rows: IntArray, width: FloatArray, height: FloatArray, where: Where) -> Polygons:
@@ -208,10 +209,15 @@ def parse_polygons(segs: list[Any], rows: IntArray, width: FloatArray, height: F
     scale[0::2], scale[1::2] = np.repeat(width[local], lengths // 2), np.repeat(height[local], lengths // 2)
     flat /= scale
     del scale  # the peak is here, beside the parsed document: keep only what the tuples need
+    if closed.any():  # a ring given closed (first vertex repeated) loses the repeat
+        keep = np.ones(len(flat), dtype=bool)
+        keep[np.concatenate([ends[closed] - 2, ends[closed] - 1])] = False
+        flat, lengths = flat[keep], lengths - 2 * closed
+    extent = _extents(flat, np.bincount(local, weights=lengths // 2, minlength=len(rows)).astype(np.intp))
     norm = flat.tolist()
     del flat
-    ends = ends - 2 * closed  # a ring given closed (first vertex repeated) loses the repeat
-    ring_t = [tuple(norm[s:e]) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+    ends = np.cumsum(lengths)
+    ring_t = [tuple(norm[s:e]) for s, e in zip((ends - lengths).tolist(), ends.tolist(), strict=True)]
     offsets = np.concatenate([[0], np.cumsum(counts)]).tolist()
     points: list[tuple[tuple[float, ...], ...]]
     if len(ring_t) == len(rows):  # one polygon per annotation: the common case
@@ -219,7 +225,19 @@ def parse_polygons(segs: list[Any], rows: IntArray, width: FloatArray, height: F
     else:
         points = [tuple(ring_t[offsets[k] : offsets[k + 1]]) for k in range(len(rows))]
     per_ann = np.add.reduceat(areas, offsets[:-1]) if len(areas) else np.zeros(len(rows))
-    return Polygons(points, per_ann)
+    return Polygons(points, per_ann, extent)
+
+
+def _extents(flat: FloatArray, pairs: IntArray) -> FloatArray:
+    """(n, 4) min x, min y, max x, max y of consecutive runs of ``pairs`` (x, y) vertices (each run >= 3): the
+    reductions `schema.extents` makes over the same values in the same order, so the frame needs no second pass."""
+    out = np.empty((len(pairs), 4))
+    if len(pairs):
+        first = np.cumsum(pairs) - pairs
+        xs, ys = flat[0::2], flat[1::2]
+        for j, (fn, v) in enumerate(((np.fmin, xs), (np.fmin, ys), (np.fmax, xs), (np.fmax, ys))):
+            out[:, j] = fn.reduceat(v, first)
+    return out
 
 
 def _ring_path(k: int, owner: IntArray, counts: IntArray) -> str:

@@ -1,11 +1,12 @@
-"""What the folder writers (YOLO, Pascal VOC) share: the file an asset is written as, its pixel size, and the one
-rule for rows a format cannot carry (raise naming them, or skip them when the caller asked; never drop silently)."""
+"""What the folder writers (YOLO, Pascal VOC) share: the file an asset is written as, its pixel size, the rows they
+carry (`carried`, the one rule of every writer) and the checks those rows pass."""
 
 from __future__ import annotations
 
 import itertools
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,10 @@ import pandas as pd
 
 from ..errors import FormatError
 from ._image_size import image_size
-from ._rows import file_name  # one rule for every writer (docs/data-model.md, Files)
+from ._rows import carried, file_name  # rules every writer shares (docs/data-model.md, Files)
 
 __all__ = [
+    "Rings",
     "asset_table",
     "carried",
     "check_polygons",
@@ -38,7 +40,7 @@ def asset_table(assets: pd.DataFrame, anns: pd.DataFrame) -> pd.DataFrame:
     cols = ["asset", "name", "width", "height", "uri"]
     table = assets[cols].drop_duplicates("asset")
     known = set(table["asset"].tolist())
-    extra = [a for a in pd.unique(anns["asset"].dropna().to_numpy(dtype=object)) if a not in known]
+    extra = [a for a in anns["asset"].dropna().unique().tolist() if a not in known]
     if extra:
         more = pd.DataFrame({"asset": extra}).reindex(columns=cols)
         table = pd.concat([table, more], ignore_index=True) if len(table) else more
@@ -61,33 +63,6 @@ def size_or_raise(
     return size
 
 
-def carried(anns: pd.DataFrame, ok: Iterable[bool], *, what: str, skip: bool, file: str | None) -> np.ndarray:
-    """Mask of the rows a writer carries; the others raise a FormatError naming the first few, unless ``skip``."""
-    mask = np.fromiter(ok, dtype=bool, count=len(anns))
-    if skip or mask.all():
-        return mask
-    bad = anns[~mask]
-    shown = ", ".join(f"{i!r} ({k})" for i, k in zip(bad["id"].head(5), _reasons(bad.head(5)), strict=True))
-    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-    raise FormatError(
-        f"{what} cannot carry {len(bad)} rows: {shown}{more}; pass skip_unsupported=True to write the others",
-        file=file,
-        field="kind",
-    )
-
-
-def _reasons(bad: pd.DataFrame) -> list[str]:
-    out = []
-    for kind, rot, pts in zip(bad["kind"], bad["rotation"], bad["points"], strict=True):
-        if kind == "box" and not _missing(rot) and rot != 0:
-            out.append("rotated box")
-        elif kind == "polygon" and pts is not None and len(pts) > 1:
-            out.append(f"polygon of {len(pts)} parts")
-        else:
-            out.append(str(kind))
-    return out
-
-
 def subset(anns: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
     """``anns[mask]``, without a copy when every row is kept."""
     return anns if mask.all() else anns[mask]
@@ -95,10 +70,10 @@ def subset(anns: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
 
 def supported_geometry(anns: pd.DataFrame) -> np.ndarray:
     """Rows that are unrotated boxes or one-part polygons: what YOLO and VOC carry."""
-    kind = anns["kind"].to_numpy(dtype=object)
     rotation = anns["rotation"].to_numpy(dtype=float)
-    box = (kind == "box") & ((rotation == 0) | np.isnan(rotation))
-    polygon = (kind == "polygon") & np.array([p is not None and len(p) == 1 for p in anns["points"]], dtype=bool)
+    box = (anns["kind"] == "box").to_numpy(dtype=bool) & ((rotation == 0) | np.isnan(rotation))
+    polygon = (anns["kind"] == "polygon").to_numpy(dtype=bool, copy=True)
+    polygon[polygon] = [p is not None and len(p) == 1 for p in anns["points"].to_numpy()[polygon]]
     return box | polygon
 
 
@@ -118,25 +93,39 @@ def check_rows(anns: pd.DataFrame, file: str | None) -> None:
         )
 
 
-def check_polygons(anns: pd.DataFrame, file: str | None) -> None:
+@dataclass
+class Rings:
+    """The one ring of each polygon row, flattened: what `check_polygons` read, for a writer to reuse."""
+
+    rows: np.ndarray  # positions of the polygon rows in the frame
+    sizes: np.ndarray  # values per ring (twice its vertices)
+    flat: np.ndarray  # every ring's x, y, x, y, ... one after another
+
+
+def check_polygons(anns: pd.DataFrame, file: str | None) -> Rings:
     """One-part polygon rows must have 3 or more finite points: a FormatError names the first that does not."""
-    rings = [points[0] for points in anns["points"].tolist()]
+    rows = np.flatnonzero((anns["kind"] == "polygon").to_numpy(dtype=bool))
+    rings = [points[0] for points in anns["points"].to_numpy()[rows]]
     sizes = np.array([len(ring) for ring in rings], dtype=np.int64)
-    finite = np.isfinite(np.fromiter(itertools.chain.from_iterable(rings), dtype=float, count=int(sizes.sum())))
+    flat = np.fromiter(itertools.chain.from_iterable(rings), dtype=float, count=int(sizes.sum()))
+    finite = np.isfinite(flat)
     bad = (sizes < 6) | (sizes % 2 == 1)
     if not finite.all():
         ends, nonfinite = np.cumsum(sizes), np.r_[0, np.cumsum(~finite)]
         bad |= nonfinite[ends] > nonfinite[ends - sizes]
     if bad.any():
-        row_id = anns["id"].iloc[int(np.argmax(bad))]
+        row_id = anns["id"].iloc[int(rows[np.argmax(bad)])]
         raise FormatError(f"polygon {row_id!r} needs 3 or more finite points", file=file, field="points")
+    return Rings(rows, sizes, flat)
 
 
-def join_by_asset(assets: list[str], lines: list[str]) -> dict[str, str]:
-    """asset -> its rows' texts joined, in row order."""
-    codes, uniques = pd.factorize(np.asarray(assets, dtype=object))
-    order = np.argsort(codes, kind="stable")
-    ordered = np.asarray(lines, dtype=object)[order].tolist()
-    ends = np.cumsum(np.bincount(codes, minlength=len(uniques))).tolist()
-    starts = [0, *ends[:-1]]
-    return {u: "".join(ordered[a:b]) for u, a, b in zip(uniques.tolist(), starts, ends, strict=True)}
+def join_by_asset(assets: pd.Series, lines: Iterable[str]) -> dict[str, str]:
+    """asset -> its rows' texts joined, in row order (``assets`` is the frame's asset column, ``lines`` one text per
+    row). Rows grouped by asset, as a frame read from a file has them, are joined as ``lines`` yields them: a
+    generator's texts are then never all held at once."""
+    codes, uniques = pd.factorize(assets)  # a text column factorizes in Arrow
+    counts = np.bincount(codes, minlength=len(uniques)).tolist()
+    if len(codes) and (codes[1:] < codes[:-1]).any():
+        lines = np.asarray(list(lines), dtype=object)[np.argsort(codes, kind="stable")].tolist()
+    rows = iter(lines)
+    return {u: "".join(itertools.islice(rows, n)) for u, n in zip(uniques.tolist(), counts, strict=True)}

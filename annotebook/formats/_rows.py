@@ -1,5 +1,5 @@
-"""Small helpers the CSV, Vi JSONL, Label Studio and SuperAnnotate modules share: checked numbers, file names,
-asset sizes, and the one rule for rows a format cannot carry (raise, or skip when asked, never drop silently)."""
+"""Small helpers the writers and readers share: checked numbers, file names, asset sizes, and the one rule for rows
+a format cannot carry (raise naming them, or skip them when asked; never drop silently)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import FormatError
 
 __all__ = [
     "asset_sizes",
-    "check_unsupported",
+    "carried",
     "dataset_name",
     "file_name",
     "is_missing",
@@ -35,6 +36,8 @@ def is_missing(v: Any) -> bool:
         return True
     if isinstance(v, float):
         return math.isnan(v)
+    if isinstance(v, str):  # the common case, without asking pandas
+        return False
     try:
         return bool(pd.isna(v))
     except (TypeError, ValueError):
@@ -130,23 +133,42 @@ def uri_beside(root: Path, asset: str) -> str | None:
         return None
 
 
-def check_unsupported(
-    anns: pd.DataFrame, supported: Iterable[bool], *, what: str, skip: bool, file: str | None = None
+def carried(
+    anns: pd.DataFrame, ok: Iterable[bool], *, what: str, skip: bool, file: str | None = None, why: str = ""
 ) -> pd.DataFrame:
-    """The rows a writer can carry; the others raise a FormatError naming the first few, unless ``skip``."""
-    mask = pd.Series(list(supported), index=anns.index, dtype=bool)
+    """The rows a writer can carry (``anns`` itself when it is all of them): the others raise a FormatError naming
+    the first few and what they are, unless ``skip`` leaves them out. ``what`` names the format, ``why`` what it holds.
+
+    >>> rows = pd.DataFrame({"id": ["a", "b"], "kind": ["box", "tag"], "rotation": [0.0, None], "points": [None] * 2})
+    >>> carried(rows, [True, False], what="YOLO", skip=True)["id"].tolist()
+    ['a']
+    """
+    mask = ok.astype(bool) if isinstance(ok, np.ndarray) else np.fromiter(ok, dtype=bool, count=len(anns))
     if mask.all():
         return anns
     if not skip:
         bad = anns[~mask]
-        shown = ", ".join(f"{r['id']} ({r['kind']})" for r in records(bad[["id", "kind"]].head(5)))
+        shown = ", ".join(f"{i!r} ({k})" for i, k in zip(bad["id"].head(5), _what_rows(bad.head(5)), strict=True))
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise FormatError(
-            f"{len(bad)} rows {what}: {shown}{more}; pass skip_unsupported=True to write the others",
+            f"{what} cannot carry {len(bad)} rows: {shown}{more}{'; ' + why if why else ''}; "
+            "pass skip_unsupported=True to write the others",
             file=file,
             field="kind",
         )
     return anns[mask]
+
+
+def _what_rows(bad: pd.DataFrame) -> list[str]:
+    out = []
+    for kind, rot, pts in zip(bad["kind"], bad["rotation"], bad["points"], strict=True):
+        if kind == "box" and not is_missing(rot) and rot != 0:
+            out.append("rotated box")
+        elif kind == "polygon" and pts is not None and len(pts) > 1:
+            out.append(f"polygon of {len(pts)} parts")
+        else:
+            out.append(str(kind))
+    return out
 
 
 def json_path(*parts: Any) -> str:

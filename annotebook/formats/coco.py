@@ -56,7 +56,7 @@ from ..errors import FormatError
 from . import _coco_read as read
 from ._coco_annotations import KINDS, annotation_columns
 from ._coco_write import carried_rows, coco_document
-from ._io import atomic_write, head
+from ._io import atomic_write, gc_paused, head
 from ._json_paths import Where
 from ._registry import FormatSpec, Tables, register_format
 
@@ -85,11 +85,12 @@ def coco_to_tables(doc: Mapping[str, Any] | bytes | str, dataset: str = "coco", 
 
     >>> coco_to_tables(Path("instances.json").read_bytes(), dataset="train")  # doctest: +SKIP
     """
-    images, cats, cols, extras = _read(doc, file)  # the parsed document is released before the frames are built
-    assets = _assets_table(images, dataset)
-    assets.attrs["coco"] = extras
-    anns = _annotations_table(cols, images, cats, dataset)
-    return Tables(annotations=anns, assets=assets, labels=_labels_table(cats, dataset))
+    with gc_paused():  # a large file makes hundreds of thousands of dicts and lists, and no cycle
+        images, cats, cols, extras = _read(doc, file)  # the parsed document is released before the frames are built
+        assets = _assets_table(images, dataset)
+        assets.attrs["coco"] = extras
+        anns = _annotations_table(cols, images, cats, dataset)
+        return Tables(annotations=anns, assets=assets, labels=_labels_table(cats, dataset))
 
 
 def _read(
@@ -116,10 +117,10 @@ def _str_array(values: Any) -> Any:
 
 
 def _annotations_table(cols: dict[str, Any], images: read.Images, cats: read.Categories, dataset: str) -> pd.DataFrame:
-    """The annotations frame, every contract column built in its dtype so `schema.annotations_frame` stays cheap."""
+    """The annotations frame, every contract column built in its dtype and normal form, extents included: the frame
+    `schema.annotations_frame` would make of it (a test holds them equal), without its copy and second passes."""
     n = len(cols["kind"])
     names = {"asset": images.file_names, "label": cats.names, "kind": KINDS}
-    nothing = _str_array(np.full(n, None, dtype=object))
     frame: dict[str, Any] = {}
     for col, dtype in schema.ANNOTATION_COLUMNS.items():
         if col in names:  # positions into a few distinct strings: converted once, then taken
@@ -128,18 +129,18 @@ def _annotations_table(cols: dict[str, Any], images: read.Images, cats: read.Cat
             frame[col] = _id_array(cols["id"], frame["asset"])
         elif col in cols:
             frame[col] = cols[col]
-        elif dtype is schema.STR:
-            frame[col] = _str_array(np.full(n, dataset, dtype=object)) if col == "dataset" else nothing
+        elif col == "dataset":
+            frame[col] = _str_array([dataset]).take(np.zeros(n, dtype=np.intp))
         elif dtype is object:
             frame[col] = np.full(n, None, dtype=object)
         elif dtype is bool:
             frame[col] = np.zeros(n, dtype=bool)
         elif dtype == "float64":
             frame[col] = np.full(n, np.nan)
-        else:
-            frame[col] = pd.array(np.full(n, None, dtype=object), dtype=dtype)
+        else:  # text and nullable numbers, all missing (each column its own array: nothing is shared)
+            frame[col] = pd.array([], dtype=dtype).take(np.full(n, -1), allow_fill=True)
     frame["rotation"] = np.where(cols["kind"] == 0, 0.0, np.nan)
-    return schema.annotations_frame(pd.DataFrame(frame))
+    return pd.DataFrame(frame, copy=False)
 
 
 def _id_array(ids: Any, assets: Any) -> Any:
@@ -244,14 +245,15 @@ def load_coco(path: str | Path, dataset: str | None = None) -> Tables:
 def _image_uris(folder: Path, assets: list[str]) -> Any:
     """Per asset, the image file found under the first root that has it (each folder listed once), else NaN."""
     roots = [str(r) for r in (folder, folder / "images", folder.parent / "images", folder.parent) if r.is_dir()]
-    listed: dict[str, set[str]] = {}
+    listed: dict[str, dict[str, os.DirEntry[str]]] = {}
 
-    def entries(path: str) -> set[str]:
+    def entries(path: str) -> dict[str, os.DirEntry[str]]:
         if path not in listed:
             try:
-                listed[path] = set(os.listdir(path))
+                with os.scandir(path) as it:
+                    listed[path] = {e.name: e for e in it}
             except OSError:
-                listed[path] = set()
+                listed[path] = {}
         return listed[path]
 
     found = []
@@ -260,11 +262,20 @@ def _image_uris(folder: Path, assets: list[str]) -> Any:
         for root in roots:
             full = os.path.join(root, asset)
             parent, name = os.path.split(full)
-            if name in entries(parent) and os.path.isfile(full):
+            entry = entries(parent).get(name)
+            if entry is not None and _is_file(entry):
                 hit = full
                 break
         found.append(hit)
     return pd.array(np.asarray(found, dtype=object), dtype=schema.STR)
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """`os.path.isfile` of a listed entry: the listing's file type, a stat only for a link (10,000 images, no stat)."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def save_coco(

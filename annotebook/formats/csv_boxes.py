@@ -43,7 +43,7 @@ from .. import schema
 from ..errors import FormatError
 from ._io import head, read_text, write_files
 from ._registry import FormatSpec, Tables, register_format
-from ._rows import asset_sizes, check_unsupported, dataset_name, file_name, number, records, uri_beside
+from ._rows import asset_sizes, carried, dataset_name, file_name, number, records, uri_beside
 
 __all__ = [
     "csv_boxes_to_tables",
@@ -367,9 +367,7 @@ def _writable(anns: pd.DataFrame, skip: bool) -> pd.DataFrame:
     kinds = anns["kind"].to_numpy()
     rot = anns["rotation"].fillna(0.0).to_numpy(dtype=float)
     ok = [k == "box" and r == 0.0 for k, r in zip(kinds, rot, strict=True)]
-    return check_unsupported(
-        anns, ok, what="are not unrotated boxes, which the CSV box layouts cannot carry", skip=skip
-    )
+    return carried(anns, ok, what="CSV box layouts", why="they hold unrotated boxes only", skip=skip)
 
 
 def _render(lines: list[list[str]], layout: str) -> str:

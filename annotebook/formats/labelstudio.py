@@ -39,7 +39,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import quoteattr
 
 import pandas as pd
 
@@ -47,7 +46,8 @@ from .. import schema
 from ..errors import FormatError
 from ._io import atomic_write, head, read_text
 from ._registry import FormatSpec, Tables, register_format
-from ._rows import asset_sizes, check_unsupported, dataset_name, file_name, number, records, size_of, uri_beside
+from ._rows import asset_sizes, carried, dataset_name, file_name, number, records, size_of, uri_beside
+from ._xml_text import quoteattr
 
 __all__ = ["label_config", "labelstudio_to_tables", "load_labelstudio", "save_labelstudio", "tables_to_labelstudio"]
 
@@ -505,11 +505,12 @@ def tables_to_labelstudio(
         _can_write(r, sizes.get(str(r["asset"])))
         for r in records(anns[["asset", "kind", "rotation", "points", "value"]])
     ]
-    anns = check_unsupported(
+    anns = carried(
         anns,
         ok,
-        what="cannot be carried by Label Studio results (multi-point keypoints, polygons with holes, false "
-        "tags, rotated boxes without an image size, groundings or qa)",
+        what="Label Studio results",
+        why="they hold no multi-point keypoints, polygons with holes, false tags, rotated boxes without an image "
+        "size, groundings or qa",
         skip=skip_unsupported,
     )
     by_asset: dict[str, list[dict[str, Any]]] = {}

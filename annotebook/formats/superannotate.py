@@ -40,7 +40,7 @@ from .. import schema
 from ..errors import FormatError
 from ._io import head, read_text, write_files
 from ._registry import FormatSpec, Tables, register_format
-from ._rows import asset_sizes, check_unsupported, dataset_name, file_name, number, records, size_of, uri_beside
+from ._rows import asset_sizes, carried, dataset_name, file_name, number, records, size_of, uri_beside
 
 __all__ = ["load_superannotate", "save_superannotate", "superannotate_to_tables", "tables_to_superannotate"]
 
@@ -438,11 +438,12 @@ def tables_to_superannotate(
     ok = [
         _can_write(r, str(r["asset"]) in sizes) for r in records(anns[["asset", "kind", "rotation", "points", "value"]])
     ]
-    anns = check_unsupported(
+    anns = carried(
         anns,
         ok,
-        what="cannot be carried by SuperAnnotate vector JSON (captions, groundings, qa, rotated boxes, "
-        "multi-point keypoints, false tags, or shapes on an image of unknown size)",
+        what="SuperAnnotate vector JSON",
+        why="it holds no captions, groundings, qa, rotated boxes, multi-point keypoints or false tags, "
+        "nor shapes on an image of unknown size",
         skip=skip_unsupported,
     )
     by_asset: dict[str, list[dict[str, Any]]] = {}

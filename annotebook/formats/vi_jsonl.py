@@ -56,7 +56,7 @@ from .. import schema
 from ..errors import FormatError
 from ._io import head, read_text, write_files
 from ._registry import FormatSpec, Tables, register_format
-from ._rows import check_unsupported, dataset_name, file_name, is_missing, number, records, size_of, uri_beside
+from ._rows import carried, dataset_name, file_name, is_missing, number, records, size_of, uri_beside
 
 __all__ = ["load_vi_jsonl", "save_vi_jsonl", "tables_to_vi_jsonl", "vi_jsonl_to_tables"]
 
@@ -378,10 +378,11 @@ def _writable(anns: pd.DataFrame, skip: bool) -> pd.DataFrame:
         k in ("caption", "qa") or (k == "grounding" and p in captions)
         for k, p in zip(anns["kind"], anns["parent"], strict=True)
     ]
-    return check_unsupported(
+    return carried(
         anns,
         ok,
-        what="are not captions, groundings of a caption in the frame, or qa, which Vi JSONL carries",
+        what="Vi JSONL",
+        why="it holds captions, groundings of a caption in the frame, and qa only",
         skip=skip,
     )
 

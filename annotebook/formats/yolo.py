@@ -383,13 +383,13 @@ def tables_to_yolo(
     if not isinstance(precision, int) or not 0 <= precision <= 17:
         raise ValueError(f"precision must be a whole number of decimals from 0 to 17, got {precision!r}")
     anns = tables.annotations
-    anns = subset(anns, carried(anns, supported_geometry(anns), what="YOLO", skip=skip_unsupported, file=file))
+    anns = carried(anns, supported_geometry(anns), what="YOLO", skip=skip_unsupported, file=file)
     check_rows(anns, file)
-    check_polygons(subset(anns, (anns["kind"] == "polygon").to_numpy(dtype=bool)), file)
+    check_polygons(anns, file)
     classes = class_indices(tables.labels, pd.unique(anns["label"].to_numpy()), reindex)
     images = _image_paths(asset_table(tables.assets, anns), anns, file)
     label_files = _label_files(images, file)
-    texts = join_by_asset(anns["asset"].tolist(), _row_lines(anns, classes, precision, scores))
+    texts = join_by_asset(anns["asset"], _row_lines(anns, classes, precision, scores))
     files = {label_files[a]: texts.get(a, "") for a in images}
     names = names_by_index(classes)
     files["classes.txt"] = "".join(f"{names[i]}\n" for i in range(len(names)))

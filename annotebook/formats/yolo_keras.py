@@ -34,7 +34,6 @@ from ._export import (
     file_name,
     join_by_asset,
     size_or_raise,
-    subset,
     supported_geometry,
 )
 from ._image_size import image_size
@@ -152,7 +151,7 @@ def tables_to_yolo_keras(
         raise ValueError(f"decimals must be a whole number from 0 to 17, got {decimals!r}")
     anns = tables.annotations
     box = (anns["kind"] == "box").to_numpy(dtype=bool) & supported_geometry(anns)
-    anns = subset(anns, carried(anns, box, what="YOLO Keras/PyTorch", skip=skip_unsupported, file=file))
+    anns = carried(anns, box, what="YOLO Keras/PyTorch", skip=skip_unsupported, file=file)
     check_rows(anns, file)
     classes = class_indices(tables.labels, pd.unique(anns["label"].to_numpy()))
     assets = asset_table(tables.assets, anns)
@@ -185,7 +184,7 @@ def _keras_box_tokens(
     values = np.floor(px + 0.5).astype(np.int64) if decimals == 0 else px
     index = class_numbers(anns["label"], classes).tolist()
     rows = zip(*(values[:, j].tolist() for j in range(4)), index, strict=True)
-    return join_by_asset(anns["asset"].tolist(), [fmt % row for row in rows])
+    return join_by_asset(anns["asset"], [fmt % row for row in rows])
 
 
 def _keras_names(path: Path, classes: Sequence[str] | str | Path | None) -> dict[int, str] | None:

@@ -7,9 +7,14 @@ COCO to table, table to YOLO, table to VOC; for annotebook, a plain orjson + pan
 label, normalised x0, y0, x1, y1, the polygon lists; plain writers for YOLO and VOC), pycocotools, globox and
 supervision (the peers run in their own cached venv, `tests.peers`). Every measurement runs in a fresh subprocess
 that times the task itself (wall and CPU) and reports the peak RSS *during* the task (Linux: VmHWM after resetting
-it through /proc/self/clear_refs; elsewhere ru_maxrss, the process's lifetime peak). Prints medians of --repeat
-runs and the ratio to the reference. Targets (issue 3): COCO load within 1.2x and VOC write within 1.5x of the
-reference, peak memory no higher.
+it through /proc/self/clear_refs; elsewhere ru_maxrss, the process's lifetime peak) and, on Linux, how far that
+peak rose above the RSS the task started from ("task MB": the task's own memory, without the imports and, for a
+write, the tables it was handed, which differ between contenders).
+
+The contenders take turns within each of the --repeat rounds (reference, annotebook, ..., then again), so that a
+machine shared with other work slows them alike; each ratio is the median over the rounds of the contender's run
+divided by the reference's run of the same round, and the times shown are medians. Targets (issue 3): COCO load
+and YOLO write within 1.2x and VOC write within 1.5x of the reference, peak memory no higher.
 
 The set and every output live on /dev/shm where it is writable (--dir to choose): on a shared disk, creating 10,000
 files is dominated by other processes' I/O and the write ratios mean little.
@@ -40,6 +45,8 @@ TASKS = ("load", "yolo", "voc")
 CONTENDERS = ("reference", "annotebook", "pycocotools", "globox", "supervision")
 PEERS = ("pycocotools", "globox", "supervision")
 SIZES = ((640, 480), (1280, 720), (800, 600), (1024, 1024), (500, 375))
+MEASURES = ("wall", "cpu", "peak_mb", "task_mb")  # what a worker reports of one run
+NAN = float("nan")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -305,6 +312,17 @@ def _reset_peak() -> bool:
         return False
 
 
+def _rss_mb() -> float:
+    """The current RSS (Linux), else NaN."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return NAN
+
+
 def _peak_mb(reset: bool) -> float:
     if reset:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -323,13 +341,15 @@ def worker(contender: str, task: str, folder: Path) -> dict[str, Any]:
     try:
         tables = None if task == "load" else jobs["load"](path)
         reset = _reset_peak()
+        start_mb = _rss_mb() if reset else NAN
         wall, cpu = time.perf_counter(), time.process_time()
         if task == "load":
             jobs["load"](path)
         else:
             jobs[task](tables, out)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        return {"wall": wall, "cpu": cpu, "peak_mb": _peak_mb(reset)}
+        peak = _peak_mb(reset)
+        return {"wall": wall, "cpu": cpu, "peak_mb": peak, "task_mb": peak - start_mb}
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
@@ -393,38 +413,49 @@ def main() -> None:
         size = (folder / "coco.json").stat().st_size / 1e6
         print(
             f"set: {args.images} images, {args.annotations} annotations (30% polygons), coco.json {size:.1f} MB, "
-            f"written in {time.perf_counter() - started:.1f} s; medians of {args.repeat}, CPU = process time"
+            f"written in {time.perf_counter() - started:.1f} s; {args.repeat} rounds, contenders in turns; medians of "
+            "times and of each round's ratio to the reference; CPU = process time"
         )
         for task in args.tasks.split(","):
             report(task, contenders, folder, args.repeat)
 
 
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else NAN
+
+
 def report(task: str, contenders: list[str], folder: Path, repeat: int) -> None:
     title = {"load": "COCO -> table", "yolo": "table -> YOLO", "voc": "table -> VOC"}[task]
     print(f"\n{title}")
-    print(f"  {'':<13}{'wall s':>8}{'cpu s':>8}{'x ref (cpu)':>13}{'x ref (wall)':>14}{'peak MB':>9}{'x ref':>7}")
-    base: dict[str, float] = {}
+    print(
+        f"  {'':<13}{'wall s':>8}{'cpu s':>8}{'x ref (cpu)':>13}{'x ref (wall)':>14}{'peak MB':>9}{'x ref':>7}"
+        f"{'task MB':>9}{'x ref':>7}"
+    )
+    runnable, runs = [], {}
     for contender in contenders:
         why = available(contender, task)
         if why:
             print(f"  {contender:<13}{why}")
+        else:
+            runnable.append(contender)
+            runs[contender] = []
+    for _ in range(repeat):  # in turns: one subprocess per run (no warm caches, an honest peak), rounds alike
+        for contender in runnable:
+            if not runs[contender] or "error" not in runs[contender][-1]:
+                runs[contender].append(run_once(contender, task, folder))
+    base = runs.get("reference", [])
+    for contender in runnable:
+        mine = runs[contender]
+        if "error" in mine[-1]:
+            print(f"  {contender:<13}error: {mine[-1]['error'][:150]}")
             continue
-        runs = []
-        for _ in range(repeat):  # one subprocess per run: no warm caches, an honest peak
-            runs.append(run_once(contender, task, folder))
-            if "error" in runs[-1]:
-                break
-        if "error" in runs[-1]:
-            print(f"  {contender:<13}error: {runs[-1]['error'][:150]}")
-            continue
-        med = {k: statistics.median(r[k] for r in runs) for k in ("wall", "cpu", "peak_mb")}
-        if contender == "reference":
-            base = med
-        ratio = {k: med[k] / base[k] if base else float("nan") for k in med}
+        med = {k: statistics.median(r[k] for r in mine) for k in MEASURES}
+        paired = [(r, b) for r, b in zip(mine, base, strict=False) if "error" not in b]
+        ratio = {k: statistics.median(_ratio(r[k], b[k]) for r, b in paired) if paired else NAN for k in MEASURES}
         note = "  (boxes only: masks would not fit)" if contender == "supervision" and task == "load" else ""
         print(
             f"  {contender:<13}{med['wall']:>8.2f}{med['cpu']:>8.2f}{ratio['cpu']:>13.2f}{ratio['wall']:>14.2f}"
-            f"{med['peak_mb']:>9.0f}{ratio['peak_mb']:>7.2f}{note}"
+            f"{med['peak_mb']:>9.0f}{ratio['peak_mb']:>7.2f}{med['task_mb']:>9.0f}{ratio['task_mb']:>7.2f}{note}"
         )
 
 

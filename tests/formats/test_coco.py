@@ -105,6 +105,70 @@ def test_keypoints_golden() -> None:
     assert labels.loc["person", "skeleton"] == ((0, 1), (0, 2))  # COCO's [[1, 2], [1, 3]], 0-based
 
 
+def _rich_document() -> dict[str, Any]:
+    """Both golden files in one document, plus a closed ring, a score and attributes on single annotations."""
+    doc, people = doc_of(INSTANCES), doc_of(KEYPOINTS)
+    offset = 1000
+    doc["images"] += [{**im, "id": im["id"] + offset, "file_name": "p/" + im["file_name"]} for im in people["images"]]
+    doc["categories"] += [{**c, "id": c["id"] + offset, "name": "kp " + c["name"]} for c in people["categories"]]
+    doc["annotations"] += [
+        {**a, "id": a["id"] + offset, "image_id": a["image_id"] + offset, "category_id": a["category_id"] + offset}
+        for a in people["annotations"]
+    ]
+    doc["annotations"][1]["segmentation"] = [[10, 10, 50, 10, 50, 100, 10, 100, 10, 10]]  # closed: the repeat goes
+    doc["annotations"][2]["score"] = 0.5
+    doc["annotations"][3]["attributes"] = {"color": "blue", "unset": None}
+    del doc["annotations"][0]["id"]  # ids made from the asset where missing
+    return doc
+
+
+@pytest.mark.parametrize("doc", [INSTANCES, KEYPOINTS, "rich"], ids=["instances", "keypoints", "rich"])
+def test_loaded_frame_is_already_in_normal_form(doc: Any) -> None:
+    """The reader builds the frame in its final form (dtypes, extents, normal attributes) without going through
+    `schema.annotations_frame`: running it through that gives the same frame."""
+    t = coco.coco_to_tables(_rich_document() if doc == "rich" else doc_of(doc))
+    pd.testing.assert_frame_equal(t.annotations, schema.annotations_frame(t.annotations), check_exact=True)
+    if doc == "rich":
+        r = rows(t)
+        assert r["102"]["points"] == (
+            (10 / 640, 10 / 480, 50 / 640, 10 / 480, 50 / 640, 100 / 480, 10 / 640, 100 / 480),
+        )
+        assert r["103"]["score"] == 0.5 and r["104"]["attributes"] == {"color": "blue"}
+        assert t.annotations["id"].iloc[0] == "street.jpg#0"
+
+
+def test_fields_beyond_the_standard_ones_are_found_on_any_annotation() -> None:
+    """Score, attributes and keypoints are looked for only on annotations with more than the standard keys; an
+    annotation missing a standard key makes the reader look at every annotation, with the same result."""
+    doc = _rich_document()
+    full = coco.coco_to_tables(doc).annotations
+    del doc["annotations"][4]["area"]  # an RLE mask's area: no longer kept as an attribute
+    gappy = coco.coco_to_tables(doc).annotations
+    assert gappy["attributes"].iloc[4] == {k: v for k, v in full["attributes"].iloc[4].items() if k != "area"}
+    pd.testing.assert_frame_equal(full.drop(columns="attributes"), gappy.drop(columns="attributes"))
+    assert full["attributes"].drop(index=4).tolist() == gappy["attributes"].drop(index=4).tolist()
+
+
+def test_load_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    """The reader pauses the cyclic collector while it builds (no cycles, many containers) and restores it."""
+    import gc
+
+    assert gc.isenabled()
+    coco.load_coco(INSTANCES)
+    assert gc.isenabled()
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"images": [], "categories": [], "annotations": [{"id": 1}]}', encoding="utf-8")
+    with pytest.raises(FormatError):
+        coco.load_coco(broken)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        coco.load_coco(INSTANCES)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 @pytest.mark.parametrize("golden", [INSTANCES, KEYPOINTS], ids=["instances", "keypoints"])
 def test_golden_write_gives_back_the_file(golden: Path) -> None:
     """Read then write: every annotation, image and category field of the golden file comes back."""
@@ -153,6 +217,20 @@ def test_uri_points_at_images_beside_the_file(tmp_path: Path) -> None:
     uri = coco.load_coco(path).assets.set_index("asset")["uri"]
     assert uri["street.jpg"] == str(tmp_path / "images" / "street.jpg")
     assert uri.drop("street.jpg").isna().all()
+
+
+def test_uri_is_a_file_a_folder_named_like_an_image_is_not(tmp_path: Path) -> None:
+    (tmp_path / "street.jpg").mkdir()  # beside the file, but a folder: the one in images/ is the image
+    (tmp_path / "images" / "park").mkdir(parents=True)
+    (tmp_path / "images" / "street.jpg").write_bytes(b"")
+    (tmp_path / "elsewhere.png").write_bytes(b"")
+    (tmp_path / "images" / "park" / "dog.png").symlink_to(tmp_path / "elsewhere.png")  # a link to a file counts
+    path = tmp_path / "annotations.json"
+    path.write_bytes(INSTANCES.read_bytes())
+    uri = coco.load_coco(path).assets.set_index("asset")["uri"]
+    assert uri["street.jpg"] == str(tmp_path / "images" / "street.jpg")
+    assert uri["park/dog.png"] == str(tmp_path / "images" / "park" / "dog.png")
+    assert uri[["empty.jpg", "crowd.jpg"]].isna().all()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -367,6 +445,15 @@ HOSTILE = {
     "iscrowd 2": (_set(["annotations", 0, "iscrowd"], 2), "annotations[0].iscrowd"),
     "annotation not an object": (_set(["annotations", 2], [1, 2]), "annotations[2]"),
     "attributes not an object": (_set(["annotations", 0, "attributes"], [1]), "annotations[0].attributes"),
+    "score on one annotation, as text": (_set(["annotations", 3, "score"], "high"), "annotations[3].score"),
+    "attributes on the last annotation, a list": (
+        _set(["annotations", 5, "attributes"], ["red"]),
+        "annotations[5].attributes",
+    ),
+    "score and no area": (
+        lambda doc: [_set(["annotations", 1, "area"], _DELETE)(doc), _set(["annotations", 4, "score"], [1])(doc)],
+        "annotations[4].score",
+    ),
 }
 
 HOSTILE_KEYPOINTS = {

@@ -206,7 +206,7 @@ def test_unsupported_rows_raise_unless_skipped(tmp_path: Path) -> None:
         ignore_index=True,
     )
     t = Tables(anns, EDGE.assets, EDGE.labels)
-    with pytest.raises(FormatError, match=r"field 'kind'.*poly \(polygon\), rot \(box\)"):
+    with pytest.raises(FormatError, match=r"field 'kind'.*'poly' \(polygon\), 'rot' \(rotated box\)"):
         save_csv_four_corner(t, tmp_path / "x")
     assert not (tmp_path / "x").exists()  # nothing written
     save_csv_four_corner(t, tmp_path / "x", skip_unsupported=True)

@@ -259,7 +259,10 @@ def test_unsupported_rows_raise_unless_skipped(tmp_path: Path) -> None:
         schema.assets_frame([]),
         schema.labels_frame([]),
     )
-    with pytest.raises(FormatError, match=r"4 rows .* kp \(keypoints\), hole \(polygon\), rot \(box\), qa \(qa\)"):
+    with pytest.raises(
+        FormatError,
+        match=r"4 rows: 'kp' \(keypoints\), 'hole' \(polygon of 2 parts\), 'rot' \(rotated box\), 'qa' \(qa\)",
+    ):
         save_labelstudio(t, tmp_path / "o.json")
     assert not (tmp_path / "o.json").exists()
     save_labelstudio(t, tmp_path / "o.json", skip_unsupported=True)

@@ -219,7 +219,7 @@ def test_unsupported_rows_raise_unless_skipped(tmp_path: Path) -> None:
         {"dataset": "d", "asset": "a", "id": "q", "kind": "qa", "text": "?", "answer": "!"},
     ]
     t = Tables(schema.annotations_frame(rows), schema.assets_frame([]), schema.labels_frame([]))
-    with pytest.raises(FormatError, match=r"field 'kind'.*b \(box\), orphan \(grounding\)"):
+    with pytest.raises(FormatError, match=r"field 'kind'.*'b' \(box\), 'orphan' \(grounding\)"):
         save_vi_jsonl(t, tmp_path / "o.jsonl")
     assert not (tmp_path / "o.jsonl").exists()
     save_vi_jsonl(t, tmp_path / "o.jsonl", skip_unsupported=True)

@@ -242,6 +242,33 @@ def test_a_ring_whole_pixels_would_close_keeps_decimals() -> None:
     np.testing.assert_allclose(back.annotations["points"][0][0], [0.1, 0.1, 0.2, 0.1, 0.1004, 0.1004], atol=1e-8)
 
 
+def test_rows_of_interleaved_assets_keep_their_order_in_each_file() -> None:
+    """Rows need not be grouped by asset: each file lists its objects in the frame's order all the same."""
+    rows = [box(a, f"{a[0]}{k}", 0, 0, (k + 1) / 8, (k + 1) / 8) for k in range(4) for a in ("a.jpg", "b.jpg")]
+    t = tables(rows, {"a.jpg": (8, 8), "b.jpg": (8, 8)})
+    files = tables_to_voc(t)
+    grouped = tables_to_voc(Tables(t.annotations.sort_values("asset", kind="stable"), t.assets, t.labels))
+    assert files == grouped
+    assert [line.strip() for line in files["b.xml"].splitlines() if "<name>" in line] == [
+        f"<name>b{k}</name>" for k in range(4)
+    ]
+    assert "<xmax>4</xmax>" in files["a.xml"] and "<xmax>5</xmax>" not in files["a.xml"]
+
+
+def test_coordinates_of_a_huge_image_are_written_whole() -> None:
+    """Whole pixels far apart (a 300,000-pixel-wide scan) are written as plainly as small ones."""
+    t = tables(
+        [
+            box("a.jpg", "cat", 0, 0, 1, 1),
+            {"asset": "a.jpg", "label": "t", "kind": "polygon", "points": [[0, 0, 1, 0, 0.5, 1]]},
+        ],
+        {"a.jpg": (300_000, 7)},
+    )
+    text = tables_to_voc(t)["a.xml"]
+    assert "<xmin>1</xmin>" in text and "<xmax>300000</xmax>" in text and "<ymax>7</ymax>" in text
+    assert "<x1>1</x1><y1>1</y1><x2>300001</x2><y2>1</y2><x3>150001</x3><y3>8</y3>" in text
+
+
 def test_save_to_one_xml_file(tmp_path: Path) -> None:
     t = tables([box("a.jpg", "cat", 0, 0, 1, 1)], {"a.jpg": (4, 4)})
     save_voc(t, tmp_path / "one.xml")
