@@ -6,15 +6,13 @@ Platform-neutral on purpose: Nexus, Vi and the platforms after them import these
 from __future__ import annotations
 
 import base64
-import gc
 import shutil
 import stat
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .._gc import gc_paused
 from ..errors import BackendError
 from ._http import MalformedResponse
 
@@ -50,22 +48,6 @@ def field(answer: Any, key: str, what: str) -> Any:
     if not isinstance(answer, dict) or key not in answer:
         raise MalformedResponse(f"the server sent a {what} without {key!r}: {str(answer)[:200]}")
     return answer[key]
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a listing builds its rows.
-
-    Parsing 50,000 annotations makes some million containers, none of them in a cycle; the collector would walk
-    them again and again (it was more than half of a listing's time). It runs as usual once the frame is built.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 class _NoBar:

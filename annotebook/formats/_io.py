@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 
+from .._gc import gc_paused
 from ..errors import FormatError
 
 __all__ = ["atomic_write", "gc_paused", "head", "read_text", "write_files"]
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a reader builds its tables.
-
-    Parsing a 200,000-annotation COCO file makes some 700,000 dicts and lists, none of them in a cycle; the collector
-    would walk them again and again as they pile up (over half a second of such a load). It runs as usual once the
-    tables are built. (The remote backends pause it the same way while a listing builds its rows.)
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def read_text(path: Path) -> str:
