@@ -126,8 +126,10 @@ def region_anchor(r: Region) -> tuple[float, float] | None:
 
 
 def _label_text(r: Region) -> str:
-    text = r.label or r.kind
-    return f"{text}: {r.text}" if r.kind == "grounding" and r.text else text
+    """A region's label; a grounding box adds its phrase (once, when the phrase is its tag's name)."""
+    if r.kind == "grounding" and r.text:
+        return f"{r.label}: {r.text}" if r.label and r.label != r.text else r.text
+    return r.label or r.kind
 
 
 def draw_regions(layer: Any, state: EditorState, colors: Colors, skeletons: dict[str, Any] | None = None) -> None:
