@@ -218,8 +218,14 @@ class AnnotAccessor:
         out = pd.DataFrame(
             {"asset": mine.index[changed], "old": before[changed].to_numpy(), "new": mine[changed].to_numpy()}
         )
-        if not dry_run and len(out):
-            conn.backend.set_statuses(dataset, dict(zip(out["asset"], out["new"], strict=True)))
+        setter = getattr(conn.backend, "set_statuses", None)
+        if len(out) and (setter is None or not conn.backend.capabilities.statuses):
+            raise ValueError(
+                f"{conn.backend.name} takes no asset statuses from annotebook: {len(out)} asset(s) differ "
+                f"({out['asset'].head(3).tolist()}); nothing was written"
+            )
+        if not dry_run and len(out) and setter is not None:
+            setter(dataset, dict(zip(out["asset"], out["new"], strict=True)))
             conn._assets_cache.pop(dataset, None)
         return out
 

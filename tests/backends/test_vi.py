@@ -279,3 +279,11 @@ def test_an_upload_vi_rejects_is_reported_by_file_and_its_rows_stay_unpushed(vi,
     monkeypatch.setattr(vi_module, "_document", real)
     assert anns.annot.push().ok and not len(anns.annot.diff())
     assert content(vi.annotations()) == content(anns)
+
+
+def test_asset_statuses_are_refused_by_name_not_with_an_attribute_error(vi):
+    assets = vi.assets()
+    assert not len(assets.annot.push())  # nothing changed: nothing to say
+    assets.loc[assets.index[0], "status"] = "Completed-by-me"
+    with pytest.raises(ValueError, match="vi takes no asset statuses"):
+        assets.annot.push()
