@@ -20,6 +20,12 @@ def test_notebook_runs_and_shows_pictures(path: Path, tmp_path: Path) -> None:
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
+    shown = "\n".join(
+        str(o.get("text", "")) + "".join(str(v) for k, v in o.get("data", {}).items() if k.startswith("text/"))
+        for o in outputs
+    )
+    for secret in ("dtvi_", "Bearer ", "Secret-Key", "Authorization"):  # keys never reach a notebook's output
+        assert secret not in shown, f"{path.name} shows {secret!r}"
 
 
 def test_quickstart_is_there() -> None:
