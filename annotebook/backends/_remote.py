@@ -1,4 +1,5 @@
-"""What every remote backend shares beyond HTTP: CRC32C of uploads, progress bars, safe archive extraction.
+"""What every remote backend shares beyond its API client: the files of an import (collected, CRC32C'd, PUT to
+signed URLs), progress bars, safe archive extraction.
 
 Platform-neutral on purpose: Nexus, Vi and the platforms after them import these; `_http` holds the transport.
 """
@@ -8,15 +9,28 @@ from __future__ import annotations
 import base64
 import shutil
 import stat
+import time
 import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from .._gc import gc_paused
 from ..errors import BackendError
 from ._http import MalformedResponse
 
-__all__ = ["UnsafeArchive", "crc32c_b64", "extract_zip", "field", "gc_paused", "progress_bar"]
+__all__ = [
+    "UnsafeArchive",
+    "collect_files",
+    "crc32c_b64",
+    "extract_zip",
+    "field",
+    "gc_paused",
+    "progress_bar",
+    "put_signed",
+]
 
 
 class UnsafeArchive(BackendError):
@@ -42,6 +56,50 @@ def crc32c_b64(data: bytes) -> str:
     for b in data:
         crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
     return base64.b64encode((crc ^ 0xFFFFFFFF).to_bytes(4, "big")).decode()
+
+
+def collect_files(paths: Any, keep: Callable[[Path], bool]) -> dict[str, bytes]:
+    """name -> bytes of what an import session uploads; names must be unique (the SDK's rule).
+
+    ``paths``: files, folders (every file under them that ``keep`` takes), ``(name, bytes)`` pairs or a mapping.
+    """
+    items: list[tuple[str, Any]] = list(paths.items()) if isinstance(paths, Mapping) else []
+    if not isinstance(paths, Mapping):
+        for p in [paths] if isinstance(paths, str | Path | tuple) else paths:
+            if isinstance(p, tuple):
+                items.append((str(p[0]), p[1]))
+            elif Path(p).is_dir():
+                found = sorted(f for f in Path(p).rglob("*") if f.is_file() and keep(f))
+                items += [(f.name, f) for f in found]
+            elif Path(p).is_file():
+                items.append((Path(p).name, Path(p)))
+            else:
+                raise FileNotFoundError(f"no such file or folder: {p}")
+    out: dict[str, bytes] = {}
+    for name, content in items:
+        if name in out:
+            raise ValueError(f"two files named {name!r}: an import session takes each file name once")
+        out[name] = content.read_bytes() if isinstance(content, Path) else bytes(content)
+    return out
+
+
+def put_signed(client: httpx.Client, service: str, name: str, data: bytes, target: Mapping[str, Any]) -> None:
+    """Send one file to its signed URL (no key: the URL is the credential); 5xx and cuts are retried."""
+    for attempt in range(4):
+        try:
+            response = client.request(
+                str(target.get("method") or "PUT"), str(target["url"]), headers=target.get("headers") or {},
+                content=data,
+            )  # fmt: skip
+        except httpx.TransportError as exc:
+            if attempt == 3:
+                raise BackendError(f"{service} upload of {name}: {type(exc).__name__}") from exc
+        else:
+            if response.status_code < 500 or attempt == 3:
+                break
+        time.sleep(0.2 * 2**attempt)
+    if response.status_code >= 300:
+        raise BackendError(f"{service} upload of {name}: HTTP {response.status_code} from its signed URL")
 
 
 def field(answer: Any, key: str, what: str) -> Any:

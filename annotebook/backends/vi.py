@@ -2,14 +2,8 @@
 
 Wire facts (``shared/protocols/datature-nexus-vi.md`` part B): ``Authorization: Bearer dtvi_...`` plus
 ``Organization-Id``; datasets addressed as ``{org}_{dataset}``; cursor pages (``s`` / ``p`` -> ``items``,
-``nextPage``); annotations listed, read and deleted per asset, each with an ``etag`` (a row's ``rev``).
-
-Mapping to the data contract. A ``Caption`` annotation is a caption row (``text``); a
-``PhraseGroundingBoundingBox`` a grounding row whose box is its ``bound`` corners, whose ``parent`` is the caption
-sharing its ``aggregation.whole.id``, whose span is its ``target`` (read as character offsets ``[start, end)`` of
-the caption: the SDK does not say whether it counts characters or tokens) and whose ``text`` is the caption's text at
-that span; its ``label`` is the dataset tag of index ``spec.tag``. A ``Vqa`` annotation (one question / answer
-pair; the SDK cannot decode it) is a qa row.
+``nextPage``); annotations listed, read and deleted per asset, each with an ``etag`` (a row's ``rev``). How
+annotations map to the data contract is `vi_rows`; import sessions and exports are `vi_transfer`.
 
 Writing. Vi documents no create or update call, so a push writes whole assets through JSONL import sessions: for
 each asset with added or changed rows, the asset is re-read (a row whose etag moved since the load is a conflict by
@@ -17,6 +11,7 @@ row and field), one upload document is built from the re-read plus the frame's c
 survive) and sent with the overwrite policy set to replace the asset's annotations; the asset is then re-read and
 every row's new id mapped back (rows the frame did not hold get new ids too: ``ApplyResult.moved``). Assets with
 only deletions use DELETE. A rejected file is a failure for that asset's rows, not a crash: they stay unpushed.
+An upload whose answer was lost is recognised on the next push by `vi_journal`.
 
 Examples
 --------
@@ -29,13 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import re
-import tempfile
-import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -46,16 +38,26 @@ import pandas as pd
 
 from .. import schema
 from .._home import home
-from .._sqlite import open_db
 from ..errors import AuthError, BackendError, ConflictError, NotFound, PushError, ValidationError
-from ..formats import Tables
-from ..formats.vi_jsonl import tables_to_vi_jsonl
 from ._http import ApiClient, MalformedResponse, make_client
-from ._remote import crc32c_b64, extract_zip, field, gc_paused, progress_bar
+from ._remote import gc_paused, progress_bar
 from .base import ApplyResult, Capabilities, Changes
+from .vi_journal import UploadJournal
+from .vi_rows import _content_key, _document, row_from_wire, rows_from_wire
+from .vi_transfer import (
+    _ALL_FORMATS,
+    EXPORT_FORMATS,
+    READERS,
+    ImportRejected,
+    ViTransfer,
+    _rejected_files,
+    file_report,
+    read_export,
+)
 
 __all__ = [
     "EXPORT_FORMATS",
+    "READERS",
     "ImportRejected",
     "ViBackend",
     "file_report",
@@ -69,160 +71,10 @@ ORG_ENV = "DATATURE_VI_ORGANIZATION_ID"
 ENDPOINT_ENV = "DATATURE_VI_API_ENDPOINT"
 DEFAULT_ENDPOINT = "https://api.vi.datature.com"
 KEY_PREFIX, KEY_LENGTH = "dtvi_", 103
-
-#: the annotation-only export formats of each dataset type (the seed doc's "Supported export formats")
-EXPORT_FORMATS: dict[str, tuple[str, ...]] = {
-    "phrase-grounding": ("ViJsonl", "ViTfrecord", "CsvFourCorner", "CsvWidthHeight", "Coco", "PascalVoc",
-                         "YoloDarknet", "YoloKerasPytorch"),
-    "vqa": ("ViJsonl", "ViTfrecord"),
-    "freeform": ("ViJsonl",),
-}  # fmt: skip
-_ALL_FORMATS = tuple(dict.fromkeys(f for fs in EXPORT_FORMATS.values() for f in fs))
-#: annotebook format names -> Vi's
-_FORMAT_ALIASES = {"coco": "Coco", "voc": "PascalVoc", "pascal_voc": "PascalVoc", "yolo": "YoloDarknet",
-                   "yolo_darknet": "YoloDarknet", "yolo_keras": "YoloKerasPytorch",
-                   "yolo_keras_pytorch": "YoloKerasPytorch", "csv": "CsvFourCorner", "csv_four_corner": "CsvFourCorner",
-                   "csv_fourcorner": "CsvFourCorner", "csv_width_height": "CsvWidthHeight",
-                   "csv_widthheight": "CsvWidthHeight", "vi_jsonl": "ViJsonl", "jsonl": "ViJsonl",
-                   "vi_tfrecord": "ViTfrecord", "tfrecord": "ViTfrecord"}  # fmt: skip
-#: Vi export format -> the annotebook reader of its files (ViTfrecord has none: it is downloaded, not parsed)
-READERS = {"ViJsonl": "vi_jsonl", "Coco": "coco", "PascalVoc": "voc", "YoloDarknet": "yolo",
-           "YoloKerasPytorch": "yolo_keras", "CsvFourCorner": "csv_four_corner",
-           "CsvWidthHeight": "csv_width_height"}  # fmt: skip
-POLICIES = ("Warn", "RejectFile", "RejectSession")
-MAX_SESSION_FILES = 1000
-LOG_COLUMNS = ["file", "line", "level", "message", "timestamp"]
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
 
-class ImportRejected(BackendError):
-    """An import session ended FailedReach; ``logs`` names the files and lines, ``report`` has a row per file."""
-
-    def __init__(self, message: str, logs: pd.DataFrame, report: pd.DataFrame | None = None):
-        super().__init__(message)
-        self.logs, self.report = logs, report
-
-
-# -- wire <-> canonical ----------------------------------------------------------------------------------------
-def _bound_box(bound: Any) -> tuple[float, float, float, float]:
-    xs = [float(p[0]) for p in bound]
-    ys = [float(p[1]) for p in bound]
-    return min(xs), min(ys), max(xs), max(ys)
-
-
-def rows_from_wire(
-    items: Sequence[dict[str, Any]], dataset: str, asset: str, tags: Mapping[int, str]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The canonical rows of one asset's annotations, and the annotations that have no canonical kind.
-
-    Captions first (a grounding row needs its caption's text), then the rest in the server's order.
-    """
-    rows: list[dict[str, Any]] = []
-    skipped: list[dict[str, Any]] = []
-    captions: dict[str, tuple[str, str]] = {}  # whole id -> (caption row id, text)
-    for ann in items:
-        spec = ann.get("spec") or {}
-        contents = spec.get("contents") or {}
-        if contents.get("kind") == "Caption":
-            whole = str(((spec.get("aggregation") or {}).get("whole") or {}).get("id", ""))
-            text = contents.get("contents")
-            captions[whole] = (str(ann["annotationId"]), "" if text is None else str(text))
-    for ann in items:
-        row = row_from_wire(ann, dataset, asset, tags, captions)
-        if row is None:
-            skipped.append({"id": ann.get("annotationId"), "asset": asset, "kind": (
-                ((ann.get("spec") or {}).get("contents") or {}).get("kind"))})  # fmt: skip
-        else:
-            rows.append(row)
-    return rows, skipped
-
-
-def row_from_wire(
-    ann: dict[str, Any],
-    dataset: str,
-    asset: str,
-    tags: Mapping[int, str],
-    captions: Mapping[str, tuple[str, str]],
-) -> dict[str, Any] | None:
-    """One Vi annotation as a canonical row (None for a kind the data contract has no place for)."""
-    try:
-        spec = ann["spec"]
-        contents = spec["contents"]
-        kind = contents["kind"]
-        base = {"dataset": dataset, "asset": asset, "id": str(ann["annotationId"]), "rev": str(ann.get("etag", ""))}
-        if kind == "Caption":
-            text = contents.get("contents")
-            return {**base, "kind": "caption", "text": "" if text is None else str(text)}
-        if kind == "PhraseGroundingBoundingBox":
-            x0, y0, x1, y1 = _bound_box(contents["bound"])
-            start, end = (int(v) for v in contents["target"])
-            whole = str(((spec.get("aggregation") or {}).get("whole") or {}).get("id", ""))
-            parent, caption = captions.get(whole, (None, None))
-            tag = spec.get("tag")
-            return {
-                **base, "kind": "grounding", "x0": x0, "y0": y0, "x1": x1, "y1": y1,
-                "label": tags.get(int(tag)) if isinstance(tag, int) and not isinstance(tag, bool) else None,
-                "parent": parent, "span_start": start, "span_end": end,
-                "text": caption[start:end] if caption is not None else None,
-            }  # fmt: skip
-        if kind == "Vqa":
-            return {**base, "kind": "qa", "text": str(contents["question"]), "answer": str(contents["answer"])}
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise MalformedResponse(f"Vi sent an annotation without a usable {exc}: {str(ann)[:200]}") from exc
-    return None
-
-
-def _content_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """What identifies a row inside one asset after an upload gave every row a new id."""
-
-    def r(v: Any) -> Any:
-        return None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else round(float(v), 6)
-
-    def s(v: Any) -> Any:
-        return None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else str(v)
-
-    kind = row["kind"]
-    if kind == "grounding":
-        return (kind, s(row.get("label")), r(row.get("span_start")), r(row.get("span_end")),
-                r(row.get("x0")), r(row.get("y0")), r(row.get("x1")), r(row.get("y1")))  # fmt: skip
-    if kind == "qa":
-        return (kind, s(row.get("text")), s(row.get("answer")))
-    return (kind, s(row.get("text")))
-
-
-class _Journal:
-    """Uploads sent but not yet mapped back (``vi-journal.sqlite`` under the annotebook home).
-
-    An upload whose answer was lost (a cut connection, a timeout) may still land and give every row of its asset a
-    new id; the next push finds the entry, sees that the asset now holds exactly the planned rows, and maps the old
-    ids to the new ones instead of calling them conflicts or uploading them twice.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def _db(self) -> Any:
-        db = open_db(self.path)
-        db.execute("CREATE TABLE IF NOT EXISTS uploads (place TEXT, asset TEXT, planned TEXT, at REAL, "
-                   "PRIMARY KEY (place, asset))")  # fmt: skip
-        return contextlib.closing(db)
-
-    def get(self, place: str, asset: str) -> list[tuple[str, list[Any], bool]] | None:
-        with self._db() as db:
-            row = db.execute("SELECT planned FROM uploads WHERE place = ? AND asset = ?", (place, asset)).fetchone()
-        return None if row is None else [(str(o), list(k), bool(s)) for o, k, s in json.loads(row[0])]
-
-    def put(self, place: str, asset: str, planned: list[tuple[str, tuple[Any, ...], bool]]) -> None:
-        with self._db() as db:
-            db.execute("INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?)",
-                       (place, asset, json.dumps([[o, list(k), s] for o, k, s in planned]), time.time()))  # fmt: skip
-
-    def done(self, place: str, asset: str) -> None:
-        with self._db() as db:
-            db.execute("DELETE FROM uploads WHERE place = ? AND asset = ?", (place, asset))
-
-
-class ViBackend:
+class ViBackend(ViTransfer):
     """The datasets of one Datature Vi organization; key and organization from the arguments or the environment."""
 
     name = "vi"
@@ -280,7 +132,7 @@ class ViBackend:
         #: annotations of the last load whose kind has no place in the data contract: left out, listed here
         self.skipped: list[dict[str, Any]] = []
         self.poll_interval, self.poll_timeout = 1.0, 3600.0
-        self._journal = _Journal(home() / "vi-journal.sqlite")
+        self._journal = UploadJournal(home() / "vi-journal.sqlite")
         self.workers, self.progress = workers, progress
 
     def __repr__(self) -> str:
@@ -681,357 +533,9 @@ class ViBackend:
                 result.deleted.append(str(w["id"]))
             self._journal.done(place, asset)
 
-    def _poll_delay(self, polls: int) -> float:
-        """Seconds before the next poll: short at first (small imports end in a second), then ``poll_interval``."""
-        return float(min(self.poll_interval, 0.05 * 1.5**polls))
-
-    # -- import sessions -----------------------------------------------------------------------------------
-    def import_files(
-        self,
-        paths: Any,
-        dataset: str,
-        format: str | None = None,
-        progress: bool = True,
-        wait: bool = True,
-        on_bad_annotation: str = "RejectFile",
-        on_bad_file: str = "RejectFile",
-        on_overwritten: str = "Warn",
-    ) -> pd.DataFrame:
-        """Upload Vi JSONL files (``.jsonl``/``.json`` files, folders of them, ``(name, bytes)`` pairs or a mapping).
-
-        The failure policies (``Warn``, ``RejectFile``, ``RejectSession``) are sent explicitly: ``on_overwritten``
-        decides what happens to an asset that already has annotations (``Warn``: the file's rows replace them).
-        With ``wait`` the session is polled to its end and a report returned, one row per file (``status``
-        imported / rejected, counts of error and warning lines, the first error), with the session's whole log in
-        ``.attrs["logs"]`` (file, line, level, message); a session that ended FailedReach raises `ImportRejected`
-        with that log and the report. Without ``wait`` the empty log is returned with the session id in
-        ``.attrs["session"]`` (see `wait_import`).
-        """
-        if format is not None and _FORMAT_ALIASES.get(format.lower(), format) != "ViJsonl":
-            raise ValueError(f"Vi imports Vi JSONL only, not {format!r}")
-        files = _collect(paths)
-        if not files:
-            raise ValueError("nothing to import: no .jsonl / .json files among the paths given")
-        policies = {"onBadAnnotation": on_bad_annotation, "onBadFile": on_bad_file, "onOverwritten": on_overwritten}
-        for name, value in policies.items():
-            if value not in POLICIES:
-                raise ValueError(f"{name} must be one of {POLICIES}, not {value!r}")
-        ds = self._ds(dataset)
-        try:
-            logs = self._import(ds, files, policies, progress, wait=wait)
-        except ImportRejected as exc:
-            exc.report = file_report(files, exc.logs, rejected_all=True)
-            raise
-        if not wait:
-            return logs
-        report = file_report(files, logs)
-        report.attrs = {"logs": logs, **logs.attrs}
-        return report
-
-    def _import(
-        self,
-        ds: str,
-        files: Mapping[str, bytes | str],
-        policies: Mapping[str, str],
-        progress: bool,
-        wait: bool = True,
-    ) -> pd.DataFrame:
-        data = {n: (v.encode() if isinstance(v, str) else bytes(v)) for n, v in files.items()}
-        if len(data) > MAX_SESSION_FILES:
-            raise ValueError(f"{len(data)} files: a Vi import session takes at most {MAX_SESSION_FILES}")
-        body = {"spec": {"uploadBefore": int((time.time() + 55 * 60) * 1000), "failurePolicies": dict(policies),
-                         "source": "UploadedIndividualFiles"}, "metadata": {"attributes": {}}}  # fmt: skip
-        session = self._api.post(self._path(ds, "/annotationImportSessions"), json=body)
-        sid = str(field(session, "annotationImportSessionId", "import session"))
-        listed = {n: {"sizeBytes": len(d), "crc32c": crc32c_b64(d), "kind": "Unknown"} for n, d in data.items()}
-        answer = self._api.post(self._path(ds, f"/annotationImportSessions/{sid}/files"), json={"files": listed})
-        targets = field(answer, "files", "file registration")
-        missing = sorted(set(data) - set(targets or {}))
-        if missing:
-            raise MalformedResponse(f"Vi gave no upload URL for {missing[:5]}")
-        status_url = self._path(ds, f"/annotationImportSessions/{sid}/status")
-        bar = progress_bar(len(data), "uploading", progress, "file")
-        try:
-            for name, content in data.items():
-                self._put(name, content, targets[name])
-                bar.update(1)
-        except BaseException:
-            failed = {"condition": "FilesInserted", "status": "FailedReach", "reason": "UserUploadErrored",
-                      "lastTransitionTime": int(time.time() * 1000)}  # fmt: skip
-            with contextlib.suppress(BackendError):
-                self._api.json("PATCH", status_url, json={"status": {"conditions": [failed]}})
-            raise
-        finally:
-            bar.close()
-        done = {"condition": "FilesInserted", "status": "Reached", "lastTransitionTime": int(time.time() * 1000)}
-        self._api.json("PATCH", status_url, json={"status": {"conditions": [done]}})
-        if not wait:
-            logs = _logs_frame([])
-            logs.attrs["session"] = sid
-            return logs
-        return self.wait_import(sid, ds, progress)
-
-    def _put(self, name: str, data: bytes, target: Mapping[str, Any]) -> None:
-        """Send one file to its signed URL (no key: the URL is the credential); 5xx and cuts are retried."""
-        for attempt in range(4):
-            try:
-                response = self._files.request(
-                    str(target.get("method") or "PUT"), str(target["url"]), headers=target.get("headers") or {},
-                    content=data,
-                )  # fmt: skip
-            except httpx.TransportError as exc:
-                if attempt == 3:
-                    raise BackendError(f"Vi upload of {name}: {type(exc).__name__}") from exc
-            else:
-                if response.status_code < 500 or attempt == 3:
-                    break
-            time.sleep(0.2 * 2**attempt)
-        if response.status_code >= 300:
-            raise BackendError(f"Vi upload of {name}: HTTP {response.status_code} from its signed URL")
-
-    def wait_import(self, session: str, dataset: str, progress: bool = True) -> pd.DataFrame:
-        """Poll an import session until every condition is Reached; its log as a frame (`ImportRejected` if not)."""
-        ds = self._ds(dataset)
-        url = self._path(ds, f"/annotationImportSessions/{session}")
-        deadline = time.monotonic() + self.poll_timeout
-        polls = 0
-        bar = progress_bar(1, "importing", progress, "session")
-        try:
-            while True:
-                status = field(self._api.get(url), "status", "import session")
-                conditions = status.get("conditions") or []
-                states = [c.get("status") for c in conditions if isinstance(c, dict)]
-                bar.total, bar.n = max(1, len(states)), states.count("Reached")
-                bar.refresh()
-                if "FailedReach" in states or (states and all(s == "Reached" for s in states)):
-                    break
-                if time.monotonic() > deadline:
-                    raise BackendError(f"Vi import session {session} not done after {self.poll_timeout:g}s; "
-                                       f"wait_import({session!r}, ...) to wait longer")  # fmt: skip
-                time.sleep(self._poll_delay(polls := polls + 1))
-        finally:
-            bar.close()
-        logs = self.import_logs(session, ds)
-        logs.attrs["session"] = session
-        logs.attrs["status"] = status
-        if "FailedReach" in states:
-            shown = "\n".join(f"  [{r['level']}] {r['file']}:{r['line']}: {r['message']}"
-                              for r in logs.head(10).to_dict("records"))  # fmt: skip
-            raise ImportRejected(f"Vi import session {session} was rejected ({len(logs)} log line(s), in .logs):\n"
-                                 f"{shown}", logs)  # fmt: skip
-        return logs
-
-    def import_logs(self, session: str, dataset: str) -> pd.DataFrame:
-        answer = self._api.get(self._path(self._ds(dataset), f"/annotationImportSessions/{session}/logs"))
-        return _logs_frame(field(answer, "items", "import session log"))
-
-    # -- exports -------------------------------------------------------------------------------------------
-    def export(
-        self,
-        format: str,
-        dest: Any,
-        dataset: str,
-        images: bool = False,
-        split_ratio: float | None = None,
-        normalized: bool = True,
-        progress: bool = True,
-    ) -> pd.DataFrame:
-        """Export the dataset's annotations in a Vi ``format`` and extract them under ``dest``; one row per file.
-
-        The format is checked against the dataset's type before any export is made (a VQA dataset exports
-        ``ViJsonl`` or ``ViTfrecord`` only). The archive is fetched with a HEAD and Range requests, then extracted
-        only when every member stays inside ``dest`` and none is a link. `read_export` reads the returned frame
-        back (`READERS` names the reader of each format; ``ViTfrecord`` is downloaded, not parsed).
-        """
-        ds = self._ds(dataset)
-        fmt = _FORMAT_ALIASES.get(format.lower().replace("-", "_"), format)
-        kind = self.dataset_type(ds)
-        allowed = EXPORT_FORMATS.get(kind, ())
-        if fmt not in allowed:
-            raise ValueError(f"a {kind} dataset on Vi exports {list(allowed)}, not {format!r}")
-        if images:
-            raise ValueError("Vi annotation exports carry no images; use conn.backend.image_path per asset")
-        body = {"spec": {"format": fmt, "options": {"normalized": bool(normalized), "splitRatio": split_ratio}}}
-        made = self._api.post(self._path(ds, "/datasetExports"), json=body)
-        export_id = str(field(made, "datasetExportId", "dataset export"))
-        status = self._wait_export(ds, export_id, progress)
-        link = (status.get("downloadUrl") or {}).get("url")
-        if not link:
-            raise MalformedResponse(f"Vi export {export_id} is done but has no downloadUrl: {str(status)[:200]}")
-        dest = Path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile() as tmp:
-            self._download(str(link), tmp, progress)
-            tmp.seek(0)
-            written = extract_zip(tmp, dest)
-        out = pd.DataFrame({"file": [str(p) for p in written], "bytes": [p.stat().st_size for p in written]})
-        out.attrs["format"] = fmt
-        out.attrs["reader"] = READERS.get(fmt)
-        out.attrs["dest"] = str(dest)
-        return out
-
-    def _wait_export(self, ds: str, export_id: str, progress: bool) -> dict[str, Any]:
-        url = self._path(ds, f"/datasetExports/{export_id}")
-        deadline = time.monotonic() + self.poll_timeout
-        polls = 0
-        bar = progress_bar(1, "exporting", progress, "step")
-        try:
-            while True:
-                status = field(self._api.get(url), "status", "dataset export")
-                states = [c.get("status") for c in status.get("conditions") or [] if isinstance(c, dict)]
-                bar.total, bar.n = max(1, len(states)), states.count("Reached")
-                bar.refresh()
-                if "FailedReach" in states:
-                    raise BackendError(f"Vi export {export_id} failed: {str(status.get('conditions'))[:300]}")
-                if states and all(s == "Reached" for s in states):
-                    return dict(status)
-                if time.monotonic() > deadline:
-                    raise BackendError(f"Vi export {export_id} not done after {self.poll_timeout:g}s")
-                time.sleep(self._poll_delay(polls := polls + 1))
-        finally:
-            bar.close()
-
-    def _download(self, url: str, out: Any, progress: bool, chunk: int = 8 << 20) -> None:
-        """HEAD for the size, then Range GETs (as the SDK downloads), each chunk retried on a cut or a 5xx."""
-        head = self._files.head(url)
-        size = int(head.headers.get("content-length", "0")) if head.status_code == 200 else 0
-        bar = progress_bar(size, "downloading", progress, "B")
-        try:
-            if not size or head.headers.get("accept-ranges", "") != "bytes":
-                response = self._files.get(url)
-                if response.status_code != 200:
-                    raise BackendError(f"Vi export download: HTTP {response.status_code}")
-                out.write(response.content)
-                return
-            for start in range(0, size, chunk):
-                end = min(size, start + chunk) - 1
-                for attempt in range(4):
-                    try:
-                        response = self._files.get(url, headers={"Range": f"bytes={start}-{end}"})
-                    except httpx.TransportError as exc:
-                        if attempt == 3:
-                            raise BackendError(f"Vi export download: {type(exc).__name__}") from exc
-                        continue
-                    if response.status_code < 500:
-                        break
-                if response.status_code != 206 or len(response.content) != end - start + 1:
-                    raise BackendError(f"Vi export download: HTTP {response.status_code} for bytes {start}-{end}")
-                out.write(response.content)
-                bar.update(len(response.content))
-        finally:
-            bar.close()
-
-
-# -- helpers -----------------------------------------------------------------------------------------------------
-#: the split folders of a Vi export, and the split each stands for
-SPLITS = {"training": "train", "validation": "validate", "dump": None}
-
-
-#: the one file a reader of these formats takes from an export's annotations folder
-_SINGLE_FILE = {"coco": ".json", "csv_four_corner": ".csv", "csv_width_height": ".csv", "yolo_keras": ".txt"}
-
-
-def read_export(files: pd.DataFrame, assets: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The annotations of an export made by `ViBackend.export`, read with the formats' readers, splits marked.
-
-    A Vi export holds ``training/``, ``validation/`` (or ``dump/``) folders, each with its ``annotations/`` in the
-    format asked for; each is read on its own and ``split`` set to train / validate. ``assets`` (the dataset's
-    assets table) gives the image sizes that pixel formats without them (YOLO Keras) need. ``ViTfrecord`` has no
-    reader.
-    """
-    from ..connection import read
-
-    reader = files.attrs.get("reader")
-    if reader is None:
-        raise ValueError(f"no reader for {files.attrs.get('format', 'this')} exports; the files are in .file")
-    dest = Path(str(files.attrs["dest"]))
-    parts = []
-    for folder, split in SPLITS.items():
-        root = dest / folder / "annotations"
-        if root.is_dir():
-            target = root
-            if reader in _SINGLE_FILE:
-                found = sorted(p for p in root.iterdir() if p.suffix == _SINGLE_FILE[str(reader)]
-                               and not p.name.startswith("_classes"))  # fmt: skip
-                target = found[0] if found else root
-            options: dict[str, Any] = {"assets": assets} if assets is not None and reader == "yolo_keras" else {}
-            part = read(target, format=str(reader), dataset=dest.name, **options)
-            if split is not None:
-                part["split"] = pd.array([split] * len(part), dtype=schema.STR)
-            parts.append(part)
-    if not parts:
-        raise ValueError(f"{dest} holds none of the folders of a Vi export ({', '.join(SPLITS)})")
-    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-
 
 _COMPARED = ("text", "label", "x0", "y0", "x1", "y1", "span_start", "span_end", "answer")
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in r.items()} for r in df.to_dict("records")]
-
-
-def _document(asset: str, rows: list[dict[str, Any]]) -> str:
-    """The upload document of one asset: its rows in Vi JSONL's upload form, addressed by asset id."""
-    frame = schema.annotations_frame(rows) if rows else schema.annotations_frame()
-    tables = Tables(
-        annotations=frame,
-        assets=schema.assets_frame([{"dataset": "vi", "asset": asset, "name": asset}]),
-        labels=schema.labels_frame(),
-    )
-    return tables_to_vi_jsonl(tables)
-
-
-def file_report(files: Mapping[str, bytes], logs: pd.DataFrame, rejected_all: bool = False) -> pd.DataFrame:
-    """One row per uploaded file: its size, whether it was imported, and what the log says about it."""
-    level = logs["level"].astype(str).str.lower()
-    rows = []
-    for name, data in files.items():
-        mine = logs["file"] == name
-        errors = logs[mine & level.str.startswith("err")]
-        warnings = int((mine & level.str.startswith("warn")).sum())
-        rows.append({"file": name, "bytes": len(data), "status": "rejected" if rejected_all or len(errors) else
-                     "imported", "errors": len(errors), "warnings": warnings,
-                     "first_error": errors["message"].iloc[0] if len(errors) else None})  # fmt: skip
-    frame = pd.DataFrame(rows, columns=["file", "bytes", "status", "errors", "warnings", "first_error"])
-    return frame.astype({"file": schema.STR, "status": schema.STR, "first_error": schema.STR})
-
-
-def _rejected_files(logs: pd.DataFrame) -> set[str]:
-    errors = logs[logs["level"].astype(str).str.lower().str.startswith("err")]
-    return {str(f) for f in errors["file"].dropna()}
-
-
-def _collect(paths: Any) -> dict[str, bytes]:
-    """name -> bytes of what an import session uploads; names must be unique (the SDK's rule)."""
-    items: list[tuple[str, Any]] = list(paths.items()) if isinstance(paths, Mapping) else []
-    if not isinstance(paths, Mapping):
-        for p in [paths] if isinstance(paths, str | Path | tuple) else paths:
-            if isinstance(p, tuple):
-                items.append((str(p[0]), p[1]))
-            elif Path(p).is_dir():
-                found = sorted(f for f in Path(p).rglob("*") if f.is_file() and f.suffix.lower() in (".jsonl", ".json"))
-                items += [(f.name, f) for f in found]
-            elif Path(p).is_file():
-                items.append((Path(p).name, Path(p)))
-            else:
-                raise FileNotFoundError(f"no such file or folder: {p}")
-    out: dict[str, bytes] = {}
-    for name, content in items:
-        if name in out:
-            raise ValueError(f"two files named {name!r}: an import session takes each file name once")
-        out[name] = content.read_bytes() if isinstance(content, Path) else bytes(content)
-    return out
-
-
-def _logs_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
-    rows = []
-    for e in items:
-        if not isinstance(e, dict):
-            continue
-        stamp = e.get("timestamp")
-        rows.append({"file": e.get("file"), "line": e.get("line"), "level": e.get("level"),
-                     "message": e.get("message"),
-                     "timestamp": pd.Timestamp(int(stamp), unit="ms", tz="UTC") if stamp else pd.NaT})  # fmt: skip
-    frame = pd.DataFrame(rows, columns=LOG_COLUMNS)
-    return frame.astype({"file": schema.STR, "line": "Int64", "level": schema.STR, "message": schema.STR})
