@@ -37,12 +37,12 @@ def save(
 ) -> list[Path]:
     """Write an annotations frame (with its assets and labels tables) in ``format``; returns the files written."""
     from .. import schema
-    from ._tables import complete_labels
+    from ._tables import annotations_table, complete_labels
 
     spec = find_format(Path(path), format)
     live = anns[~anns["deleted"].to_numpy(dtype=bool)] if "deleted" in anns.columns else anns
     tables = Tables(
-        annotations=schema.annotations_frame(live),
+        annotations=annotations_table(live),
         assets=schema.assets_frame(assets if assets is not None else _assets_of(live)),
         labels=complete_labels(labels, live),
     )

@@ -3,7 +3,9 @@
 Every file is first written into a hidden staging folder on the same file system, then moved into place with
 ``os.replace``: a folder that does not exist yet at the destination moves in one rename, so a fresh export of
 10,000 label files costs 10,000 plain writes and a handful of renames rather than 10,000 temporary files.
-If building or staging fails, nothing is left at the destination.
+The files may come as a lazy stream of (path, content) pairs, each staged as it is produced, so that only one
+file's content is alive at a time. If producing or staging fails, nothing is left at the destination: the
+staging folder goes, and so do the folders made to hold it.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FormatError
 
-__all__ = ["relative_name", "safe_relative", "write_tree"]
+__all__ = ["TreeFiles", "relative_name", "safe_relative", "write_tree"]
 
 
 def safe_relative(path: str) -> str:
@@ -32,8 +35,29 @@ def safe_relative(path: str) -> str:
     return "/".join(parts)
 
 
-def write_tree(root: Path, files: Mapping[str, str | bytes]) -> list[Path]:
-    """Write ``{relative path: content}`` under ``root``; returns the paths written, in the mapping's order.
+@dataclass(frozen=True)
+class TreeFiles:
+    """The files of a folder export: their relative paths known (and checked) up front, their contents built one
+    by one as the pairs are iterated (``contents()`` yields one per path, in order).
+
+    >>> files = TreeFiles(["a.txt", "b.txt"], lambda: (s.upper() for s in "ab"))
+    >>> len(files), dict(files)
+    (2, {'a.txt': 'A', 'b.txt': 'B'})
+    """
+
+    paths: list[str]
+    contents: Callable[[], Iterator[str]]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return zip(self.paths, self.contents(), strict=True)
+
+
+def write_tree(root: Path, files: Mapping[str, str | bytes] | Iterable[tuple[str, str | bytes]]) -> list[Path]:
+    """Write ``{relative path: content}`` (or (path, content) pairs, staged as they come) under ``root``; returns
+    the paths written, in the given order.
 
     >>> import tempfile
     >>> out = Path(tempfile.mkdtemp()) / "export"
@@ -41,29 +65,55 @@ def write_tree(root: Path, files: Mapping[str, str | bytes]) -> list[Path]:
     ['a.txt']
     """
     root = Path(root)
-    rels = [safe_relative(rel) for rel in files]
+    pairs = files.items() if isinstance(files, Mapping) else files
     existed = root.exists()
     base = root if existed else root.parent
+    made = _missing_folders(base)
     base.mkdir(parents=True, exist_ok=True)
     stage = base / f".annotebook-{uuid.uuid4().hex[:12]}"
     stage.mkdir()  # not mkdtemp: its 0700 mode would become the export folder's
+    done = False
     try:
-        _stage(str(stage), rels, files.values())
+        rels = _stage(str(stage), pairs)
         if existed:
             _merge(str(stage), str(root))
         else:
             os.replace(stage, root)
+        done = True
     except OSError as exc:
         raise FormatError(f"cannot write: {exc.strerror or exc}", file=str(exc.filename or root)) from exc
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        if not done:
+            _remove_empty(made)
     return [root / rel for rel in rels]
 
 
-def _stage(stage: str, rels: list[str], contents: Iterable[str | bytes]) -> None:
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, innermost first."""
+    missing = []
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed write made, innermost first, stopping at one that holds something else."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _stage(stage: str, files: Iterable[tuple[str, str | bytes]]) -> list[str]:
+    """Write each (path, content) under ``stage`` as it comes; returns the checked relative paths."""
+    rels: list[str] = []
     made: set[str] = set()
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
-    for rel, data in zip(rels, contents, strict=True):
+    for path, data in files:
+        rel = safe_relative(path)
         folder, _, _ = rel.rpartition("/")
         if folder not in made:
             os.makedirs(os.path.join(stage, folder), exist_ok=True)
@@ -76,6 +126,8 @@ def _stage(stage: str, rels: list[str], contents: Iterable[str | bytes]) -> None
                 view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
+        rels.append(rel)
+    return rels
 
 
 def _merge(src: str, dst: str) -> None:

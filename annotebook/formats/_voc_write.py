@@ -20,15 +20,16 @@ from ._export import (
     check_polygons,
     check_rows,
     file_name,
-    join_by_asset,
+    polygon_rings,
+    rows_by_asset,
     size_or_raise,
     supported_geometry,
 )
 from ._registry import Tables
-from ._tree import relative_name
+from ._tree import TreeFiles, relative_name
 from ._xml_text import escape
 
-__all__ = ["DEFAULTS", "tables_to_voc"]
+__all__ = ["DEFAULTS", "tables_to_voc", "voc_files"]
 
 #: VOC's object fields and their defaults; a value equal to its default is not kept as an attribute
 DEFAULTS: dict[str, Any] = {"pose": "Unspecified", "truncated": 0, "difficult": 0, "occluded": 0}
@@ -113,24 +114,25 @@ def _polygon_texts(rings: Rings, wh: np.ndarray, n: int) -> list[str]:
     return out
 
 
-def _objects(anns: pd.DataFrame, wh: np.ndarray, rings: Rings) -> Iterator[str]:
-    """One ``<object>`` element per row, in the frame's order; ``wh`` is each row's image (width, height)."""
+def _objects(anns: pd.DataFrame, heads: Mapping[str, str], wh: np.ndarray) -> list[str]:
+    """One ``<object>`` element per row, in the frame's order: ``heads`` opens each label's (``<name>``), and ``wh``
+    holds each row's image (width, height)."""
     codes, names = pd.factorize(anns["label"])
-    heads = [f"\t<object>\n\t\t<name>{_xml(n)}</name>\n" for n in names]
-    plain = [head + _DEFAULT_FIELDS for head in heads]  # the common object: VOC's default fields
-    edges = _pixel_edges(anns, wh)
+    opening = [heads[name] for name in names]
+    plain = [head + _DEFAULT_FIELDS for head in opening]  # the common object: VOC's default fields
+    texts = _texts(_pixel_edges(anns, wh).ravel())  # xmin, ymin, xmax, ymax of row 0, then of row 1, ...
     rows = zip(
         codes.tolist(),
         anns["attributes"].tolist(),
-        *(_texts(edges[:, j]) for j in range(4)),
-        _polygon_texts(rings, wh, len(anns)),
+        *(texts[j::4] for j in range(4)),
+        _polygon_texts(polygon_rings(anns), wh, len(anns)),
         strict=True,
     )
-    return (  # an f-string, not a % template: its literal text is not scanned again for every row
-        f"{plain[label] if attrs is None else heads[label] + _fields(attrs)}\t\t<bndbox>\n\t\t\t<xmin>{a}</xmin>\n"
+    return [  # an f-string, not a % template: its literal text is not scanned again for every row
+        f"{plain[label] if attrs is None else opening[label] + _fields(attrs)}\t\t<bndbox>\n\t\t\t<xmin>{a}</xmin>\n"
         f"\t\t\t<ymin>{b}</ymin>\n\t\t\t<xmax>{c}</xmax>\n\t\t\t<ymax>{d}</ymax>\n\t\t</bndbox>\n{polygon}\t</object>\n"
         for label, attrs, a, b, c, d, polygon in rows
-    )
+    ]
 
 
 def _document(path: str, size: tuple[int, int], objects: str) -> str:
@@ -158,10 +160,19 @@ def tables_to_voc(tables: Tables, *, skip_unsupported: bool = False, file: str |
     >>> [line.strip() for line in text.splitlines() if "min>" in line or "max>" in line]
     ['<xmin>1</xmin>', '<ymin>1</ymin>', '<xmax>640</xmax>', '<ymax>480</ymax>']
     """
+    return dict(voc_files(tables, skip_unsupported=skip_unsupported, file=file))
+
+
+def voc_files(tables: Tables, *, skip_unsupported: bool = False, file: str | None = None) -> TreeFiles:
+    """`tables_to_voc`'s files, checked now and each built only as it is iterated (what `save_voc` writes).
+
+    The checks a whole frame passes at once (rows, polygons, sizes, file names, label names) come first; an
+    attribute XML cannot carry is found as its document is built, and `write_tree` then leaves nothing behind.
+    """
     anns = tables.annotations
     anns = carried(anns, supported_geometry(anns), what="Pascal VOC", skip=skip_unsupported, file=file)
     check_rows(anns, file)
-    rings = check_polygons(anns, file)
+    check_polygons(anns, file)
     assets = asset_table(tables.assets, anns)
     columns = (assets[c].tolist() for c in ("asset", "name", "width", "height", "uri"))
     sizes, paths = {}, {}
@@ -171,13 +182,20 @@ def tables_to_voc(tables: Tables, *, skip_unsupported: bool = False, file: str |
             paths[asset] = relative_name(file_name(asset, name))
         except ValueError:
             raise FormatError(f"asset {asset!r} has no usable file name", file=file, field="name") from None
-    codes, uniques = pd.factorize(anns["asset"])
-    wh = np.array([sizes[a] for a in uniques], dtype=float).reshape(-1, 2)[codes]
-    objects = join_by_asset(anns["asset"], _objects(anns, wh, rings))
-    files: dict[str, str] = {}
+    heads = {name: f"\t<object>\n\t\t<name>{_xml(name)}</name>\n" for name in anns["label"].unique()}
+    xml_paths: dict[str, str] = {}
     for asset, image in paths.items():
         xml_path = _xml_path(image)
-        if xml_path in files:
+        if xml_path in xml_paths:
             raise FormatError(f"two assets would share the file {xml_path} (one is {asset!r})", file=file)
-        files[xml_path] = _document(image, sizes[asset], objects.pop(asset, ""))  # each text held once
-    return files
+        xml_paths[xml_path] = image
+    groups = rows_by_asset(anns, list(paths), file)
+    wh = np.array(list(sizes.values()), dtype=float).reshape(-1, 2)
+    frame = anns[["label", "x0", "y0", "x1", "y1", "kind", "points", "attributes"]]  # what the objects read
+
+    def documents() -> Iterator[str]:
+        objects = groups.texts(lambda rows, owners: _objects(frame.iloc[rows], heads, wh[owners]))
+        for image, size, text in zip(paths.values(), sizes.values(), objects, strict=True):
+            yield _document(image, size, text)
+
+    return TreeFiles(list(xml_paths), documents)

@@ -45,7 +45,7 @@ from ._image_size import IMAGE_SUFFIXES, image_size
 from ._io import head
 from ._registry import FormatSpec, Tables, register_format
 from ._tree import write_tree
-from ._voc_write import DEFAULTS, tables_to_voc
+from ._voc_write import DEFAULTS, tables_to_voc, voc_files
 
 __all__ = ["VocDocument", "load_voc", "parse_voc", "save_voc", "tables_to_voc", "voc_to_tables"]
 
@@ -408,11 +408,11 @@ def save_voc(tables: Tables, path: str | Path, skip_unsupported: bool = False) -
     >>> save_voc(tables, "out/voc")                       # doctest: +SKIP
     """
     path = Path(path)
-    files = tables_to_voc(tables, skip_unsupported=skip_unsupported, file=str(path))
+    files = voc_files(tables, skip_unsupported=skip_unsupported, file=str(path))
     if path.suffix.lower() == ".xml":
         if len(files) != 1:
             raise FormatError(f"a .xml file holds one image, and there are {len(files)}; pass a folder", file=str(path))
-        return write_tree(path.parent, {path.name: next(iter(files.values()))})
+        return write_tree(path.parent, ((path.name, text) for _, text in files))
     return write_tree(path, files)
 
 

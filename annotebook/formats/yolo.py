@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +56,14 @@ from ._export import (
     check_polygons,
     check_rows,
     file_name,
-    join_by_asset,
+    rows_by_asset,
     subset,
     supported_geometry,
 )
 from ._io import head
 from ._registry import FormatSpec, Tables, register_format
 from ._tables import complete_labels
-from ._tree import write_tree
+from ._tree import TreeFiles, write_tree
 from ._yolo_folder import YoloItem, image_path, label_path, read_folder, yaml_splits
 
 __all__ = ["YoloItem", "load_yolo", "save_yolo", "tables_to_yolo", "yolo_to_tables"]
@@ -380,21 +380,47 @@ def tables_to_yolo(
     >>> tables_to_yolo(t)["labels/a.txt"]
     '0 0.500000 0.500000 1.000000 1.000000\\n'
     """
+    files = yolo_files(
+        tables, precision=precision, scores=scores, skip_unsupported=skip_unsupported, reindex=reindex, file=file
+    )
+    return dict(files)
+
+
+def yolo_files(
+    tables: Tables,
+    *,
+    precision: int = 6,
+    scores: bool = False,
+    skip_unsupported: bool = False,
+    reindex: bool | None = None,
+    file: str | None = None,
+) -> TreeFiles:
+    """`tables_to_yolo`'s files, checked now and each built only as it is iterated (what `save_yolo` writes).
+
+    >>> t = yolo_to_tables([YoloItem("images/a.jpg", "0 0.5 0.5 1 1\\n")], {0: "cat"})
+    >>> yolo_files(t).paths
+    ['labels/a.txt', 'classes.txt', 'data.yaml']
+    """
     if not isinstance(precision, int) or not 0 <= precision <= 17:
         raise ValueError(f"precision must be a whole number of decimals from 0 to 17, got {precision!r}")
     anns = tables.annotations
     anns = carried(anns, supported_geometry(anns), what="YOLO", skip=skip_unsupported, file=file)
     check_rows(anns, file)
     check_polygons(anns, file)
-    classes = class_indices(tables.labels, pd.unique(anns["label"].to_numpy()), reindex)
+    classes = class_indices(tables.labels, anns["label"].unique(), reindex)  # in Arrow: no object per row
     images = _image_paths(asset_table(tables.assets, anns), anns, file)
     label_files = _label_files(images, file)
-    texts = join_by_asset(anns["asset"], _row_lines(anns, classes, precision, scores))
-    files = {label_files[a]: texts.get(a, "") for a in images}
+    groups = rows_by_asset(anns, list(images), file)
     names = names_by_index(classes)
-    files["classes.txt"] = "".join(f"{names[i]}\n" for i in range(len(names)))
-    files["data.yaml"] = dump_data_yaml(yaml_splits(images.values()), names)
-    return files
+    classes_txt = "".join(f"{names[i]}\n" for i in range(len(names)))
+    data_yaml = dump_data_yaml(yaml_splits(images.values()), names)
+    columns = anns[["label", "kind", "x0", "y0", "x1", "y1", "points", "score"]]  # what the lines read
+
+    def contents() -> Iterator[str]:
+        yield from groups.texts(lambda rows, _: _row_lines(columns.iloc[rows], classes, precision, scores))
+        yield from (classes_txt, data_yaml)
+
+    return TreeFiles([*label_files.values(), "classes.txt", "data.yaml"], contents)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -434,7 +460,7 @@ def save_yolo(
     >>> save_yolo(tables, "out/yolo", images=True)       # doctest: +SKIP
     """
     root = Path(path)
-    files = tables_to_yolo(
+    files = yolo_files(
         tables, precision=precision, scores=scores, skip_unsupported=skip_unsupported, reindex=reindex, file=str(root)
     )
     copies = _image_copies(tables, root) if images else {}

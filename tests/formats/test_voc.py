@@ -16,7 +16,8 @@ from PIL import Image
 import annotebook as ab
 from annotebook import schema
 from annotebook.errors import FormatError
-from annotebook.formats import Tables, find_format
+from annotebook.formats import Tables, _export, _voc_write, find_format
+from annotebook.formats._voc_write import voc_files
 from annotebook.formats.voc import load_voc, parse_voc, save_voc, tables_to_voc, voc_to_tables
 
 DATA = Path(__file__).parent / "data" / "voc"
@@ -253,6 +254,53 @@ def test_rows_of_interleaved_assets_keep_their_order_in_each_file() -> None:
         f"<name>b{k}</name>" for k in range(4)
     ]
     assert "<xmax>4</xmax>" in files["a.xml"] and "<xmax>5</xmax>" not in files["a.xml"]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 8192])
+def test_files_built_a_few_rows_at_a_time_are_the_same(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write builds its documents a chunk of rows at a time (whole assets each); the chunk size changes nothing,
+    for rows grouped by asset or not, listed in the assets table's order or not."""
+    files = tables_to_voc(EDGE)
+    monkeypatch.setattr(_export, "CHUNK_ROWS", chunk)
+    interleaved = EDGE.annotations.iloc[[0, 5, 1, 2, 3, 4]]  # each asset's rows in their order
+    assert tables_to_voc(Tables(interleaved, EDGE.assets.iloc[::-1], EDGE.labels)) == {
+        k: files[k] for k in ("empty.xml", "dir/b.xml", "a.xml")
+    }
+    assert list(voc_files(EDGE)) == list(files.items())
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-folder", "existing-folder"])
+def test_a_failure_found_late_in_the_write_leaves_the_destination_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, existing: bool
+) -> None:
+    """An attribute XML cannot carry is found only as its document is built, after other documents were staged:
+    the write stops with a FormatError and leaves nothing behind, in a new folder or in an existing one."""
+    rows = [box(f"{i}.jpg", "cat", 0, 0, 1, 1) for i in range(4)]
+    rows[-1]["attributes"] = {"note": "bell\x07"}
+    t = tables(rows, {f"{i}.jpg": (4, 4) for i in range(4)})
+    monkeypatch.setattr(_export, "CHUNK_ROWS", 1)
+    out = tmp_path / "out"
+    if existing:
+        save_voc(tables([box("0.jpg", "dog", 0, 0, 1, 1)], {"0.jpg": (4, 4)}), out)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    files = voc_files(t)  # every check of the whole frame passes: the control character is not seen yet
+    assert len(files) == 4
+    built: list[str] = []
+    document = _voc_write._document
+    monkeypatch.setattr(_voc_write, "_document", lambda image, *rest: built.append(image) or document(image, *rest))
+    with pytest.raises(FormatError, match="control character"):
+        save_voc(t, out)
+    assert built == ["0.jpg", "1.jpg", "2.jpg"]  # staged before the fourth document failed
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.rglob("*")) == (["0.xml", "out"] if existing else [])
+
+
+def test_a_row_without_an_asset_is_named(tmp_path: Path) -> None:
+    t = tables([box("a.jpg", "cat", 0, 0, 1, 1), box("b.jpg", "cat", 0, 0, 1, 1)], {"a.jpg": (4, 4)})
+    t.annotations.loc[1, "asset"] = None
+    with pytest.raises(FormatError, match=r"row 'b\.jpg#0' has no asset") as err:
+        save_voc(t, tmp_path / "o")
+    assert err.value.field == "asset" and not (tmp_path / "o").exists()
 
 
 def test_coordinates_of_a_huge_image_are_written_whole() -> None:

@@ -15,9 +15,10 @@ from PIL import Image
 import annotebook as ab
 from annotebook import schema
 from annotebook.errors import FormatError
-from annotebook.formats import Tables, find_format
+from annotebook.formats import Tables, _export, find_format
+from annotebook.formats import yolo as yolo_module
 from annotebook.formats._data_yaml import parse_data_yaml
-from annotebook.formats.yolo import load_yolo, save_yolo, tables_to_yolo
+from annotebook.formats.yolo import load_yolo, save_yolo, tables_to_yolo, yolo_files
 
 DATA = Path(__file__).parent / "data" / "yolo"
 BOX = ["x0", "y0", "x1", "y1"]
@@ -410,6 +411,55 @@ def test_names_a_class_name_file_cannot_hold() -> None:
     t = tables([box("a.jpg", "two\nlines", 0, 0, 1, 1)], {"a.jpg": (4, 4)})
     with pytest.raises(FormatError, match="cannot be a YOLO class name"):
         tables_to_yolo(t)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 8192])
+def test_label_files_built_a_few_rows_at_a_time_are_the_same(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write builds its label files a chunk of rows at a time (whole assets each); the chunk size changes nothing,
+    for rows grouped by asset or not, listed in the assets table's order or not."""
+    files = tables_to_yolo(EDGE, scores=True)
+    monkeypatch.setattr(_export, "CHUNK_ROWS", chunk)
+    interleaved = EDGE.annotations.iloc[[0, 5, 1, 2, 3, 4]]  # each asset's rows in their order
+    again = tables_to_yolo(Tables(interleaved, EDGE.assets.iloc[::-1], EDGE.labels), scores=True)
+    assert again == files and list(again) == [*reversed(list(files)[:3]), "classes.txt", "data.yaml"]
+    assert list(yolo_files(EDGE, scores=True)) == list(files.items())
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-folder", "existing-folder"])
+def test_a_failure_while_building_the_files_leaves_the_destination_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, existing: bool
+) -> None:
+    """Every check a YOLO table can fail comes before the first label file is built; should building fail all the
+    same, after other files were staged, the write leaves nothing behind, in a new folder or in an existing one."""
+    t = tables([box(f"{i}.jpg", "cat", 0, 0, 1, 1) for i in range(4)], {f"{i}.jpg": (4, 4) for i in range(4)})
+    out = tmp_path / "out"
+    if existing:
+        save_yolo(tables([box("0.jpg", "dog", 0, 0, 1, 1)], {"0.jpg": (4, 4)}), out)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    monkeypatch.setattr(_export, "CHUNK_ROWS", 1)
+    calls: list[int] = []
+    row_lines = yolo_module._row_lines
+
+    def fail_on_the_fourth(*args: object, **kwargs: object) -> list[str]:
+        calls.append(1)
+        if len(calls) == 4:
+            raise FormatError("row '3.jpg#0' broke", file=str(out), field="x0")
+        return row_lines(*args, **kwargs)
+
+    monkeypatch.setattr(yolo_module, "_row_lines", fail_on_the_fourth)
+    with pytest.raises(FormatError, match="broke"):
+        save_yolo(t, out)
+    assert len(calls) == 4  # three label files were staged first
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert not list(tmp_path.rglob(".annotebook-*")) and out.exists() == existing
+
+
+def test_a_row_without_an_asset_is_named(tmp_path: Path) -> None:
+    t = tables([box("a.jpg", "cat", 0, 0, 1, 1), box("b.jpg", "cat", 0, 0, 1, 1)], {"a.jpg": (4, 4)})
+    t.annotations.loc[1, "asset"] = None
+    with pytest.raises(FormatError, match=r"row 'b\.jpg#1' has no asset") as err:
+        save_yolo(t, tmp_path / "o")
+    assert err.value.field == "asset" and not (tmp_path / "o").exists()
 
 
 def test_writing_over_an_existing_export_replaces_its_files(tmp_path: Path) -> None:
