@@ -23,6 +23,7 @@ from ._http import MalformedResponse
 
 __all__ = [
     "UnsafeArchive",
+    "cached_image",
     "collect_files",
     "crc32c_b64",
     "extract_zip",
@@ -153,3 +154,34 @@ def extract_zip(archive: Any, dest: Path) -> list[Path]:
                 shutil.copyfileobj(src, out)
             written.append(target)
     return written
+
+
+def cached_image(
+    files: httpx.Client, cache: Path, asset: str, known_url: str | None, fresh_url: Callable[[], str], service: str
+) -> str | None:
+    """An asset's pixels in the on-disk ``cache`` folder, downloaded once from its signed URL.
+
+    ``known_url`` is the URL from the last listing (None: unknown); a 403 means it expired, so ``fresh_url()`` asks
+    the platform again, once. An empty URL is an asset without pixels: None. The file lands whole (a ``.part`` file
+    renamed into place), named by the asset id and the URL's suffix.
+    """
+    found = list(cache.glob(f"{asset}.*")) if cache.exists() else []
+    if found:
+        return str(found[0])
+    url = known_url
+    for attempt in range(2):
+        if url is None or attempt:
+            url = fresh_url()
+        if not url:
+            return None
+        response = files.get(url)
+        if response.status_code != 403:
+            break
+    if response.status_code != 200:
+        raise BackendError(f"{service} image of {asset}: HTTP {response.status_code} from its signed URL")
+    cache.mkdir(parents=True, exist_ok=True)
+    suffix = Path(httpx.URL(str(url)).path).suffix or ".img"
+    target, tmp = cache / f"{asset}{suffix}", cache / f".{asset}{suffix}.part"
+    tmp.write_bytes(response.content)
+    tmp.replace(target)
+    return str(target)

@@ -27,7 +27,6 @@ import os
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -38,7 +37,7 @@ from .. import schema
 from .._home import home
 from ..errors import AuthError, BackendError, ConflictError, NotFound, PushError, ValidationError
 from ._http import ApiClient, MalformedResponse, make_client, outcome_unknown
-from ._remote import UnsafeArchive, crc32c_b64, extract_zip, gc_paused, progress_bar
+from ._remote import UnsafeArchive, cached_image, crc32c_b64, extract_zip, gc_paused, progress_bar
 from .base import ApplyResult, Capabilities, Changes
 from .nexus_journal import WriteJournal
 from .nexus_rows import _not_carried, _objects, body_from_row, fingerprint, row_from_wire
@@ -293,27 +292,8 @@ class NexusBackend(NexusTransfer):
 
     def image_path(self, dataset: str, asset: str) -> str | None:
         """The asset's pixels in the on-disk cache, downloaded once; an expired signed URL is fetched again."""
-        cache = home() / "cache" / "nexus" / dataset
-        found = list(cache.glob(f"{asset}.*")) if cache.exists() else []
-        if found:
-            return str(found[0])
-        url: str | None = self._urls.get(asset)
-        for attempt in range(2):
-            if url is None or attempt:
-                url = self._asset_url(dataset, asset)
-            if not url:
-                return None
-            response = self._files.get(url)
-            if response.status_code != 403:
-                break
-        if response.status_code != 200:
-            raise BackendError(f"Nexus image of {asset}: HTTP {response.status_code} from its signed URL")
-        cache.mkdir(parents=True, exist_ok=True)
-        suffix = Path(httpx.URL(str(url)).path).suffix or ".img"
-        target, tmp = cache / f"{asset}{suffix}", cache / f".{asset}{suffix}.part"
-        tmp.write_bytes(response.content)
-        tmp.replace(target)
-        return str(target)
+        return cached_image(self._files, home() / "cache" / "nexus" / dataset, asset, self._urls.get(asset),
+                            lambda: self._asset_url(dataset, asset), "Nexus")  # fmt: skip
 
     def _asset_url(self, dataset: str, asset: str) -> str:
         url = str(self._api.get(self._path(dataset, f"/assets/{asset}")).get("url") or "")

@@ -29,7 +29,6 @@ import re
 import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,7 +39,7 @@ from .. import schema
 from .._home import home
 from ..errors import AuthError, BackendError, ConflictError, NotFound, PushError, ValidationError
 from ._http import ApiClient, MalformedResponse, make_client
-from ._remote import gc_paused, progress_bar
+from ._remote import cached_image, gc_paused, progress_bar
 from .base import ApplyResult, Capabilities, Changes
 from .vi_journal import UploadJournal
 from .vi_rows import _content_key, _document, row_from_wire, rows_from_wire
@@ -323,28 +322,12 @@ class ViBackend(ViTransfer):
     def image_path(self, dataset: str, asset: str) -> str | None:
         """The asset's pixels in the on-disk cache, downloaded once; an expired signed URL is fetched again."""
         ds = self._ds(dataset)
-        cache = home() / "cache" / "vi" / ds
-        found = list(cache.glob(f"{asset}.*")) if cache.exists() else []
-        if found:
-            return str(found[0])
-        url: str | None = self._urls.get((ds, asset))
-        for attempt in range(2):
-            if url is None or attempt:
-                url = str(self._asset_row(ds, self._api.get(self._path(ds, f"/assets/{asset}"),
-                                                            params={"contents": "y"}))["uri"] or "")  # fmt: skip
-            if not url:
-                return None
-            response = self._files.get(url)
-            if response.status_code != 403:
-                break
-        if response.status_code != 200:
-            raise BackendError(f"Vi image of {asset}: HTTP {response.status_code} from its signed URL")
-        cache.mkdir(parents=True, exist_ok=True)
-        suffix = Path(httpx.URL(str(url)).path).suffix or ".img"
-        target, tmp = cache / f"{asset}{suffix}", cache / f".{asset}{suffix}.part"
-        tmp.write_bytes(response.content)
-        tmp.replace(target)
-        return str(target)
+
+        def fresh() -> str:
+            answer = self._api.get(self._path(ds, f"/assets/{asset}"), params={"contents": "y"})
+            return str(self._asset_row(ds, answer)["uri"] or "")
+
+        return cached_image(self._files, home() / "cache" / "vi" / ds, asset, self._urls.get((ds, asset)), fresh, "Vi")
 
     # -- writing -------------------------------------------------------------------------------------------
     def apply(self, changes: Changes) -> ApplyResult:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -287,3 +288,14 @@ def test_asset_statuses_are_refused_by_name_not_with_an_attribute_error(vi):
     assets.loc[assets.index[0], "status"] = "Completed-by-me"
     with pytest.raises(ValueError, match="vi takes no asset statuses"):
         assets.annot.push()
+
+
+def test_an_expired_image_url_is_fetched_again_and_the_image_cached(vi, vi_sim):
+    vi_sim.state.url_ttl = 0.5
+    assets = vi.assets()  # its signed URLs expire in half a second
+    time.sleep(1.1)
+    asset = assets.asset.iloc[1]
+    path = vi.backend.image_path(vi.dataset, asset)
+    assert path and Path(path).stat().st_size > 100
+    vi_sim.state.url_ttl = 3600
+    assert vi.backend.image_path(vi.dataset, asset) == path  # from the cache, no second download
