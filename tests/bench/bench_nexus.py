@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
+import _simulators  # beside this script (run as `python tests/bench/...`)
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "bench-secret-key"
@@ -49,29 +47,11 @@ print(json.dumps({"times": times, "rows": len(rows), "ids": len({r.id for r in r
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def serve(assets: int, annotations: int, latency_ms: float) -> tuple[subprocess.Popen[bytes], str, str]:
     """The simulator in its own process; its URL and project id once it answers."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "annotebook.testing", "serve", "nexus", "--port", str(port), "--key", KEY,
-           "--latency-ms", str(latency_ms), "--assets", str(assets), "--annotations", str(annotations)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            state = httpx.get(f"{url}/_sim/state", timeout=2).json()
-            break
-        except httpx.HTTPError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("the simulator did not start") from None
-            time.sleep(0.1)
+    proc, url, state = _simulators.serve(
+        "nexus", KEY, "--latency-ms", str(latency_ms), "--assets", str(assets), "--annotations", str(annotations)
+    )
     if state["annotations"] != annotations or state["assets"] != assets:
         proc.kill()
         raise RuntimeError(f"the simulator holds {state}, not {assets} assets and {annotations} annotations")

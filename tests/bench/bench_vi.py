@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
+import _simulators  # beside this script (run as `python tests/bench/...`)
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "dtvi_" + "b" * 98
@@ -52,29 +51,11 @@ print(json.dumps({"times": times, "rows": len(rows), "ids": len(ids), "assets": 
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def serve(assets: int, annotations: int, latency_ms: float) -> tuple[subprocess.Popen[bytes], str, str, str]:
     """The simulator in its own process; its URL, organization and dataset id once it answers."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "annotebook.testing", "serve", "vi", "--port", str(port), "--key", KEY,
-           "--latency-ms", str(latency_ms), "--assets", str(assets), "--annotations", str(annotations)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            state = httpx.get(f"{url}/_sim/state", timeout=2).json()
-            break
-        except httpx.HTTPError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("the simulator did not start") from None
-            time.sleep(0.1)
+    proc, url, state = _simulators.serve(
+        "vi", KEY, "--latency-ms", str(latency_ms), "--assets", str(assets), "--annotations", str(annotations)
+    )
     [ds] = state["datasets"].values()
     if ds["annotations"] != annotations or ds["assets"] != assets:
         proc.kill()
