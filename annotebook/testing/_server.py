@@ -140,3 +140,41 @@ def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", port: int = 0, timeou
 
 def faults_dict(faults: Faults) -> dict[str, Any]:
     return asdict(faults)
+
+
+def simulator_app(
+    routes: list[Any], faults: Faults, error_body: Callable[[str, str], Any], describe: Callable[[], Any]
+) -> FaultMiddleware:
+    """A simulator's Starlette app: its ``routes`` plus the control API (``/_sim/faults``, ``/_sim/state`` answering
+    ``describe()``), unknown paths and methods answered in the platform's ``error_body``, wrapped in `FaultMiddleware`.
+    """
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    def error(status: int, code: str, message: str) -> Response:
+        return JSONResponse(error_body(code, message), status_code=status)
+
+    async def sim_faults(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                faults.update(await request.json())
+            except (ValueError, TypeError) as exc:
+                return error(400, "BadRequestError", str(exc))
+        return JSONResponse(faults_dict(faults))
+
+    async def sim_state(request: Request) -> Response:
+        return JSONResponse(describe())
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return error(404, "ResourceNotFoundError", "Requested Resource Not Found")
+
+    async def bad_method(request: Request, exc: Exception) -> Response:
+        return error(405, "MethodNotAllowedError", "Method Not Allowed")
+
+    control = [Route("/_sim/faults", sim_faults, methods=["GET", "POST"]), Route("/_sim/state", sim_state)]
+    app = Starlette(routes=[*routes, *control])
+    app.add_exception_handler(404, not_found)
+    app.add_exception_handler(405, bad_method)
+    return FaultMiddleware(app, faults, error_body)

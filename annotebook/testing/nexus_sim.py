@@ -29,12 +29,11 @@ import hmac
 import json
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ._server import FaultMiddleware, faults_dict
+from ._server import FaultMiddleware, simulator_app
 from .nexus_state import NexusState, _wire
 
 __all__ = ["BOUND_TYPES", "NexusState", "make_app"]
@@ -199,16 +198,8 @@ def make_app(state: NexusState) -> FaultMiddleware:
             return Response(b"<Error><Code>AccessDenied</Code></Error>", 403, media_type="application/xml")
         return FileResponse(state.files[aid])
 
-    async def sim_faults(request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                state.faults.update(await request.json())
-            except (ValueError, TypeError) as exc:
-                return _error(400, "BadRequestError", str(exc))
-        return JSONResponse(faults_dict(state.faults))
-
-    async def sim_state(request: Request) -> Response:
-        return JSONResponse({"projectId": state.project_id, "annotations": len(state.annotations),
+    def describe() -> dict[str, Any]:
+        return ({"projectId": state.project_id, "annotations": len(state.annotations),
                              "assets": len(state.assets)})  # fmt: skip
 
     routes = [
@@ -222,20 +213,8 @@ def make_app(state: NexusState) -> FaultMiddleware:
         Route("/projects/{pid}/annotations/{annid}", annotation, methods=["GET", "DELETE"]),
         *nexus_jobs.routes(state, project_or_error),
         Route("/files/{aid}/{name}", file),
-        Route("/_sim/faults", sim_faults, methods=["GET", "POST"]),
-        Route("/_sim/state", sim_state),
     ]
-    app = Starlette(routes=routes)
-
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return _error(404, "ResourceNotFoundError", "Requested Resource Not Found")
-
-    async def bad_method(request: Request, exc: Exception) -> Response:
-        return _error(405, "MethodNotAllowedError", "Method Not Allowed")
-
-    app.add_exception_handler(404, not_found)
-    app.add_exception_handler(405, bad_method)
-    return FaultMiddleware(app, state.faults, error_body)
+    return simulator_app(routes, state.faults, error_body, describe)
 
 
 _CAMEL = {"asset_id": "assetId", "bound_type": "boundType"}

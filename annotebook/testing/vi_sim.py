@@ -57,12 +57,11 @@ import hmac
 from typing import Any
 
 import orjson
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from ._server import FaultMiddleware, faults_dict
+from ._server import FaultMiddleware, simulator_app
 from .vi_state import CAPTION_TAG, ViDataset, ViState
 
 __all__ = ["ViState", "make_app"]
@@ -339,16 +338,8 @@ def make_app(state: ViState) -> FaultMiddleware:
             return Response(b"<Error><Code>AccessDenied</Code></Error>", 403, media_type="application/xml")
         return FileResponse(ds.files[aid])
 
-    async def sim_faults(request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                state.faults.update(await request.json())
-            except (ValueError, TypeError) as exc:
-                return _error(400, "BadRequestError", str(exc))
-        return JSON(faults_dict(state.faults))
-
-    async def sim_state(request: Request) -> Response:
-        return JSON({"organizationId": state.org_id, "datasets": {
+    def describe() -> dict[str, Any]:
+        return ({"organizationId": state.org_id, "datasets": {
             d.name: {"id": d.id, "assets": len(d.assets), "annotations": len(d.annotations)}
             for d in state.datasets.values()}})  # fmt: skip
 
@@ -365,17 +356,5 @@ def make_app(state: ViState) -> FaultMiddleware:
         Route(ds_path + "/assets/{aid}/annotations/{annid}", annotation, methods=["GET", "PATCH", "PUT", "DELETE"]),
         *vi_ops.routes(state, dataset_or_error, ds_path),
         Route("/files/{dsid}/{aid}/{name}", file),
-        Route("/_sim/faults", sim_faults, methods=["GET", "POST"]),
-        Route("/_sim/state", sim_state),
     ]
-    app = Starlette(routes=routes)
-
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return _error(404, "ResourceNotFoundError", "Requested Resource Not Found")
-
-    async def bad_method(request: Request, exc: Exception) -> Response:
-        return _error(405, "MethodNotAllowedError", "Method Not Allowed")
-
-    app.add_exception_handler(404, not_found)
-    app.add_exception_handler(405, bad_method)
-    return FaultMiddleware(app, state.faults, error_body)
+    return simulator_app(routes, state.faults, error_body, describe)
