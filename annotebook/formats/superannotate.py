@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from .. import schema
+from ..colors import label_color
 from ..errors import FormatError
 from ._io import head, read_text, write_files
 from ._registry import FormatSpec, Tables, register_format
@@ -392,8 +393,6 @@ def _item(arow: Mapping[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]
 
 
 def _classes_json(tables: Tables, anns: pd.DataFrame) -> list[dict[str, Any]]:
-    from ..render import label_color
-
     labels = schema.labels_frame(tables.labels)
     groups: dict[str, dict[str, dict[str, None]]] = {}
     for r in records(anns[["label", "attributes"]]):

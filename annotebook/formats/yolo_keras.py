@@ -40,7 +40,7 @@ from ._image_size import image_size
 from ._io import atomic_write, head, read_text
 from ._registry import FormatSpec, Tables, register_format
 from ._yolo_folder import NAMES_FILES, SPLIT_NAMES, YoloItem, parse_names_text
-from .yolo import (
+from ._yolo_rows import (
     RowColumns,
     asset_record,
     class_indices,
