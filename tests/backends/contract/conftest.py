@@ -1,0 +1,224 @@
+"""The backends the contract suite runs on: one `Platform` per backend, behind the one parametrized fixture.
+
+Every test of this folder takes ``platform`` and runs once per backend. A new platform adds one factory to
+`FACTORIES` (its simulator, its connection, the kind of rows it edits) and nothing else. A test is skipped only for
+a capability the backend declares it lacks (`Platform.skip_unless`), and the skip names that capability.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import annotebook as ab
+from annotebook import schema
+
+from ..conftest import NEXUS_KEY, VI_KEY
+from .edits import EDITS, Content, Edits, live
+
+DRIVER = Path(__file__).with_name("driver.py")
+
+#: what a fresh load is compared on: every content column a platform keeps (ids and revisions apart)
+COMPARED = ("asset", "kind", "label", "x0", "y0", "x1", "y1", "rotation", "points", "visibility", "value", "text",
+            "answer", "parent", "span_start", "span_end", "attributes")  # fmt: skip
+
+
+@dataclass
+class Platform:
+    """One backend as the contract suite sees it: how to connect (here and from a subprocess) and what to edit."""
+
+    name: str
+    dataset: str
+    #: JSON, no key: ``{"backend", "dataset", "options"}``; a subprocess gets the key from `env`
+    connect_kwargs: dict[str, Any]
+    edits: Edits
+    key: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    faults: Any = None  # the simulator's `Faults`; None for the local store
+    #: capabilities the issue's table gives this backend, used only while `Capabilities` has no such field yet
+    assumed: dict[str, Any] = field(default_factory=dict)
+
+    def connect(self) -> ab.Connection:
+        """A new connection with a new backend object, as a second notebook would open."""
+        options = dict(self.connect_kwargs["options"], **({"key": self.key} if self.key else {}))
+        return ab.connect(self.connect_kwargs["backend"], dataset=self.dataset, **options)
+
+    def load(self, conn: ab.Connection) -> pd.DataFrame:
+        """The annotations of the dataset, every page."""
+        return conn.annotations(self.dataset)
+
+    def fresh(self) -> pd.DataFrame:
+        """What the platform holds now, by a load through a new connection."""
+        return self.load(self.connect())
+
+    def pick(self, frame: pd.DataFrame, not_on: tuple[str, ...] = ()) -> str:
+        return self.edits.pick(frame, not_on)
+
+    def edit(self, frame: pd.DataFrame, row_id: str, variant: int) -> Content:
+        return self.edits.edit(frame, row_id, variant)
+
+    def add(self, frame: pd.DataFrame) -> str:
+        return self.edits.add(frame)
+
+    @cached_property
+    def capabilities(self) -> Any:
+        return self.connect().backend.capabilities
+
+    def declares(self, capability: str) -> Any:
+        """The backend's declared value of ``capability`` (the issue's table while `Capabilities` lacks the field)."""
+        caps = self.capabilities
+        return getattr(caps, capability) if hasattr(caps, capability) else self.assumed[capability]
+
+    def skip_unless(self, capability: str, why: str, wanted: Any = True) -> None:
+        """Skip the test when the backend declares ``capability`` other than ``wanted``, naming it."""
+        value = self.declares(capability)
+        if value != wanted:
+            pytest.skip(f"{self.name} declares {capability}={value}: {why}")
+
+    def switch(self, name: str) -> Any:
+        """The simulator's faults, checked to have the switch ``name``."""
+        if not hasattr(self.faults, name):
+            pytest.fail(f"the {self.name} simulator's Faults has no {name!r} switch (the fault kit adds it)")
+        return self.faults
+
+    def process_env(self) -> dict[str, str]:
+        """The environment of a subprocess: this one's (``ANNOTEBOOK_HOME`` included) plus the key."""
+        return {**os.environ, **self.env}
+
+
+def contents(frame: pd.DataFrame) -> list[tuple[str, ...]]:
+    """The live rows' content in normal form, sorted: what a fresh load must show after a push."""
+    rows = live(frame)[list(COMPARED)].to_dict("records")
+    return sorted(tuple(repr(schema.normal_value(c, r[c])) for c in COMPARED) for r in rows)
+
+
+def ids_and_revs(frame: pd.DataFrame) -> dict[str, str]:
+    """Live row id -> revision."""
+    rows = live(frame)
+    return dict(zip(rows["id"].astype(str), rows["rev"].astype(str), strict=True))
+
+
+def driver_job(platform: Platform, tmp_path: Path, name: str, **job: Any) -> Path:
+    """Write a job for `driver.py` (connection options, the kind of rows edited, the rest) and return its path."""
+    path = tmp_path / f"{name}.job.json"
+    body = {"connect": platform.connect_kwargs, "edits": platform.edits.kind, **job}
+    path.write_text(json.dumps(body))
+    return path
+
+
+def _log(job: Path, *args: str) -> Path:
+    return job.with_name(".".join([job.name.removesuffix(".json"), *args, "log"]))
+
+
+def start_driver(platform: Platform, job: Path, *args: str) -> subprocess.Popen[str]:
+    """Start `driver.py` on ``job`` (and ``args``) in a fresh Python; its output goes to a log beside the job."""
+    with _log(job, *args).open("w") as log:
+        return subprocess.Popen(
+            [sys.executable, str(DRIVER), str(job), *args],
+            env=platform.process_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+def driver_log(job: Path, *args: str) -> str:
+    """The end of what the driver run on ``job`` (and ``args``) printed."""
+    path = _log(job, *args)
+    return path.read_text()[-3000:] if path.exists() else ""
+
+
+def run_driver(platform: Platform, job: Path, timeout: float = 120) -> dict[str, Any]:
+    """Run `driver.py` on ``job`` to the end; its JSON result."""
+    proc = start_driver(platform, job)
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, f"the driver failed ({proc.returncode}):\n{driver_log(job)}"
+    result: dict[str, Any] = json.loads(job.with_suffix(".result.json").read_text())
+    return result
+
+
+# -- the platforms -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def local_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local store with the sample datasets, made once and copied for each test."""
+    path = tmp_path_factory.mktemp("local-template") / "store"
+    ab.connect("local", path=str(path))
+    return path
+
+
+def _local(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
+    store = tmp_path / "store"
+    shutil.copytree(request.getfixturevalue("local_template"), store)
+    return Platform(
+        name="local",
+        dataset="shapes",
+        connect_kwargs={"backend": "local", "dataset": "shapes", "options": {"path": str(store)}},
+        edits=EDITS["box"](),
+        assumed={"remote": False, "conditional_write": True},
+    )
+
+
+def _nexus(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
+    sim = request.getfixturevalue("nexus_sim")
+    project = sim.state.project_id
+    return Platform(
+        name="nexus",
+        dataset=project,
+        connect_kwargs={
+            "backend": "nexus",
+            "dataset": project,
+            "options": {"project": project, "endpoint": sim.url, "progress": False},
+        },
+        edits=EDITS["box"](),
+        key=NEXUS_KEY,
+        env={"DATATURE_SECRET_KEY": NEXUS_KEY},
+        faults=sim.state.faults,
+        assumed={"remote": True, "conditional_write": True},
+    )
+
+
+def _vi(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
+    sim = request.getfixturevalue("vi_sim")
+    options = {"organization": sim.state.org_id, "endpoint": sim.url, "progress": False}
+    return Platform(
+        name="vi",
+        dataset="shapes",
+        connect_kwargs={"backend": "vi", "dataset": "shapes", "options": options},
+        edits=EDITS["grounding"](),
+        key=VI_KEY,
+        env={"DATATURE_VI_SECRET_KEY": VI_KEY},
+        faults=sim.state.faults,
+        assumed={"remote": True, "conditional_write": False},
+    )
+
+
+#: one entry per platform: everything else in this folder is shared
+FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], Platform]] = {
+    "local": _local,
+    "nexus": _nexus,
+    "vi": _vi,
+}
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
+    """Each backend in turn, on a fresh store or a fresh simulator (function scope)."""
+    return FACTORIES[request.param](request, tmp_path)
