@@ -354,3 +354,15 @@ def refresh_extents(df: pd.DataFrame) -> pd.DataFrame:
 def changed_fields(a: Mapping[str, Any], b: Mapping[str, Any], columns: Iterable[str] = CONTENT_COLUMNS) -> list[str]:
     """The content columns where rows ``a`` and ``b`` differ in normal form."""
     return [c for c in columns if normal_value(c, a.get(c)) != normal_value(c, b.get(c))]
+
+
+def content_key(row: Mapping[str, Any], columns: Iterable[str] = CONTENT_COLUMNS) -> str:
+    """The row's ``columns`` in normal form as one JSON text: equal exactly when diff would find no change."""
+    import json
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, np.generic):
+            return v.item()
+        raise TypeError(f"cannot key a {type(v).__name__}")
+
+    return json.dumps({c: normal_value(c, row.get(c)) for c in columns}, default=plain, sort_keys=True)

@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 
 import annotebook as ab
-from annotebook.backends.base import ApplyResult, Changes
+from annotebook.backends._http import ConnectionFailed
 from annotebook.errors import PushError
 from annotebook.sync.push import PushReport, push
 
 
 class HalfWay:
-    """Wraps a backend: applies the first edit only, then fails as a remote backend does on a cut connection."""
+    """Wraps the store as a platform that patches one row a request and loses its connection on the second."""
 
     def __init__(self, backend):
         self.inner = backend
-        self.name, self.capabilities = backend.name, backend.capabilities
+        self.name = backend.name
+        self.capabilities = dataclasses.replace(backend.capabilities, atomic=False, batch_size=1)
+        self.calls = 0
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def apply(self, changes: Changes) -> ApplyResult:
-        first = Changes(changes.dataset, changes.creates.iloc[:0], changes.updates.iloc[:1], changes.deletes.iloc[:0])
-        result = self.inner.apply(first)
-        result.failed.append({"id": None, "op": "write", "error": "connection cut"})
-        raise PushError("push failed part way", result)
+    def patch_rows(self, dataset: str, rows: pd.DataFrame) -> dict[str, str]:
+        self.calls += 1
+        if self.calls > 1:
+            raise ConnectionFailed("connection cut")
+        return self.inner.patch_rows(dataset, rows)
 
 
 def test_what_landed_is_written_back_and_the_rest_pushes_again(conn: ab.Connection, anns: pd.DataFrame) -> None:

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .. import schema
 from .._sqlite import open_db
-from ..errors import ConflictError, NotFound, ValidationError
-from .base import ApplyResult, Capabilities, Changes
+from ..errors import NotFound, ValidationError
+from .base import Capabilities
+
+if TYPE_CHECKING:
+    from .transfer_report import ExportResult, ImportReport
 
 __all__ = ["LocalBackend"]
 
@@ -61,6 +65,7 @@ class LocalBackend:
     """The embedded store in ``path`` (created on first use, with the bundled sample datasets)."""
 
     name = "local"
+    title = "the local store"
     capabilities = Capabilities(
         update=True,
         create=True,
@@ -71,11 +76,14 @@ class LocalBackend:
         statuses=True,
         creates_labels=True,
         atomic=True,
+        conditional_write=True,
+        remote=False,
         export_formats=(),
     )
 
     def __init__(self, path: str | Path, samples: bool = True):
         self.path = Path(path).expanduser().resolve()
+        self._tx = threading.local()
         fresh = not (self.path / "store.sqlite").exists()
         self.path.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
@@ -91,6 +99,10 @@ class LocalBackend:
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
+        """A connection to the store: the open transaction's, inside `transaction`, else a fresh one."""
+        if getattr(self._tx, "db", None) is not None:
+            yield self._tx.db
+            return
         db = open_db(self.path / "store.sqlite")
         try:
             yield db
@@ -138,7 +150,9 @@ class LocalBackend:
         ]
         return schema.labels_frame(records)
 
-    def annotations(self, dataset: str, assets: Sequence[str] | None = None) -> pd.DataFrame:
+    def annotations(
+        self, dataset: str, assets: Sequence[str] | None = None, progress: bool | None = None
+    ) -> pd.DataFrame:
         cols = ", ".join(f'"{c}"' for c in _ANN_COLS)
         sql = f"SELECT dataset, CAST(pk AS TEXT), CAST(rev AS TEXT), {cols} FROM annotations WHERE dataset = ?"
         with self._db() as db:
@@ -250,16 +264,28 @@ class LocalBackend:
                 db.execute("ROLLBACK")
                 raise
 
-    def import_files(self, paths: Any, dataset: str, format: str | None = None, progress: bool = True) -> pd.DataFrame:
-        """Read files or folders and add them to ``dataset``; nothing is added when any file is bad."""
+    def import_files(
+        self, paths: Any, dataset: str, *, format: str | None = None, progress: bool = True, **options: Any
+    ) -> ImportReport:
+        """Read files or folders and add them to ``dataset`` in one transaction; a bad file adds nothing.
+
+        The store takes no import options. A malformed file is an `ImportRejected` naming every bad file.
+        """
         from ._transfer import parse_files
+        from .transfer_report import ImportReport, take_options
 
-        tables, report = parse_files(list(paths), dataset, format, progress)
-        self.import_tables(dataset, tables)
-        return report
+        take_options(options, {}, "the local store's import_files")
+        tables, rows = parse_files(list(paths), dataset, format, progress)
+        added = self.import_tables(dataset, tables)
+        return ImportReport.of(self.name, dataset, rows, added=added)
 
-    def export(self, format: str, dest: Any, dataset: str, images: bool = False, **options: Any) -> pd.DataFrame:
-        """Write ``dataset`` in ``format`` under ``dest`` (with the images when ``images``); one row per file."""
+    def export(
+        self, format: str, dest: Any, dataset: str, *, images: bool = False, progress: bool = True, **options: Any
+    ) -> ExportResult:
+        """Write ``dataset`` in ``format`` under ``dest`` (with the images when ``images``); what was written.
+
+        ``options`` go to the format's writer (``skip_unsupported=True``, ``precision=``, ...).
+        """
         from ._transfer import export_tables
 
         with self._db() as db:
@@ -307,103 +333,85 @@ class LocalBackend:
         db.execute("INSERT OR REPLACE INTO meta VALUES ('rev', ?)", (str(rev),))
         return rev
 
-    def apply(self, changes: Changes) -> ApplyResult:
-        """Apply a changeset in one transaction; a row moved since its load refuses the whole push."""
+    # -- the sync engine's primitives (`annotebook.sync.patch`: one transaction per push) ---------------------
+    @contextmanager
+    def transaction(self, dataset: str) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` transaction: the engine's re-read, conflict check and writes run inside it.
+
+        Two kernels pushing to one store serialise here, so the second re-reads after the first committed and
+        sees its revisions; a failure anywhere rolls everything back.
+        """
+        db = open_db(self.path / "store.sqlite")
+        db.execute("BEGIN IMMEDIATE")
+        self._tx.db, self._tx.rev = db, None
+        try:
+            self._require(db, dataset)
+            yield
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            self._tx.db = None
+            db.close()
+
+    def _rev(self, db: sqlite3.Connection) -> int:
+        """The revision every row written in this transaction gets (one per push)."""
+        if getattr(self._tx, "rev", None) is None:
+            self._tx.rev = self._next_rev(db)
+        rev = int(self._tx.rev)
+        if getattr(self._tx, "db", None) is None:  # outside a transaction every write is its own revision
+            self._tx.rev = None
+        return rev
+
+    def row_key(self, row: Mapping[str, Any]) -> str:
+        """The store keeps every content column as sent: the key is the row's whole content."""
+        return schema.content_key(row)
+
+    def check_rows(self, dataset: str, rows: pd.DataFrame) -> None:
+        """Rows must name assets of the dataset."""
         with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                self._require(db, changes.dataset)
-                self._check_revisions(db, changes)
-                self._check_assets(db, changes)
-                result = self._write(db, changes)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        return result
-
-    def _check_revisions(self, db: sqlite3.Connection, changes: Changes) -> None:
-        expected = pd.concat([changes.updates[["id", "rev"]], changes.deletes[["id", "rev"]]], ignore_index=True)
-        if expected.empty:
-            return
-        remote = self._current(db, changes.dataset, expected["id"].tolist())
-        local = changes.updates.set_index("id")
-        problems = []
-        for row_id, rev in zip(expected["id"], expected["rev"], strict=True):
-            now = remote.get(row_id)
-            if now is None:
-                problems.append({"id": row_id, "field": "deleted", "base": False, "remote": True, "local": False})
-            elif str(now["rev"]) != str(rev):
-                mine = local.loc[row_id].to_dict() if row_id in local.index else {"deleted": True}
-                fields = schema.changed_fields(now, mine) or ["rev"]
-                problems.extend(
-                    {
-                        "id": row_id,
-                        "field": f,
-                        "base": rev if f == "rev" else None,
-                        "remote": now.get(f, now["rev"]),
-                        "local": mine.get(f),
-                    }
-                    for f in fields
-                )
-        if problems:
-            raise ConflictError(
-                f"{len({p['id'] for p in problems})} row(s) changed in the local store since this frame's load; "
-                "nothing was written. Reload, or re-apply your edits on a fresh load.",
-                pd.DataFrame(problems),
-            )
-
-    def _current(self, db: sqlite3.Connection, dataset: str, ids: list[str]) -> dict[str, dict[str, Any]]:
-        cols = ", ".join(f'"{c}"' for c in _ANN_COLS)
-        db.execute("CREATE TEMP TABLE IF NOT EXISTS probe (pk INTEGER PRIMARY KEY)")
-        db.execute("DELETE FROM probe")
-        db.executemany("INSERT OR IGNORE INTO probe VALUES (?)", [(int(i),) for i in ids if str(i).isdigit()])
-        rows = db.execute(
-            f"SELECT dataset, CAST(pk AS TEXT), CAST(rev AS TEXT), {cols} FROM annotations "
-            "WHERE dataset = ? AND pk IN (SELECT pk FROM probe)",
-            (dataset,),
-        ).fetchall()
-        frame = _rows_to_frame(rows)
-        return {str(r["id"]): {str(k): v for k, v in r.items()} for r in frame.to_dict("records")}
-
-    def _check_assets(self, db: sqlite3.Connection, changes: Changes) -> None:
-        wanted = set(changes.creates["asset"]).union(changes.updates["asset"])
-        known = {r[0] for r in db.execute("SELECT asset FROM assets WHERE dataset = ?", (changes.dataset,))}
-        unknown = sorted(str(a) for a in wanted - known)
-        if unknown:
-            bad = pd.concat([changes.creates, changes.updates])
-            bad = bad[bad["asset"].isin(unknown)]
+            known = {r[0] for r in db.execute("SELECT asset FROM assets WHERE dataset = ?", (dataset,))}
+        bad = rows[~rows["asset"].isin(list(known))]
+        if len(bad):
             problems = pd.DataFrame({"id": bad["id"], "column": "asset", "problem": "unknown asset " + bad["asset"]})
-            raise ValidationError(f"{len(bad)} row(s) name assets not in dataset {changes.dataset!r}", problems)
+            raise ValidationError(f"{len(bad)} row(s) name assets not in dataset {dataset!r}", problems)
 
-    def _write(self, db: sqlite3.Connection, changes: Changes) -> ApplyResult:
-        rev = self._next_rev(db)
-        result = ApplyResult()
-        self._add_labels(db, changes)
-        new_ids = self._insert_annotations(db, changes.dataset, changes.creates, rev)
-        for old, new in zip(changes.creates["id"], new_ids, strict=True):
-            result.ids[old], result.revs[new] = new, str(rev)
-        sets = ", ".join(f'"{c}" = ?' for c in _ANN_COLS)
-        for rec in changes.updates[["id", *_ANN_COLS]].to_dict("records"):
-            db.execute(
-                f"UPDATE annotations SET rev = ?, {sets} WHERE pk = ?",
-                [rev, *(_to_sql(c, rec[c]) for c in _ANN_COLS), int(rec["id"])],
+    def create_labels(self, dataset: str, names: list[str]) -> None:
+        with self._db() as db:
+            known = {r[0] for r in db.execute("SELECT name FROM labels WHERE dataset = ?", (dataset,))}
+            top = db.execute('SELECT MAX("index") FROM labels WHERE dataset = ?', (dataset,)).fetchone()[0]
+            start = -1 if top is None else int(top)
+            new = [n for n in names if n not in known]
+            db.executemany(
+                "INSERT INTO labels VALUES (?, ?, ?, NULL, NULL, NULL)",
+                [(dataset, name, start + 1 + i) for i, name in enumerate(new)],
             )
-            result.revs[rec["id"]] = str(rev)
-        db.executemany("DELETE FROM annotations WHERE pk = ?", [(int(i),) for i in changes.deletes["id"]])
-        result.deleted = [str(i) for i in changes.deletes["id"]]
-        return result
 
-    def _add_labels(self, db: sqlite3.Connection, changes: Changes) -> None:
-        used = set(changes.creates["label"].dropna()).union(changes.updates["label"].dropna())
-        known = {r[0] for r in db.execute("SELECT name FROM labels WHERE dataset = ?", (changes.dataset,))}
-        top = db.execute('SELECT MAX("index") FROM labels WHERE dataset = ?', (changes.dataset,)).fetchone()[0]
-        start = -1 if top is None else int(top)
-        new = sorted(str(x) for x in used - known)
-        db.executemany(
-            "INSERT INTO labels VALUES (?, ?, ?, NULL, NULL, NULL)",
-            [(changes.dataset, name, start + 1 + i) for i, name in enumerate(new)],
-        )
+    def create_rows(self, dataset: str, rows: pd.DataFrame) -> list[tuple[str, str]]:
+        with self._db() as db:
+            rev = self._rev(db)
+            return [(new, str(rev)) for new in self._insert_annotations(db, dataset, rows, rev)]
+
+    def patch_rows(self, dataset: str, rows: pd.DataFrame) -> dict[str, str]:
+        sets = ", ".join(f'"{c}" = ?' for c in _ANN_COLS)
+        with self._db() as db:
+            rev = self._rev(db)
+            db.executemany(
+                f"UPDATE annotations SET rev = ?, {sets} WHERE pk = ? AND dataset = ?",
+                [[rev, *(_to_sql(c, rec[c]) for c in _ANN_COLS), int(rec["id"]), dataset]
+                 for rec in rows[["id", *_ANN_COLS]].to_dict("records")],
+            )  # fmt: skip
+        return {str(i): str(rev) for i in rows["id"]}
+
+    def delete_rows(self, dataset: str, rows: pd.DataFrame) -> list[str]:
+        gone = []
+        with self._db() as db:
+            for row_id in rows["id"]:
+                cur = db.execute("DELETE FROM annotations WHERE pk = ? AND dataset = ?", (int(row_id), dataset))
+                if cur.rowcount == 0:
+                    gone.append(str(row_id))
+        return gone
 
     def install_samples(self) -> None:
         """Write the bundled sample datasets into this store."""

@@ -5,12 +5,10 @@ Wire facts (``shared/protocols/datature-nexus-vi.md`` part A): ``Secret-Key`` he
 rows never change, so a row whose id is still there is the row the frame loaded. Annotations <-> rows are
 `nexus_rows`; import sessions and exports are `nexus_transfer`.
 
-A push is made safe to repeat by a journal of its own (``nexus-journal.sqlite`` under the annotebook home,
-`nexus_journal`): every write is journaled before it is sent, so a create whose answer was lost (a timeout, a cut
-connection, a 5xx) is reconciled by re-reading its asset rather than sent again, and a push run again after a
-failure lands every edit exactly once: no duplicate, no loss. An edit's old row is deleted only once a re-read of
-the created rows shows the new one carries every field of the frame's row; one that does not is reported, and both
-rows stay.
+Pushes go through the sync engine's ``recreate`` strategy (`annotebook.sync.recreate`): this module gives it the
+wire primitives only (``create_rows``, ``delete_rows``, ``create_labels``, ``row_key``, ``check_rows``). The
+delete of an edit's old row is Nexus's conditional write: it succeeds once, so of two writers racing on one row
+exactly one lands its edit.
 
 Examples
 --------
@@ -21,11 +19,11 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
+import json
 import math
 import os
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, TypeVar
 
@@ -35,13 +33,20 @@ import pandas as pd
 
 from .. import schema
 from .._home import home
-from ..errors import AuthError, BackendError, ConflictError, NotFound, PushError, ValidationError
-from ._http import ApiClient, MalformedResponse, make_client, outcome_unknown
-from ._remote import UnsafeArchive, cached_image, crc32c_b64, extract_zip, gc_paused, progress_bar
-from .base import ApplyResult, Capabilities, Changes
-from .nexus_journal import WriteJournal
-from .nexus_rows import _not_carried, _objects, body_from_row, fingerprint, row_from_wire
-from .nexus_transfer import EXPORT_FORMATS, MAX_SESSION_FILES, ImportFailed, NexusTransfer
+from ..errors import (
+    AuthError,
+    BackendError,
+    ImportFailed,
+    MalformedResponse,
+    NotCarried,
+    NotFound,
+    UnsafeArchive,
+)
+from ._http import ApiClient, SignedUrls, make_client, outcome_unknown
+from ._remote import cached_image, crc32c_b64, extract_zip, gc_paused, progress_bar
+from .base import Capabilities
+from .nexus_rows import _objects, body_from_row, carried, row_from_wire
+from .nexus_transfer import EXPORT_FORMATS, MAX_SESSION_FILES, NexusTransfer
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -61,14 +66,11 @@ DEFAULT_ENDPOINT = "https://api.datature.io"
 SHARD = 50
 
 
-class NotCarried(ValidationError):
-    """Rows with fields a Nexus create cannot carry; they are read-only on Nexus and nothing was written."""
-
-
 class NexusBackend(NexusTransfer):
     """A Datature Nexus project (``proj_...``); the key comes from ``key=`` or ``DATATURE_SECRET_KEY``."""
 
     name = "nexus"
+    title = "Nexus"
     capabilities = Capabilities(
         update=False,
         create=True,
@@ -79,6 +81,7 @@ class NexusBackend(NexusTransfer):
         statuses=False,
         creates_labels=True,
         atomic=False,
+        conditional_write=True,
         export_formats=EXPORT_FORMATS,
     )
 
@@ -97,18 +100,19 @@ class NexusBackend(NexusTransfer):
         if not key:
             raise AuthError(f"no Nexus key: set {KEY_ENV} or pass key=...")
         self.project = project if project.startswith("proj_") else f"proj_{project}"
+        #: a connection's default dataset: the project this backend was made for
+        self.bound_dataset = self.project
         self.endpoint = (endpoint or os.environ.get("DATATURE_API_BASE_URL") or DEFAULT_ENDPOINT).rstrip("/")
         self.page_size = page_size
         headers = {"Secret-Key": key, "User-Agent": "annotebook (httpx)"}
         self._api: ApiClient = make_client(self.endpoint, headers, timeout, transport, service="Nexus", key_env=KEY_ENV)
-        self._files = httpx.Client(timeout=timeout, transport=transport, follow_redirects=True)
+        self._files = SignedUrls(httpx.Client(timeout=timeout, transport=transport, follow_redirects=True), "Nexus")
         # pooled connections are closed when the backend goes away, not left to the garbage collector's warnings
         weakref.finalize(self, self._files.close)
         weakref.finalize(self, self._api.close)
         self._urls: dict[str, str] = {}
         #: annotations of the last load whose bound type has no canonical kind (e.g. Bitmask3d): left out, listed here
         self.skipped: list[dict[str, Any]] = []
-        self._journal = WriteJournal(home() / "nexus-journal.sqlite")
         #: seconds between polls of an import session or an export operation, and how long to wait at most
         self.poll_interval, self.poll_timeout = 2.0, 3600.0
         #: files an import session takes at most; `import_files` splits more over several sessions
@@ -293,121 +297,40 @@ class NexusBackend(NexusTransfer):
     def image_path(self, dataset: str, asset: str) -> str | None:
         """The asset's pixels in the on-disk cache, downloaded once; an expired signed URL is fetched again."""
         return cached_image(self._files, home() / "cache" / "nexus" / dataset, asset, self._urls.get(asset),
-                            lambda: self._asset_url(dataset, asset), "Nexus")  # fmt: skip
+                            lambda: self._asset_url(dataset, asset))  # fmt: skip
 
     def _asset_url(self, dataset: str, asset: str) -> str:
         url = str(self._api.get(self._path(dataset, f"/assets/{asset}")).get("url") or "")
         self._urls[asset] = url
         return url
 
-    # -- writing -------------------------------------------------------------------------------------------
-    def apply(self, changes: Changes) -> ApplyResult:
-        """Creates, edits (create the new row, then delete the old: the id changes) and deletes.
+    # -- the sync engine's primitives (`annotebook.sync.recreate`: an edit is a create, then a delete) ----------
+    def row_key(self, row: Mapping[str, Any]) -> str:
+        """What a Nexus annotation keeps of a row (asset, tag, kind, bound, attributes, frame), in normal form."""
+        return json.dumps(carried(row), sort_keys=True, default=str)
 
-        Every created row is re-read (one listing of the touched assets) and compared field by field with the
-        frame's row; an old row is deleted only once its new copy carries every field. A copy that does not is
-        left on Nexus beside the old row and named in ``failed``, and the push raises `PushError`.
-        """
-        dataset = changes.dataset
-        creates, updates = self._bodies(changes.creates, changes.updates)
-        bodies = {**creates, **updates}  # keyed by client id (a create) or old id (an edit)
-        rows = {str(r["id"]): r for f in (changes.creates, changes.updates) for r in f.to_dict("records")}
-        touched = {b["assetId"] for b in bodies.values()}
-        remote = {a["id"]: a for a in self._wire_annotations(dataset, sorted(touched))} if touched else {}
-        expected = dict(zip(changes.updates["id"], changes.updates["rev"], strict=True))
-        expected |= dict(zip(changes.deletes["id"], changes.deletes["rev"], strict=True))
-        self._check(dataset, expected, remote, set(changes.updates["id"]))
-        result = ApplyResult()
-        made: dict[str, str] = {}  # key -> the id of the row created for it
-        self._finish_deletes(dataset, set(expected))
-        try:
-            self._ensure_tags(dataset, [b["tag"] for b in bodies.values()])
-            for key, body in bodies.items():
-                made[key] = self._create_once(dataset, key, body, remote)[0]
-            stored = self._reread(dataset, {new_id: bodies[key]["assetId"] for key, new_id in made.items()})
-            for key, new_id in made.items():
-                problem = _not_carried(key, rows[key], new_id, stored.get(new_id), edit=key in expected)
-                if problem is not None:  # the old row stays: nothing of the frame's row is lost
-                    result.failed.append(problem)
-                    self._journal.put(self.project, key, state="mismatch")
-                    continue
-                if key in expected:  # an edit: the old row goes once the new one carries every field
-                    self._delete_once(dataset, key)
-                # only now is the edit whole: a failure before leaves the frame's row at its old id, and the
-                # journal finishes it on the next push
-                result.ids[key], result.revs[new_id] = new_id, str(stored[new_id].get("createDate", ""))
-                self._journal.put(self.project, key, state="done")
-            for old in changes.deletes["id"]:
-                self._delete_once(dataset, str(old))
-                self._journal.put(self.project, str(old), state="done")
-                result.deleted.append(str(old))
-        except BackendError as exc:
-            result.failed.append({"id": None, "op": "write", "error": str(exc)})
-            landed = f"{len(made)} created, {len(result.ids)} confirmed and {len(result.deleted)} deleted before it"
-            raise PushError(f"push to Nexus failed part way ({landed}): {exc}; push again to finish", result) from exc
-        if result.failed:
-            shown = "\n".join(f"  {f['error']}" for f in result.failed[:10])
-            raise PushError(
-                f"{len(result.failed)} row(s) were not stored by Nexus as sent; the rest landed "
-                f"(details in .report.failed):\n{shown}",
-                result,
-            )
-        return result
-
-    def _finish_deletes(self, dataset: str, mine: set[str]) -> None:
-        """Delete the old rows of edits whose delete an earlier push (from any frame) started and lost.
-
-        Their new copies were confirmed before the delete began, so removing the old row loses nothing; rows this
-        push edits or deletes itself are left to it.
-        """
-        for old in self._journal.deleting(self.project):
-            if old in mine:
-                continue
-            self._delete(dataset, old)
-            self._journal.put(self.project, old, state="done")
-
-    def _reread(self, dataset: str, made: dict[str, str]) -> dict[str, dict[str, Any]]:
-        """The created rows (new id -> asset) as Nexus now holds them: one listing of their assets.
-
-        A row the listing does not show (yet) is asked for by id; one Nexus does not have is left out.
-        """
-        if not made:
-            return {}
-        listed = self._wire_annotations(dataset, sorted(set(made.values())))
-        stored = {str(a["id"]): a for a in listed if str(a["id"]) in made}
-        for new_id in sorted(set(made) - set(stored)):
-            with contextlib.suppress(NotFound):
-                got = self._api.get(self._path(dataset, f"/annotations/{new_id}"), params={"includeAttributes": "true"})
-                stored[new_id] = got
-        return stored
-
-    def _bodies(self, *frames: pd.DataFrame) -> list[dict[str, dict[str, Any]]]:
-        """The create body of every row, keyed by id; every row Nexus cannot carry is named at once."""
-        out: list[dict[str, dict[str, Any]]] = []
+    def check_rows(self, dataset: str, rows: pd.DataFrame) -> None:
+        """Every row with fields a Nexus create cannot carry is named at once; nothing is written."""
         problems = []
-        for rows in frames:
-            out.append({})
-            for rec in rows.to_dict("records"):
-                body, why = body_from_row({str(k): v for k, v in rec.items()})
-                problems += [{"id": rec["id"], "column": w.split(":")[0].split(" ")[0], "problem": w} for w in why]
-                if body is not None:
-                    out[-1][str(rec["id"])] = body
+        for rec in rows.to_dict("records"):
+            _, why = body_from_row({str(k): v for k, v in rec.items()})
+            problems += [{"id": rec["id"], "column": w.split(":")[0].split(" ")[0], "problem": w} for w in why]
         if problems:
             raise NotCarried(
                 f"{len({p['id'] for p in problems})} row(s) have fields a Nexus create cannot carry; nothing was "
                 "written (these rows are read-only on Nexus)",
                 pd.DataFrame(problems),
             )
-        return out
 
-    def _ensure_tags(self, dataset: str, names: list[str]) -> None:
+    def create_labels(self, dataset: str, names: list[str]) -> None:
+        """Tags the project lacks are created (an unanswered create is looked for before it is sent again)."""
         if not names:
             return
         known = self._tag_names(dataset)
         for name in sorted(set(names) - known):
             try:
                 self._api.post(self._path(dataset, "/tags"), json={"name": name})
-            except BackendError as exc:  # an unanswered create of a tag: look before trying again
+            except BackendError as exc:
                 if not outcome_unknown(exc):
                     raise
                 if name not in self._tag_names(dataset):
@@ -416,75 +339,24 @@ class NexusBackend(NexusTransfer):
     def _tag_names(self, dataset: str) -> set[str]:
         return {str(t["name"]) for t in _objects(self._api.get(self._path(dataset, "/tags")), "a tag list", "name")}
 
-    def _check(
-        self, dataset: str, expected: dict[str, Any], remote: dict[str, dict[str, Any]], edits: set[str]
-    ) -> None:
-        """Every row to edit or delete must still be there at its revision, unless this journal removed it."""
-        problems = []
-        for row_id, rev in expected.items():
-            now = remote.get(row_id)
-            if now is None:
-                try:
-                    now = self._api.get(self._path(dataset, f"/annotations/{row_id}"))
-                except NotFound:
-                    entry = self._journal.get(self.project, row_id)
-                    if entry is None or entry["state"] not in ("deleting", "done"):
-                        local = "edited" if row_id in edits else True
-                        problems.append({"id": row_id, "field": "deleted", "base": False, "remote": True,
-                                         "local": local})  # fmt: skip
-                    continue
-            if str(now.get("createDate", "")) != str(rev):
-                problems.append({"id": row_id, "field": "rev", "base": rev, "remote": now.get("createDate"),
-                                 "local": rev})  # fmt: skip
-        if problems:
-            raise ConflictError(
-                f"{len(problems)} row(s) changed on Nexus since this frame's load; nothing was written. Reload.",
-                pd.DataFrame(problems),
-            )
-
-    def _create_once(
-        self, dataset: str, key: str, body: dict[str, Any], remote: dict[str, dict[str, Any]]
-    ) -> tuple[str, str]:
-        """Create ``body`` exactly once across pushes: journal first, reconcile a lost answer by re-reading."""
-        fp = fingerprint(body)
-        entry = self._journal.get(self.project, key)
-        if entry is not None and entry["new_id"]:
-            landed = self._find(dataset, body["assetId"], lambda a: a["id"] == entry["new_id"])
-            if landed is not None and entry["fp"] == fp and entry["state"] != "mismatch":
-                return landed["id"], str(landed.get("createDate", ""))
-            if landed is not None:  # an earlier push landed other content, or a copy short of fields: remove it
-                self._delete(dataset, landed["id"])
-        elif entry is not None and entry["state"] == "pending" and entry["fp"] == fp:
-            found = self._reconcile(dataset, body, fp, entry["before"])
-            if found is not None:
-                self._journal.put(self.project, key, new_id=found["id"], state="created")
-                return found["id"], str(found.get("createDate", ""))
-        before = [a["id"] for a in remote.values() if a.get("assetId") == body["assetId"] and fingerprint(a) == fp]
-        self._journal.put(self.project, key, op="create", fp=fp, asset=body["assetId"], before=before,
-                          new_id=None, state="pending")  # fmt: skip
-        try:
+    def create_rows(self, dataset: str, rows: pd.DataFrame) -> list[tuple[str, str]]:
+        """One POST per row (Nexus creates one annotation a request); never retried when it may have landed."""
+        out = []
+        for rec in rows.to_dict("records"):
+            body, _ = body_from_row({str(k): v for k, v in rec.items()})
             made = self._api.post(self._path(dataset, "/annotations"), json=body)
-        except BackendError as exc:
-            if not outcome_unknown(exc):
-                raise
-            found = self._reconcile(dataset, body, fp, before)  # re-read before any retry
-            made = found if found is not None else self._api.post(self._path(dataset, "/annotations"), json=body)
-        if not isinstance(made, dict) or "id" not in made:
-            raise MalformedResponse(f"Nexus answered a create without an id: {str(made)[:200]}")
-        self._journal.put(self.project, key, new_id=made["id"], state="created")
-        return str(made["id"]), str(made.get("createDate", ""))
+            if not isinstance(made, dict) or "id" not in made:
+                raise MalformedResponse(f"Nexus answered a create without an id: {str(made)[:200]}")
+            out.append((str(made["id"]), str(made.get("createDate", ""))))
+        return out
 
-    def _reconcile(self, dataset: str, body: dict[str, Any], fp: str, before: list[str]) -> dict[str, Any] | None:
-        """The row an unanswered create made, if it landed: same content, on the same asset, not there before."""
-        return self._find(dataset, body["assetId"], lambda a: fingerprint(a) == fp and a["id"] not in before)
-
-    def _find(self, dataset: str, asset: str, match: Any) -> dict[str, Any] | None:
-        return next((a for a in self._wire_annotations(dataset, [asset]) if match(a)), None)
-
-    def _delete_once(self, dataset: str, row_id: str) -> None:
-        self._journal.put(self.project, row_id, state="deleting")
-        self._delete(dataset, row_id)
-
-    def _delete(self, dataset: str, row_id: str) -> None:
-        with contextlib.suppress(NotFound):  # already gone: a retried delete whose first answer was lost
-            self._api.delete(self._path(dataset, f"/annotations/{row_id}"))
+    def delete_rows(self, dataset: str, rows: pd.DataFrame) -> list[str]:
+        """DELETE each row; returns those already gone at the first attempt (another writer deleted them)."""
+        gone = []
+        for row_id in rows["id"]:
+            try:
+                self._api.delete(self._path(dataset, f"/annotations/{row_id}"))
+            except NotFound as exc:
+                if not getattr(exc, "after_retry", False):  # a retried delete whose first answer was lost: ours
+                    gone.append(str(row_id))
+        return gone

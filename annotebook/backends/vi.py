@@ -11,7 +11,8 @@ row and field), one upload document is built from the re-read plus the frame's c
 survive) and sent with the overwrite policy set to replace the asset's annotations; the asset is then re-read and
 every row's new id mapped back (rows the frame did not hold get new ids too: ``ApplyResult.moved``). Assets with
 only deletions use DELETE. A rejected file is a failure for that asset's rows, not a crash: they stay unpushed.
-An upload whose answer was lost is recognised on the next push by `vi_journal`.
+The engine (`annotebook.sync.replace`) plans, checks, journals and verifies; this module gives it the wire
+primitives (``replace_units``, ``delete_rows``, ``row_key``, ``check_rows``).
 
 Examples
 --------
@@ -22,12 +23,10 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import re
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
@@ -37,17 +36,21 @@ import pandas as pd
 
 from .. import schema
 from .._home import home
-from ..errors import AuthError, BackendError, ConflictError, NotFound, PushError, ValidationError
-from ._http import ApiClient, MalformedResponse, make_client
+from ..errors import (
+    AuthError,
+    ImportRejected,
+    MalformedResponse,
+    NotFound,
+    ValidationError,
+)
+from ._http import ApiClient, SignedUrls, make_client
 from ._remote import cached_image, gc_paused, progress_bar
-from .base import ApplyResult, Capabilities, Changes
-from .vi_journal import UploadJournal
+from .base import Capabilities
 from .vi_rows import _content_key, _document, row_from_wire, rows_from_wire
 from .vi_transfer import (
     _ALL_FORMATS,
     EXPORT_FORMATS,
     READERS,
-    ImportRejected,
     ViTransfer,
     _rejected_files,
     file_report,
@@ -77,6 +80,7 @@ class ViBackend(ViTransfer):
     """The datasets of one Datature Vi organization; key and organization from the arguments or the environment."""
 
     name = "vi"
+    title = "Vi"
     capabilities = Capabilities(
         update=False,
         create=False,
@@ -120,7 +124,7 @@ class ViBackend(ViTransfer):
         headers = {"Authorization": f"Bearer {key}", "Organization-Id": self.organization,
                    "User-Agent": "annotebook (httpx)", "Accept": "application/json"}  # fmt: skip
         self._api: ApiClient = make_client(self.endpoint, headers, timeout, transport, service="Vi", key_env=KEY_ENV)
-        self._files = httpx.Client(timeout=timeout, transport=transport, follow_redirects=True)
+        self._files = SignedUrls(httpx.Client(timeout=timeout, transport=transport, follow_redirects=True), "Vi")
         weakref.finalize(self, self._files.close)
         weakref.finalize(self, self._api.close)
         self._urls: dict[tuple[str, str], str] = {}
@@ -131,7 +135,6 @@ class ViBackend(ViTransfer):
         #: annotations of the last load whose kind has no place in the data contract: left out, listed here
         self.skipped: list[dict[str, Any]] = []
         self.poll_interval, self.poll_timeout = 1.0, 3600.0
-        self._journal = UploadJournal(home() / "vi-journal.sqlite")
         self.workers, self.progress = workers, progress
 
     def __repr__(self) -> str:
@@ -327,44 +330,18 @@ class ViBackend(ViTransfer):
             answer = self._api.get(self._path(ds, f"/assets/{asset}"), params={"contents": "y"})
             return str(self._asset_row(ds, answer)["uri"] or "")
 
-        return cached_image(self._files, home() / "cache" / "vi" / ds, asset, self._urls.get((ds, asset)), fresh, "Vi")
+        return cached_image(self._files, home() / "cache" / "vi" / ds, asset, self._urls.get((ds, asset)), fresh)
 
-    # -- writing -------------------------------------------------------------------------------------------
-    def apply(self, changes: Changes) -> ApplyResult:
-        """Per touched asset: re-read, check etags, then one upload document (or DELETEs for pure deletions)."""
-        ds = self._ds(changes.dataset)
-        creates, updates, deletes = _records(changes.creates), _records(changes.updates), _records(changes.deletes)
-        written: dict[str, dict[str, list[dict[str, Any]]]] = {}
-        for op, recs in (("create", creates), ("update", updates), ("delete", deletes)):
-            for rec in recs:
-                written.setdefault(str(rec["asset"]), {"create": [], "update": [], "delete": []})[op].append(rec)
-        self._check_rows(ds, creates + updates)
-        tags = self._tag_names(ds)
-        touched = sorted(written)
-        remote = self._listing(ds, touched, False)
-        current = {a: rows_from_wire(remote[a], ds, a, tags)[0] for a in touched}
-        result = ApplyResult()
-        self._reconcile(ds, written, current, result)
-        self._check_revs(ds, written, current)
-        uploads = {a: w for a, w in written.items() if w["create"] or w["update"]}
-        try:
-            for asset, w in written.items():
-                if asset not in uploads:
-                    for rec in w["delete"]:
-                        with contextlib.suppress(NotFound):  # already gone: a retried delete whose answer was lost
-                            self._api.request("DELETE", self._path(ds, f"/assets/{asset}/annotations/{rec['id']}"))
-                        result.deleted.append(str(rec["id"]))
-            if uploads:
-                self._upload_assets(ds, uploads, current, result)
-        except BackendError as exc:
-            result.failed.append({"id": None, "op": "write", "error": str(exc)})
-            landed = f"{len(result.ids)} row(s) written and {len(result.deleted)} deleted before it"
-            raise PushError(f"push to Vi failed part way ({landed}): {exc}; push again to finish", result) from exc
-        return result
+    # -- the sync engine's primitives (`annotebook.sync.replace`: one upload document per asset) ----------------
+    def row_key(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        """What identifies a row inside one asset after an upload gave every row a new id (and what Vi keeps)."""
+        return (str(row.get("asset")), *_content_key(row))
 
-    def _check_rows(self, ds: str, recs: list[dict[str, Any]]) -> None:
+    def check_rows(self, dataset: str, rows: pd.DataFrame) -> None:
         """Rows a Vi upload cannot carry are named at once, before any request."""
+        ds = self._ds(dataset)
         kind = self.dataset_type(ds)
+        recs = _records(rows)
         allowed = {"phrase-grounding": ("caption", "grounding"), "vqa": ("qa",)}.get(kind, ())
         problems = [
             {"id": r["id"], "column": "kind", "problem": f"a {kind} dataset on Vi takes {' and '.join(allowed) or 'no'}"
@@ -383,141 +360,36 @@ class ViBackend(ViTransfer):
                 pd.DataFrame(problems),
             )
 
-    def _check_revs(
-        self, ds: str, written: dict[str, dict[str, list[dict[str, Any]]]], current: dict[str, list[dict[str, Any]]]
-    ) -> None:
-        """Every row to edit or delete must still be on Vi at the etag the frame's load saw."""
-        problems = []
-        for asset, w in written.items():
-            now = {r["id"]: r for r in current[asset]}
-            deleting = {str(r["id"]) for r in w["delete"]}
-            for rec in [*w["update"], *w["delete"]]:
-                there = now.get(str(rec["id"]))
-                if there is None:
-                    if str(rec["id"]) in deleting:
-                        continue  # deleted there too: the deletion has nothing left to do
-                    problems.append({"id": rec["id"], "field": "deleted", "base": False, "remote": True,
-                                     "local": "edited"})  # fmt: skip
-                elif str(there["rev"]) != str(rec["rev"]):
-                    fields: list[str] = [
-                        c
-                        for c in _COMPARED
-                        if c in rec and schema.normal_value(c, there.get(c)) != schema.normal_value(c, rec.get(c))
-                    ]
-                    fields = fields or ["rev"]  # fmt: skip
-                    problems += [{"id": rec["id"], "field": f, "base": rec["rev"] if f == "rev" else None,
-                                  "remote": there.get(f), "local": rec.get(f)} for f in fields]  # fmt: skip
-        if problems:
-            raise ConflictError(
-                f"{len({p['id'] for p in problems})} row(s) changed on Vi since this frame's load; nothing was "
-                "written. Reload.",
-                pd.DataFrame(problems),
-            )
+    def delete_rows(self, dataset: str, rows: pd.DataFrame) -> list[str]:
+        """DELETE each row (no re-id of the others); returns those already gone at the first attempt."""
+        ds, gone = self._ds(dataset), []
+        for rec in _records(rows):
+            try:
+                self._api.request("DELETE", self._path(ds, f"/assets/{rec['asset']}/annotations/{rec['id']}"))
+            except NotFound as exc:
+                if not getattr(exc, "after_retry", False):
+                    gone.append(str(rec["id"]))
+        return gone
 
-    def _reconcile(
-        self,
-        ds: str,
-        written: dict[str, dict[str, list[dict[str, Any]]]],
-        current: dict[str, list[dict[str, Any]]],
-        result: ApplyResult,
-    ) -> None:
-        """An earlier upload of an asset whose answer was lost: if it landed, give its rows their old ids back.
+    def replace_units(
+        self, dataset: str, units: Mapping[str, pd.DataFrame], recheck: Callable[[], None]
+    ) -> dict[str, str]:
+        """One import session with a document per asset, replacing its rows (``onOverwritten: Warn``).
 
-        The asset's rows are matched to the journaled plan by content; each row then carries the id and revision
-        this push expects, so the edits already there are found equal and not uploaded again, and the new ids
-        go into ``result`` as the upload's own would have.
+        ``recheck`` runs after the uploads, right before the request that lets Vi import them. Returns, per asset
+        whose file Vi rejected, why (from the session's log).
         """
-        place = f"{self.organization}_{ds}"
-        expected = {str(r["id"]): r.get("rev") for w in written.values() for r in [*w["update"], *w["delete"]]}
-        for asset in written:
-            planned = self._journal.get(place, asset)
-            if planned is None:
-                continue
-            keys = sorted(json.dumps(_content_key(r)) for r in current[asset])
-            if keys != sorted(json.dumps(k) for _, k, _ in planned):
-                self._journal.done(place, asset)  # it did not land (or the asset changed since): plan afresh
-                continue
-            pool: dict[str, list[dict[str, Any]]] = {}
-            for r in current[asset]:
-                pool.setdefault(json.dumps(_content_key(r)), []).append(r)
-            renamed = []
-            for old, key, sent in planned:
-                new = pool[json.dumps(key)].pop(0)
-                result.revs[new["id"]] = str(new["rev"])
-                (result.ids if sent else result.moved)[old] = new["id"]
-                renamed.append({**new, "id": old, "rev": expected.get(old, new["rev"]), "_new": new["id"]})
-            current[asset] = renamed
-            self._journal.done(place, asset)
-
-    def _upload_assets(
-        self,
-        ds: str,
-        uploads: dict[str, dict[str, list[dict[str, Any]]]],
-        current: dict[str, list[dict[str, Any]]],
-        result: ApplyResult,
-    ) -> None:
-        """One document per asset (re-read + changes), one import session replacing those assets' rows."""
-        docs: dict[str, str] = {}
-        planned: dict[str, list[tuple[str, dict[str, Any], bool]]] = {}  # asset -> (old id, row, sent by the frame)
-        for asset, w in uploads.items():
-            here = {r["id"]: r for r in current[asset]}
-            gone = {str(r["id"]) for r in w["delete"]}
-            # a create already here was landed by an earlier upload whose answer was lost (see `_reconcile`)
-            edited = {str(r["id"]): r for r in [*w["update"], *w["create"]] if str(r["id"]) in here}
-            fresh = [r for r in w["create"] if str(r["id"]) not in here]
-            rows: list[tuple[str, dict[str, Any], bool]] = []
-            for r in current[asset]:
-                if r["id"] in gone:
-                    continue
-                rows.append((r["id"], edited.get(r["id"], r), r["id"] in edited))
-            rows += [(str(r["id"]), r, True) for r in fresh]
-            landed = (
-                here and all("_new" in r for r in here.values()) and not fresh and not (gone & set(here))
-                and all(_content_key(r) == _content_key(here[i]) for i, r in edited.items())
-            )  # fmt: skip
-            if landed:  # `_reconcile` already put the new ids in the result
-                result.deleted += sorted(gone)
-                continue
-            planned[asset] = rows
-            docs[f"{asset}.jsonl"] = _document(asset, [r for _, r, _ in rows])
-        if not docs:
-            return
-        place = f"{self.organization}_{ds}"
-        for asset, rows in planned.items():
-            self._journal.put(place, asset, [(old, _content_key(r), sent) for old, r, sent in rows])
-        logs = self._import(ds, docs, policies={"onBadAnnotation": "RejectFile", "onBadFile": "RejectFile",
-                                                "onOverwritten": "Warn"}, progress=False)  # fmt: skip
+        ds = self._ds(dataset)
+        docs = {f"{asset}.jsonl": _document(asset, _records(rows)) for asset, rows in units.items()}
+        policies = {"onBadAnnotation": "RejectFile", "onBadFile": "RejectFile", "onOverwritten": "Warn"}
+        logs = self._import(ds, docs, policies=policies, progress=False, before_commit=recheck)
         rejected = _rejected_files(logs)
-        tags = self._tag_names(ds)
-        after = self._listing(ds, sorted(a for a in uploads if f"{a}.jsonl" not in rejected), False)
-        for asset, rows in planned.items():
+        out = {}
+        for asset in units:
             if f"{asset}.jsonl" in rejected:
                 why = "; ".join(logs.loc[logs["file"] == f"{asset}.jsonl", "message"].astype(str).head(3))
-                result.failed += [{"id": old, "op": "write", "error": f"Vi rejected the upload of asset {asset}: {why}"}
-                                  for old, _, sent in rows if sent]  # fmt: skip
-                continue
-            new_rows = rows_from_wire(after[asset], ds, asset, tags)[0]
-            pool: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-            for r in new_rows:
-                pool.setdefault(_content_key(r), []).append(r)
-            for old, row, sent in rows:
-                match = pool.get(_content_key(row), [])
-                if not match:
-                    result.failed.append({"id": old, "op": "write", "error": f"asset {asset}: the upload landed "
-                                          "but this row is not among the asset's rows read back"})  # fmt: skip
-                    continue
-                new = match.pop(0)
-                result.revs[new["id"]] = str(new["rev"])
-                if sent:
-                    result.ids[old] = new["id"]
-                elif old != new["id"]:
-                    result.moved[old] = new["id"]
-            for w in uploads[asset]["delete"]:
-                result.deleted.append(str(w["id"]))
-            self._journal.done(place, asset)
-
-
-_COMPARED = ("text", "label", "x0", "y0", "x1", "y1", "span_start", "span_end", "answer")
+                out[asset] = f"Vi rejected the upload of asset {asset}: {why}"
+        return out
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:

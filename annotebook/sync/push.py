@@ -1,8 +1,9 @@
 """Push a frame's changeset through its backend and write the backend's ids and revisions back in place.
 
 Order of a push: diff (R-3, R-4) -> conflicts refuse the push -> validation of the whole frame refuses it (R-12)
--> journal the intent (R-11) -> ``backend.apply`` (which checks revisions itself, R-13) -> record history and
-move the lineage on -> write ids, revs, load tokens and fast-forwards into the frame object (R-14).
+-> journal the intent (R-11) -> the sync engine (`annotebook.sync.engine`: re-read, reconcile, check conflicts
+once, write by the backend's strategy, R-13) -> record history and move the lineage on -> settle the engine's
+journal entries -> write ids, revs, load tokens and fast-forwards into the frame object (R-14).
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import pandas as pd
 from .. import schema
 from ..backends.base import ApplyResult, Backend, Changes
 from ..errors import ConflictError, PushError
+from . import engine
 from .diff import Changeset, diff
+from .engine import place_of
+from .journal import WriteJournal
 from .registry import Registry, registry
 
 __all__ = ["PushReport", "push"]
@@ -35,6 +39,10 @@ class PushReport:
     deleted: list[str] = field(default_factory=list)
     fast_forwarded: list[str] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    #: rows this push meant to delete that another writer had already deleted (they count as deleted)
+    gone: list[str] = field(default_factory=list)
+    #: ``checked`` (the last re-check before the last write) and ``written`` (when it was answered), time.time()
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -48,6 +56,8 @@ class PushReport:
             f"{len(self.updated)} updated",
             f"{len(self.deleted)} deleted",
         ]
+        if self.gone:
+            parts.append(f"{len(self.gone)} already deleted elsewhere")
         if self.fast_forwarded:
             parts.append(f"{len(self.fast_forwarded)} fast-forwarded")
         if self.failed:
@@ -61,6 +71,7 @@ class PushReport:
             "deleted": self.deleted,
             "fast_forwarded": self.fast_forwarded,
             "failed": self.failed,
+            "gone": self.gone,
         }
 
     def __repr__(self) -> str:
@@ -74,13 +85,23 @@ def _strip(df: pd.DataFrame) -> pd.DataFrame:
     return df[list(schema.ANNOTATION_COLUMNS)].reset_index(drop=True)
 
 
-def _changes(cs: Changeset) -> Changes:
+def _changes(cs: Changeset, reg: Registry) -> Changes:
     updates = _strip(cs.modified).assign(id=cs.modified["_lid"].to_numpy(), rev=cs.modified["_lrev"].to_numpy())
     gone = cs.deleted
     deletes = pd.DataFrame({"id": gone["_lid"].to_numpy(), "asset": gone["asset"].to_numpy()})
     deletes["rev"] = gone["_lrev"].to_numpy()
     creates = _strip(cs.added).assign(dataset=cs.dataset)
-    return Changes(dataset=str(cs.dataset), creates=creates, updates=updates, deletes=deletes)
+    touched = set(creates["asset"]) | set(updates["asset"]) | set(deletes["asset"])
+    known = [ln.current[ln.current["asset"].isin(touched)] for ln in (reg.lineage(t) for t in cs.tokens)]
+    known = [k for k in known if len(k)]
+    return Changes(
+        dataset=str(cs.dataset),
+        creates=creates,
+        updates=updates,
+        deletes=deletes,
+        known=pd.concat(known) if known else pd.DataFrame(columns=["rev", *schema.CONTENT_COLUMNS, "gone"]),
+        owner=",".join(sorted(cs.tokens)),
+    )
 
 
 def push(
@@ -90,10 +111,13 @@ def push(
     backend: Backend | None = None,
     connect: Callable[[str, dict[str, Any]], Backend] | None = None,
     reg: Registry | None = None,
+    assets: Callable[[str], pd.DataFrame] | None = None,
 ) -> PushReport:
-    """Apply ``frame``'s changes to its backend; ``frame`` then holds the backend's ids and revisions."""
-    from ..validation import check
+    """Apply ``frame``'s changes to its backend; ``frame`` then holds the backend's ids and revisions.
 
+    ``assets(dataset)`` gives the assets table validation checks rows against (a connection's cached one); it
+    is listed again once when a row names an asset the cached table lacks.
+    """
     reg = reg or registry()
     cs = diff(frame, reg)
     if len(cs.conflicts):
@@ -104,19 +128,22 @@ def push(
         )
     if backend is None and cs.backend is not None and connect is not None:
         backend = connect(cs.backend, cs.spec)
-    check(frame, backend.assets(str(cs.dataset)) if backend is not None and cs.dataset else None)
+    _validate(frame, cs, backend, assets)
     report = PushReport(dataset=cs.dataset, dry_run=dry_run, changeset=cs)
     if dry_run:
         return report
     if len(cs):
         if backend is None:
             raise PushError("this frame has no load token: push it with conn.push(frame)")
+        if not cs.tokens:  # traceless additions join a new load, which owns their journal entries
+            cs.tokens = [reg.new_load(backend.name, backend.spec(), str(cs.dataset), schema.annotations_frame())]
         try:
             result = _apply(backend, cs, reg)
-        except PushError as exc:  # part of it landed: trace that part, then say what did not land
-            if not isinstance(exc.report, ApplyResult):
+        except (PushError, ConflictError) as exc:  # part of it landed: trace that part, then say what did not
+            partial = getattr(exc, "report", None)
+            if not isinstance(partial, ApplyResult):
                 raise
-            _land(cs, exc.report, backend, frame, reg, report)
+            _land(cs, partial, backend, frame, reg, report)
             exc.report = report
             raise
         _land(cs, result, backend, frame, reg, report)
@@ -135,8 +162,12 @@ def _land(
     report.updated = [str(i) for i in cs.modified["_lid"] if _landed(result, str(i))]
     report.deleted = list(result.deleted)
     report.failed = list(result.failed)
+    report.gone = list(result.gone)
+    report.timings = dict(result.timings)
     report.fast_forwarded = [str(i) for i in cs.fast_forward["id"]]
     _write_back(frame, cs, reg, report, result)
+    if result.settle:  # recorded in the history now: the engine's journal entries have done their work
+        WriteJournal(reg.path).done(place_of(backend, str(cs.dataset)), ",".join(sorted(cs.tokens)), result.settle)
 
 
 def _landed(result: ApplyResult, lid: str) -> bool:
@@ -144,8 +175,25 @@ def _landed(result: ApplyResult, lid: str) -> bool:
     return result.ids.get(lid, lid) in result.revs
 
 
+def _validate(
+    frame: pd.DataFrame, cs: Changeset, backend: Backend | None, assets: Callable[[str], pd.DataFrame] | None
+) -> None:
+    """R-12 on the whole frame; the assets table is read once per connection, again only for an unknown asset."""
+    from ..validation import check
+
+    if backend is None or not cs.dataset or not len(cs):
+        check(frame, None)
+        return
+    dataset = str(cs.dataset)
+    table = assets(dataset) if assets is not None else backend.assets(dataset)
+    wanted = set(cs.added["asset"].dropna()) | set(cs.modified["asset"].dropna())
+    if assets is not None and not wanted <= set(table["asset"]):
+        table = backend.assets(dataset)
+    check(frame, table)
+
+
 def _apply(backend: Backend, cs: Changeset, reg: Registry) -> ApplyResult:
-    changes = _changes(cs)
+    changes = _changes(cs, reg)
     intent = {
         "creates": changes.creates["id"].tolist(),
         "updates": changes.updates["id"].tolist(),
@@ -153,7 +201,7 @@ def _apply(backend: Backend, cs: Changeset, reg: Registry) -> ApplyResult:
     }
     journal = reg.journal_open(str(cs.dataset), cs.tokens, intent)
     try:
-        result = backend.apply(changes)
+        result = engine.apply(backend, changes, WriteJournal(reg.path))
     except ConflictError as exc:
         reg.journal_close(journal, "conflict", {"error": str(exc)})
         raise
@@ -189,7 +237,7 @@ def _record(cs: Changeset, result: ApplyResult, backend: Backend, frame: pd.Data
             "prev_rev": rec["_lrev"],
         }
         by_token[rec["load"]].append({**entry, "content": rec, "deleted": False})
-    landed = set(result.deleted)
+    landed = set(result.deleted) | set(result.gone)  # a row deleted elsewhere is deleted here too
     for rec in cs.deleted.to_dict("records"):
         if rec["_lid"] in landed:
             rev = deletion_rev(rec["_lrev"])
@@ -257,7 +305,7 @@ def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushR
             if pos not in sent and row_id in result.moved:
                 ids[pos] = result.moved[row_id]
                 revs[pos] = result.revs.get(ids[pos])
-    landed = set(result.deleted)
+    landed = set(result.deleted) | set(result.gone)  # a row deleted elsewhere is deleted here too
     for rec in cs.deleted.to_dict("records"):
         if rec["_lid"] in landed:
             revs[rec["_pos"]] = deletion_rev(rec["_lrev"])

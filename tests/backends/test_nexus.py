@@ -169,7 +169,7 @@ def test_an_edit_nexus_stores_short_of_a_field_keeps_the_old_row(conn, nexus_sim
     expected = contents(anns)
     before = len(state.annotations)
     state.lossy_create = fault
-    with pytest.raises(PushError, match="not stored by Nexus as sent") as info:
+    with pytest.raises(PushError, match="did not land as sent") as info:
         anns.annot.push()
     (failed,) = info.value.report.failed
     differ = {"drop_attributes": {"attributes"}, "round_coordinates": {"x0", "y0", "x1", "y1"}}[fault]
@@ -284,15 +284,15 @@ def test_an_edit_cut_before_its_old_row_went_is_finished_by_the_next_push_of_any
     parent = anns.copy()
     row = anns[anns.kind == "box"].iloc[0]
     anns.loc[anns.id == row.id, "label"] = "edited"
-    real = NexusBackend._delete
+    real = NexusBackend.delete_rows
 
-    def lost(self, dataset, row_id):  # the old row's delete never reaches Nexus (an outage)
+    def lost(self, dataset, rows):  # the old row's delete never reaches Nexus (an outage)
         raise ServerError("Nexus DELETE: server error HTTP 503")
 
-    monkeypatch.setattr(NexusBackend, "_delete", lost)
+    monkeypatch.setattr(NexusBackend, "delete_rows", lost)
     with pytest.raises(PushError) as info:
         anns.annot.push()
-    monkeypatch.setattr(NexusBackend, "_delete", real)
+    monkeypatch.setattr(NexusBackend, "delete_rows", real)
     assert row.id not in info.value.report.updated  # not whole: the frame still holds the row at its old id
     assert (anns.id == row.id).sum() == 1 and row.id in set(load(conn).id)  # both copies are on Nexus now
     other = parent[parent.id != row.id].iloc[0]

@@ -179,32 +179,41 @@ def test_import_files_reports_per_file_and_a_rejected_file_lands_nothing(vi, vi_
     bad.write_text('{"asset_id": "nope", "caption": "a dog", "grounded_phrases": []}\n')
     before = wire(vi_sim)
     report = vi.import_files([bad, folder])
-    assert report.set_index("file").status.to_dict() == {"bad.jsonl": "rejected", "good.jsonl": "imported"}
-    assert report.set_index("file").loc["bad.jsonl", "errors"] >= 1
-    logs = report.attrs["logs"]
+    assert report.files.set_index("file").status.to_dict() == {"bad.jsonl": "rejected", "good.jsonl": "imported"}
+    assert report.files.set_index("file").loc["bad.jsonl", "errors"] >= 1
+    assert report.rejected == ["bad.jsonl"] and report.imported == ["good.jsonl"] and not report.ok
+    logs = report.logs
     assert ((logs.file == "bad.jsonl") & (logs.level == "Error") & (logs.line == 1)).any()
     after = wire(vi_sim)
     assert after[asset] == 1 and {a: n for a, n in after.items() if a != asset} == {
         a: n for a, n in before.items() if a != asset}  # fmt: skip
     with pytest.raises(ImportRejected) as info:  # RejectSession: nothing of the session lands
         vi.import_files([bad, folder], on_bad_annotation="RejectSession")
-    assert info.value.report.status.tolist() == ["rejected", "rejected"] and wire(vi_sim) == after
+    assert info.value.report.files.status.tolist() == ["rejected", "rejected"] and wire(vi_sim) == after
+    assert info.value.logs is info.value.report.logs and len(info.value.logs)
     with pytest.raises(ValueError, match="onBadFile"):
         vi.import_files([bad], on_bad_file="Ignore")
+    early = vi.import_files([folder], wait=False)
+    assert early.counts["pending"] == 1 and len(early.sessions) == 1
+    assert vi.backend.wait_import(early).imported == ["good.jsonl"]
 
 
 @pytest.mark.parametrize("fmt", ["CsvFourCorner", "CsvWidthHeight", "PascalVoc", "YoloDarknet", "YoloKerasPytorch"])
 def test_every_box_export_reads_back(vi, anns, tmp_path, fmt):
-    files = vi.export(fmt, tmp_path / fmt)
-    assert files.attrs["format"] == fmt and len(files)
-    back = read_export(files, assets=vi.assets())
+    result = vi.export(fmt, tmp_path / fmt)
+    assert result.format == fmt and len(result.files) and result.dest == tmp_path / fmt
+    back = read_export(result, assets=vi.assets())
     g = anns[anns.kind == "grounding"]
     assert len(back) == len(g) and sorted(back.label) == sorted(g.label)
 
 
 def test_tfrecord_is_downloaded_and_named_and_vqa_exports_its_pairs(vi_sim, vi, tmp_path):
-    files = vi.export("ViTfrecord", tmp_path / "tf")
-    assert files.attrs["reader"] is None and any(f.endswith(".tfrecord") for f in files.file)
+    result = vi.export("ViTfrecord", tmp_path / "tf")
+    assert result.reader is None and any(f.endswith(".tfrecord") for f in result.files.file)
+    with pytest.raises(ValueError, match="no reader for ViTfrecord"):
+        read_export(result)
+    with pytest.raises(ab.NotSupported, match="carry no images"):
+        vi.export("coco", tmp_path / "images", images=True)
     qa = ab.connect("vi", organization=vi_sim.state.org_id, key=VI_KEY, endpoint=vi_sim.url, dataset="shapesqa")
     qa.export("ViJsonl", tmp_path / "qa")
     back = ab.read(tmp_path / "qa", format="vi_jsonl")
@@ -213,7 +222,7 @@ def test_tfrecord_is_downloaded_and_named_and_vqa_exports_its_pairs(vi_sim, vi, 
 
 
 def test_export_coco_reads_back_the_boxes(vi, anns, tmp_path):
-    files = vi.export("coco", tmp_path / "coco")
+    files = vi.export("coco", tmp_path / "coco").files
     exported = ab.read(next(f for f in files.file if f.endswith(".json")))
     g = anns[anns.kind == "grounding"]
     assert len(exported) == len(g)
@@ -222,7 +231,7 @@ def test_export_coco_reads_back_the_boxes(vi, anns, tmp_path):
     assert set(split.split) == {"train", "validate"} and len(split) == len(g)
     jsonl = vi.export("ViJsonl", tmp_path / "jsonl")
     back = ab.read(tmp_path / "jsonl", format="vi_jsonl")
-    assert len(jsonl) and sorted(back[back.kind == "caption"].text) == sorted(anns[anns.kind == "caption"].text)
+    assert len(jsonl.files) and sorted(back[back.kind == "caption"].text) == sorted(anns[anns.kind == "caption"].text)
 
 
 def test_keys_are_checked_locally_and_never_shown(vi_sim, monkeypatch):
@@ -271,7 +280,9 @@ def test_an_upload_vi_rejects_is_reported_by_file_and_its_rows_stay_unpushed(vi,
         return text.replace('"phrase": "', '"phrase": "zz') if asset == bad.asset else text
 
     monkeypatch.setattr(vi_module, "_document", spoiled)
-    report = anns.annot.push()
+    with pytest.raises(PushError) as info:
+        anns.annot.push()
+    report = info.value.report
     assert not report.ok and {f["id"] for f in report.failed} == {bad.id}
     assert "does not occur" in report.failed[0]["error"] and bad.asset in report.failed[0]["error"]
     assert report.updated == [good.id] or set(report.updated) == {good.id}

@@ -1,0 +1,121 @@
+"""The ``patch`` strategy: rows are created, patched and deleted in place (local store, Clarifai).
+
+Where the backend is atomic (the local store) the re-read, the conflict check and every write run inside one
+``backend.transaction()``: two kernels serialise on it, so the second sees the first's revisions and refuses.
+Elsewhere writes go in batches of ``capabilities.batch_size``, each journaled before it is sent; without a
+conditional write, the touched rows are re-read after the writes and any that differ from what was sent are
+reported, never counted as landed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+import pandas as pd
+
+from .conflicts import check, raise_conflicts
+from .engine import Context, before_ids, find_created, journal_key, records
+
+__all__ = ["run"]
+
+
+def run(ctx: Context) -> None:
+    caps = ctx.caps
+    scope = ctx.backend.transaction(ctx.dataset) if caps.atomic else contextlib.nullcontext()
+    with scope:
+        remote = ctx.read(ctx.units())
+        _reconcile(ctx, remote)
+        found = check(ctx.changes, remote, caps, ctx.key, ctx.explained)
+        raise_conflicts(found, ctx.title, ctx.result)
+        ctx.result.gone += found.gone
+        ctx.result.timings["checked"] = time.time()
+        _write(ctx, remote, set(found.gone))
+    ctx.result.timings["written"] = time.time()
+    if not caps.atomic and not caps.conditional_write:
+        _verify(ctx)
+
+
+def _reconcile(ctx: Context, remote: dict[str, dict[str, Any]]) -> None:
+    """Take what this owner's earlier, unanswered writes landed (found by re-reading, never sent again)."""
+    r, claimed = ctx.result, set[str]()
+    for e in ctx.entries():
+        key, data = e["key"], e["data"]
+        if e["op"] == "create":
+            new_id = find_created(ctx, e, remote, claimed)
+            if new_id is not None:
+                r.ids[key], r.revs[new_id] = new_id, str(remote[new_id].get("rev"))
+                ctx.landed(key)
+        elif e["op"] == "update" and key in remote and journal_key(ctx, remote[key]) == data.get("rowkey"):
+            r.revs[key] = str(remote[key].get("rev"))
+            ctx.explained.add(key)
+            ctx.landed(key)
+        elif e["op"] == "delete" and key not in remote:
+            r.deleted.append(key)
+            ctx.explained.add(key)
+            ctx.landed(key)
+
+
+def _batches(frame: pd.DataFrame, size: int | None) -> list[pd.DataFrame]:
+    if not len(frame):
+        return []
+    step = size or len(frame)
+    return [frame.iloc[i : i + step] for i in range(0, len(frame), step)]
+
+
+def _write(ctx: Context, remote: dict[str, dict[str, Any]], gone: set[str]) -> None:
+    ch, r, b = ctx.changes, ctx.result, ctx.backend
+    creates = ch.creates[~ch.creates["id"].isin(list(r.ids))]
+    updates = ch.updates[~ch.updates["id"].isin(list(r.revs))]
+    deletes = ch.deletes[~ch.deletes["id"].isin([*r.deleted, *gone])]
+    for rec in records(creates):
+        key = journal_key(ctx, rec)
+        unit = str(rec[ctx.caps.unit])
+        ctx.put(str(rec["id"]), "create", "pending", rowkey=key, unit=unit, before=before_ids(ctx, remote, unit, key))
+    for rec in records(updates):
+        ctx.put(str(rec["id"]), "update", "pending", rowkey=journal_key(ctx, rec))
+    for row_id in deletes["id"]:
+        ctx.put(str(row_id), "delete", "pending")
+    if ctx.caps.creates_labels and hasattr(b, "create_labels"):
+        labels = sorted({str(v) for v in pd.concat([creates["label"], updates["label"]]).dropna()})
+        if labels:
+            b.create_labels(ctx.dataset, labels)
+    try:
+        for batch in _batches(creates, ctx.caps.batch_size):
+            for old, (new, rev) in zip(batch["id"], b.create_rows(ctx.dataset, batch), strict=True):
+                r.ids[str(old)], r.revs[str(new)] = str(new), str(rev)
+                ctx.put(str(old), "create", "created", new_id=str(new))
+                ctx.landed(str(old))
+        for batch in _batches(updates, ctx.caps.batch_size):
+            r.revs.update({str(k): str(v) for k, v in b.patch_rows(ctx.dataset, batch).items()})
+            ctx.landed(*[str(i) for i in batch["id"]])
+        for batch in _batches(deletes, ctx.caps.batch_size):
+            already = set(b.delete_rows(ctx.dataset, batch))
+            r.gone += sorted(already)
+            r.deleted += [str(i) for i in batch["id"] if str(i) not in already]
+            ctx.landed(*[str(i) for i in batch["id"]])
+    except Exception as exc:
+        if ctx.caps.atomic:
+            raise  # the transaction rolls back: nothing landed
+        from ..errors import BackendError
+
+        if isinstance(exc, BackendError):
+            raise ctx.fail(exc, ctx.title) from exc
+        raise
+
+
+def _verify(ctx: Context) -> None:
+    """Without a conditional write: the rows as sent must be what the platform now holds."""
+    r = ctx.result
+    sent = {**{r.ids[str(i)]: rec for i, rec in zip(ctx.changes.creates["id"], records(ctx.changes.creates),
+                                                     strict=True) if str(i) in r.ids},
+            **{str(rec["id"]): rec for rec in records(ctx.changes.updates) if str(rec["id"]) in r.revs}}  # fmt: skip
+    if not sent:
+        return
+    now = ctx.read(sorted({str(rec[ctx.caps.unit]) for rec in sent.values()}))
+    for row_id, rec in sent.items():
+        if row_id not in now or ctx.key(now[row_id]) != ctx.key(rec):
+            r.failed.append({"id": row_id, "op": "write", "error": f"row {row_id}: another writer changed it during "
+                             "this push (re-read after the write differs from what was sent); reload"})  # fmt: skip
+            r.revs.pop(row_id, None)
