@@ -1,7 +1,10 @@
-"""What every simulator shares: injected faults (latency, 429, cut connections) and a uvicorn server in a thread.
+"""What every simulator shares at the HTTP level: injected faults and a uvicorn server in a thread.
 
 `Faults` is plain mutable state: a test (or ``POST /_sim/faults``) flips a switch and the next requests see it.
-`FaultMiddleware` wraps any ASGI app; `serve_in_thread` runs one on 127.0.0.1 on an ephemeral port.
+`FaultMiddleware` wraps any ASGI app and plays the failures a client must survive: slowness, 429 with Retry-After,
+outages, a write that lands but whose answer is lost (cut connection, or a 500), a write refused before it lands
+(503), and a 200 whose JSON is cut short. `serve_in_thread` runs an app on 127.0.0.1, real sockets, real HTTP.
+The request-level pieces (error bodies, keys, paging, signed URLs, the app factory) are `kit`.
 """
 
 from __future__ import annotations
@@ -23,29 +26,94 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: the write faults, in the order they win when two fall on the same write (each one reaching it is spent)
+WRITE_FAULTS = ("reject_after", "cut_after", "fail_after")
+_OPTIONAL_COUNTS = frozenset(WRITE_FAULTS)
+_SECONDS = frozenset({"latency_ms", "retry_after"})
 
 
 @dataclass
 class Faults:
-    """Switches of a running simulator; every count is of API requests from the moment it is set."""
+    """Switches of a running simulator; counts are of API requests from the moment they are set and count down.
+
+    A write is a POST, PUT, PATCH or DELETE that got past ``rate_limit`` and ``down`` (signed-URL uploads too).
+    The ``*_after`` switches count writes down to the one they hit (1: the next write) and are None once spent:
+
+    - ``cut_after``: that write is applied, then its connection is dropped with the answer unsent;
+    - ``fail_after``: that write is applied, then answered 500 in the platform's error body (the client cannot
+      tell it landed);
+    - ``reject_after``: that write is answered 503 and not applied.
+
+    ``truncate``: the next N answers that are 2xx JSON keep their status and send the first half of their bytes
+    (with a Content-Length of what is sent): well-formed HTTP, malformed JSON.
+    """
 
     latency_ms: float = 0.0  # added to every request: stands for the network
     rate_limit: int = 0  # answer 429 (with Retry-After) to the next N requests
     retry_after: float = 1.0
-    cut_after: int | None = None  # the N-th write from now is applied, then its connection is dropped unanswered
+    cut_after: int | None = None
+    fail_after: int | None = None
+    reject_after: int | None = None
+    truncate: int = 0
     down_after_cut: int = 0  # after a cut, answer 503 to this many further requests
     down: int = 0  # answer 503 to the next N requests
-    writes: int = 0  # writes seen since ``cut_after`` was set
+    writes: int = 0  # writes seen (every write the simulator was asked for past rate_limit and down)
 
     def update(self, changes: dict[str, Any]) -> None:
+        """Set switches by name (``POST /_sim/faults`` sends the same mapping); a bad name or value is a
+        ValueError and changes nothing."""
+        if not isinstance(changes, dict):
+            raise ValueError("fault switches are a JSON object of name -> value")
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known
         if unknown:
             raise ValueError(f"unknown fault switches {sorted(unknown)}; known: {sorted(known)}")
-        for name, value in changes.items():
+        checked = {name: _checked(name, value) for name, value in changes.items()}
+        for name, value in checked.items():
             setattr(self, name, value)
-        if "cut_after" in changes:
-            self.writes = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def take_write(self) -> str | None:
+        """Count one write; the write fault it meets (a name of `WRITE_FAULTS`), or None to serve it as usual."""
+        self.writes += 1
+        hit = []
+        for name in WRITE_FAULTS:
+            left = getattr(self, name)
+            if left is None:
+                continue
+            if left <= 1:
+                setattr(self, name, None)
+                hit.append(name)
+            else:
+                setattr(self, name, left - 1)
+        if not hit:
+            return None
+        if hit[0] == "cut_after":
+            self.down = self.down_after_cut  # one cut, then maybe an outage
+        return hit[0]
+
+    def take_truncation(self) -> bool:
+        """Whether the answer now starting is one of the ``truncate`` ones (and count it)."""
+        if self.truncate <= 0:
+            return False
+        self.truncate -= 1
+        return True
+
+
+def _checked(name: str, value: Any) -> Any:
+    """``value`` as switch ``name`` takes it: a count (int >= 0; None too for the ``*_after`` ones) or seconds."""
+    if name in _OPTIONAL_COUNTS and value is None:
+        return None
+    if name in _SECONDS:
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+        raise ValueError(f"fault switch {name} takes a number >= 0, not {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    none = " or null" if name in _OPTIONAL_COUNTS else ""
+    raise ValueError(f"fault switch {name} takes an integer >= 0{none}, not {value!r}")
 
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> list[Message]:
@@ -58,8 +126,24 @@ def _json_response(status: int, body: Any, headers: dict[str, str] | None = None
     ]
 
 
+def _with_length(start: Message, length: int | None) -> Message:
+    """``start`` with its Content-Length replaced (None: dropped)."""
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    if length is not None:
+        headers.append((b"content-length", str(length).encode()))
+    return {**start, "headers": headers}
+
+
+def _is_json_success(start: Message) -> bool:
+    types = [v for k, v in start.get("headers", []) if k.lower() == b"content-type"]
+    return 200 <= int(start["status"]) < 300 and bool(types) and types[0].startswith(b"application/json")
+
+
 class FaultMiddleware:
-    """Applies `Faults` around an ASGI app; paths under ``/_sim/`` (the control API) are never faulted."""
+    """Applies `Faults` around an ASGI app; paths under ``/_sim/`` (the control API) are never faulted.
+
+    ``error_body(code, message)`` words the answers it makes up (429, 500, 503) as the platform would.
+    """
 
     def __init__(self, app: ASGIApp, faults: Faults, error_body: Callable[[str, str], Any]):
         self.app, self.faults, self.error_body = app, faults, error_body
@@ -74,35 +158,70 @@ class FaultMiddleware:
         if f.rate_limit > 0:
             f.rate_limit -= 1
             body = self.error_body("TooManyRequestsError", "Too many requests, slow down")
-            for message in _json_response(429, body, {"Retry-After": f"{f.retry_after:g}"}):
-                await send(message)
+            await self._answer(send, 429, body, {"Retry-After": f"{f.retry_after:g}"})
             return
         if f.down > 0:
             f.down -= 1
-            for message in _json_response(503, self.error_body("ServiceUnavailableError", "Service Unavailable")):
-                await send(message)
+            await self._answer(send, 503, self.error_body("ServiceUnavailableError", "Service Unavailable"))
             return
-        if scope["method"] in WRITE_METHODS and f.cut_after is not None:
-            f.writes += 1
-            if f.writes >= f.cut_after:
-                f.cut_after, f.writes, f.down = None, 0, f.down_after_cut  # one cut, then maybe an outage
-                await self._cut(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        fault = f.take_write() if scope["method"] in WRITE_METHODS else None
+        if fault == "reject_after":
+            await self._answer(send, 503, self.error_body("ServiceUnavailableError", "Service Unavailable"))
+        elif fault == "cut_after":
+            await self._cut(scope, receive, send)
+        elif fault == "fail_after":
+            await self.app(scope, receive, _swallow([]))  # it lands ...
+            await self._answer(send, 500, self.error_body("InternalServerError", "Internal Server Error"))
+        elif f.truncate > 0:
+            await self.app(scope, receive, self._truncating(send))
+        else:
+            await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _answer(send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        for message in _json_response(status, body, headers):
+            await send(message)
 
     async def _cut(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the request to the end (so it lands), then answer headers only and drop the connection."""
         sent: list[Message] = []
-
-        async def swallow(message: Message) -> None:
-            sent.append(message)
-
-        await self.app(scope, receive, swallow)
+        await self.app(scope, receive, _swallow(sent))
         start = next(m for m in sent if m["type"] == "http.response.start")
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-        await send({**start, "headers": [*headers, (b"content-length", b"1000")]})
+        await send(_with_length(start, 1000))
         await send({"type": "http.response.body", "body": b"{", "more_body": True})
         # returning without finishing the body makes the server close the connection: the client sees a cut
+
+    def _truncating(self, send: Send) -> Send:
+        """``send`` that cuts a 2xx JSON answer to half its bytes when `Faults.take_truncation` says so."""
+        held: Message | None = None
+        chunks: list[bytes] = []
+
+        async def truncating(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start":
+                if _is_json_success(message) and self.faults.take_truncation():
+                    held = message
+                    return
+            elif held is not None and message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    data = b"".join(chunks)
+                    half = data[: len(data) // 2]
+                    await send(_with_length(held, len(half)))
+                    await send({"type": "http.response.body", "body": half})
+                return
+            await send(message)
+
+        return truncating
+
+
+def _swallow(sent: list[Message]) -> Send:
+    """A ``send`` that keeps the messages in ``sent`` instead of answering."""
+
+    async def swallow(message: Message) -> None:
+        sent.append(message)
+
+    return swallow
 
 
 @dataclass
@@ -121,11 +240,16 @@ class RunningServer:
         return {"url": self.url}
 
 
-def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", port: int = 0, timeout: float = 20) -> RunningServer:
-    """Start ``app`` with uvicorn on ``host`` (port 0: an ephemeral one) in a thread; real HTTP, real sockets."""
+def serve_in_thread(
+    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, timeout: float = 20, log_level: str = "critical"
+) -> RunningServer:
+    """Start ``app`` with uvicorn on ``host`` (port 0: an ephemeral one) in a thread; real HTTP, real sockets.
+
+    It returns once the socket is bound, so the URL holds the real port (what ``serve --port 0`` prints).
+    """
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="critical", lifespan="off", access_log=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"sim-{host}:{port}", daemon=True)
     thread.start()
@@ -136,45 +260,3 @@ def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", port: int = 0, timeou
         time.sleep(0.01)
     bound = server.servers[0].sockets[0].getsockname()
     return RunningServer(url=f"http://{host}:{bound[1]}", server=server, thread=thread)
-
-
-def faults_dict(faults: Faults) -> dict[str, Any]:
-    return asdict(faults)
-
-
-def simulator_app(
-    routes: list[Any], faults: Faults, error_body: Callable[[str, str], Any], describe: Callable[[], Any]
-) -> FaultMiddleware:
-    """A simulator's Starlette app: its ``routes`` plus the control API (``/_sim/faults``, ``/_sim/state`` answering
-    ``describe()``), unknown paths and methods answered in the platform's ``error_body``, wrapped in `FaultMiddleware`.
-    """
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
-
-    def error(status: int, code: str, message: str) -> Response:
-        return JSONResponse(error_body(code, message), status_code=status)
-
-    async def sim_faults(request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                faults.update(await request.json())
-            except (ValueError, TypeError) as exc:
-                return error(400, "BadRequestError", str(exc))
-        return JSONResponse(faults_dict(faults))
-
-    async def sim_state(request: Request) -> Response:
-        return JSONResponse(describe())
-
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return error(404, "ResourceNotFoundError", "Requested Resource Not Found")
-
-    async def bad_method(request: Request, exc: Exception) -> Response:
-        return error(405, "MethodNotAllowedError", "Method Not Allowed")
-
-    control = [Route("/_sim/faults", sim_faults, methods=["GET", "POST"]), Route("/_sim/state", sim_state)]
-    app = Starlette(routes=[*routes, *control])
-    app.add_exception_handler(404, not_found)
-    app.add_exception_handler(405, bad_method)
-    return FaultMiddleware(app, faults, error_body)

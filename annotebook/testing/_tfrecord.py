@@ -49,7 +49,7 @@ def tf_example(features: dict[str, bytes]) -> bytes:
 
 
 def _masked_crc(data: bytes) -> int:
-    from ..backends._remote import crc32c_b64
+    from .kit import crc32c_b64
 
     crc = int.from_bytes(base64.b64decode(crc32c_b64(data)), "big")
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF

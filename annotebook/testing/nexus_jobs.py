@@ -7,17 +7,17 @@ been polled ``op_steps`` times); what an export holds is `nexus_exports`. Upload
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from .nexus_sim import _error
+from .kit import crc32c_b64, storage_error
+from .nexus_sim import DIALECT
 from .nexus_state import NexusState, _seed_annotation
 
 __all__ = ["routes"]
@@ -76,7 +76,7 @@ def _session_files(state: NexusState, session: Any) -> None:
     session.overview, session.message = "Finished", f"{len(bodies)} annotation(s) imported"
 
 
-def routes(state: NexusState, project_or_error: Callable[[Request], JSONResponse | None]) -> list[Route]:
+def routes(state: NexusState, project_or_error: Callable[[Request], Response | None]) -> list[Route]:
     """The routes of import sessions and exports of ``state``; ``project_or_error`` checks the key and project."""
 
     # -- import sessions ------------------------------------------------------------------------------------
@@ -89,25 +89,25 @@ def routes(state: NexusState, project_or_error: Callable[[Request], JSONResponse
         if request.method == "POST":
             session = ImportSession(state.project_id, state.now, state.op_steps)
             state.sessions[session.id] = session
-            return JSONResponse(session.wire())
-        return JSONResponse([s.wire() for s in state.sessions.values()])
+            return DIALECT.json(session.wire())
+        return DIALECT.json([s.wire() for s in state.sessions.values()])
 
     def session_or_error(request: Request) -> Any:
         refused = project_or_error(request)
         if refused is not None:
             return refused
         session = state.sessions.get(request.path_params["sid"])
-        return session or _error(404, "ResourceNotFoundError", "Requested Import Session Resource Not Found")
+        return session or DIALECT.not_found("Import Session")
 
     async def import_session(request: Request) -> Response:
         session = session_or_error(request)
         if isinstance(session, Response):
             return session
         if request.method == "PATCH":
-            body = await request.json()
-            conditions = ((body or {}).get("status") or {}).get("conditions") or []
+            body = await DIALECT.body(request)
+            conditions = ((body if isinstance(body, dict) else {}).get("status") or {}).get("conditions") or []
             if not isinstance(conditions, list) or not all(isinstance(c, dict) for c in conditions):
-                return _error(400, "BadRequestError", "status.conditions must be a list of {condition, status}")
+                return DIALECT.bad_request("status.conditions must be a list of {condition, status}")
             for c in conditions:
                 if c.get("status") == "FailedReach":
                     session.overview, session.message = "Errored", "The client abandoned the session"
@@ -115,61 +115,58 @@ def routes(state: NexusState, project_or_error: Callable[[Request], JSONResponse
                 elif c.get("condition") == "FilesInserted" and c.get("status") == "Reached":
                     session.committed, session.message = True, "Processing files"
             session.updated = state.now()
-            return JSONResponse(session.wire())
+            return DIALECT.json(session.wire())
         if session.committed and session.overview == "Running":
             session.polls += 1
             session.updated = state.now()
             if session.polls >= state.op_steps:
                 _session_files(state, session)
-        return JSONResponse(session.wire())
+        return DIALECT.json(session.wire())
 
     async def import_files(request: Request) -> Response:
-        from .nexus_ops import MAX_FILES, sign
+        from .nexus_ops import MAX_FILES
 
         session = session_or_error(request)
         if isinstance(session, Response):
             return session
-        body = await request.json()
-        files = (body or {}).get("files") if isinstance(body, dict) else None
+        body = await DIALECT.body(request)
+        files = body.get("files") if isinstance(body, dict) else None
         if not isinstance(files, list) or not all(isinstance(f, dict) and f.get("filename") for f in files):
-            return _error(400, "BadRequestError", "files must be a list of {filename, size, crc32c}")
+            return DIALECT.bad_request("files must be a list of {filename, size, crc32c}")
         if session.committed or session.overview != "Running":
-            return _error(400, "BadRequestError", "Files can no longer be added to this import session")
+            return DIALECT.bad_request("Files can no longer be added to this import session")
         if len(session.files) + len(files) > MAX_FILES:
-            return _error(400, "BadRequestError", f"An import session holds at most {MAX_FILES} files")
+            return DIALECT.bad_request(f"An import session holds at most {MAX_FILES} files")
         base = str(request.base_url).rstrip("/")
         out = []
         for f in files:
             name = str(f["filename"])
             session.files[name] = {"size": int(f.get("size") or 0), "crc32c": str(f.get("crc32c") or ""), "data": None}
             ident = f"{session.id}/{name}"
-            url = f"{base}/uploads/{session.id}/{quote(name)}?{sign('upload', ident, state.url_ttl)}"
+            query, expires = state.sign("upload", ident)
+            url = f"{base}/uploads/{session.id}/{quote(name)}?{query}"
             headers = {"Content-Type": "application/octet-stream", "x-goog-hash": f"crc32c={f.get('crc32c')}"}
-            expiry = int((time.time() + state.url_ttl) * 1000)
+            expiry = expires * 1000
             out.append(
                 {"filename": name, "upload": {"method": "PUT", "url": url, "headers": headers, "expiryDate": expiry}}
             )
-        return JSONResponse({"id": session.id, "projectId": state.project_id, "files": out})
+        return DIALECT.json({"id": session.id, "projectId": state.project_id, "files": out})
 
     async def import_logs(request: Request) -> Response:
         session = session_or_error(request)
         if isinstance(session, Response):
             return session
-        return JSONResponse({"id": session.id, "projectId": state.project_id, "logs": session.logs})
+        return DIALECT.json({"id": session.id, "projectId": state.project_id, "logs": session.logs})
 
     async def upload(request: Request) -> Response:
-        from ..backends._remote import crc32c_b64
-        from .nexus_ops import signed_ok
-
         sid, name = request.path_params["sid"], request.path_params["name"]
-        q = request.query_params
         session = state.sessions.get(sid)
-        if session is None or not signed_ok("upload", f"{sid}/{name}", q.get("expires", ""), q.get("signature", "")):
-            return Response(b"<Error><Code>AccessDenied</Code></Error>", 403, media_type="application/xml")
+        if session is None or not state.signed_ok("upload", f"{sid}/{name}", request.query_params):
+            return storage_error(403, "AccessDenied")
         entry = session.files.get(name)
         data = await request.body()
         if entry is None or len(data) != entry["size"] or crc32c_b64(data) != entry["crc32c"]:
-            return Response(b"<Error><Code>BadDigest</Code></Error>", 400, media_type="application/xml")
+            return storage_error(400, "BadDigest")
         entry["data"] = data
         return Response(b"", 200)
 
@@ -180,19 +177,19 @@ def routes(state: NexusState, project_or_error: Callable[[Request], JSONResponse
         refused = project_or_error(request)
         if refused is not None:
             return refused
-        body = await request.json()
+        body = await DIALECT.body(request)
         if not isinstance(body, dict):
-            return _error(400, "BadRequestError", "Request body must be a JSON object")
+            return DIALECT.bad_request("Request body must be a JSON object")
         problem = export_format_problem(body.get("format"))
         if problem:
-            return _error(400, "BadRequestError", problem)
+            return DIALECT.bad_request(problem)
         job = ExportJob(state.now, state.op_steps, str(body["format"]))
         try:
             job.archive = build_export(job.format, body.get("options") or {}, state, state.tamper_export)
         except (ValueError, KeyError, TypeError) as exc:
             job.error = f"Export failed: {exc}"
         state.exports[job.id] = job
-        return JSONResponse(job.wire())
+        return DIALECT.json(job.wire())
 
     def job_or_error(request: Request, what: str) -> Any:
         """The export operation of the path, or the error answer (``what`` names the resource in a 404)."""
@@ -201,7 +198,7 @@ def routes(state: NexusState, project_or_error: Callable[[Request], JSONResponse
             return refused
         job = state.exports.get(request.path_params["opid"])
         if job is None:
-            return _error(404, "ResourceNotFoundError", f"Requested {what} Resource Not Found")
+            return DIALECT.not_found(what)
         return job
 
     async def operation(request: Request) -> Response:
@@ -209,29 +206,25 @@ def routes(state: NexusState, project_or_error: Callable[[Request], JSONResponse
         if isinstance(job, Response):
             return job
         job.advance()
-        return JSONResponse(job.wire())
+        return DIALECT.json(job.wire())
 
     async def export(request: Request) -> Response:
-        from .nexus_ops import sign
-
         job = job_or_error(request, "Export")
         if isinstance(job, Response):
             return job
         out: dict[str, Any] = {"opId": job.id, "status": job.overview}
         if job.overview == "Finished":
             base = str(request.base_url).rstrip("/")
-            url = f"{base}/downloads/{job.id}.zip?{sign('download', job.id, state.url_ttl)}"
-            out["download"] = {"method": "GET", "url": url, "expiryDate": int((time.time() + state.url_ttl) * 1000)}
-        return JSONResponse(out)
+            query, expires = state.sign("download", job.id)
+            out["download"] = {"method": "GET", "url": f"{base}/downloads/{job.id}.zip?{query}",
+                               "expiryDate": expires * 1000}  # fmt: skip
+        return DIALECT.json(out)
 
     async def download(request: Request) -> Response:
-        from .nexus_ops import signed_ok
-
-        opid, q = request.path_params["opid"], request.query_params
+        opid = request.path_params["opid"]
         job = state.exports.get(opid)
-        if job is None or job.archive is None or not signed_ok("download", opid, q.get("expires", ""),
-                                                                 q.get("signature", "")):  # fmt: skip
-            return Response(b"<Error><Code>AccessDenied</Code></Error>", 403, media_type="application/xml")
+        if job is None or job.archive is None or not state.signed_ok("download", opid, request.query_params):
+            return storage_error(403, "AccessDenied")
         return Response(job.archive, 200, media_type="application/zip")
 
     return [

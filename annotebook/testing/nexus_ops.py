@@ -14,7 +14,6 @@ The exports are `nexus_exports`.
 from __future__ import annotations
 
 import csv
-import hmac
 import inspect
 import tempfile
 import time
@@ -29,19 +28,6 @@ __all__ = ["ImportSession", "match_asset", "read_session_files"]
 
 
 MAX_FILES = 1000
-_SIGNING_KEY = b"annotebook-nexus-sim-ops"
-
-
-def sign(kind: str, ident: str, ttl: float) -> str:
-    """``expires=...&signature=...`` for a URL of ``kind`` (upload / download) of ``ident``."""
-    expires = int(time.time() + ttl)
-    sig = hmac.new(_SIGNING_KEY, f"{kind}:{ident}:{expires}".encode(), "sha256").hexdigest()
-    return f"expires={expires}&signature={sig}"
-
-
-def signed_ok(kind: str, ident: str, expires: str, signature: str) -> bool:
-    good = hmac.new(_SIGNING_KEY, f"{kind}:{ident}:{expires}".encode(), "sha256").hexdigest()
-    return hmac.compare_digest(good, signature) and expires.isdigit() and int(expires) >= time.time()
 
 
 class ImportSession:

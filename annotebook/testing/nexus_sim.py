@@ -23,77 +23,68 @@ True
 
 from __future__ import annotations
 
-import base64
-import bisect
-import hmac
 import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from ._server import FaultMiddleware, simulator_app
+from ._server import FaultMiddleware
+from .kit import ConnectInfo, Cursors, Dialect, check_key, simulator_app, storage_error
 from .nexus_state import NexusState, _wire
 
-__all__ = ["BOUND_TYPES", "NexusState", "make_app"]
+__all__ = ["BOUND_TYPES", "DIALECT", "KEY_ENV", "NexusState", "connect_info", "make_app"]
 
 BOUND_TYPES = ("Rectangle", "Polygon", "Classification", "Keypoints", "Bitmask3d")
+#: where the SDK and annotebook read a Nexus key from (the platform's documented variable)
+KEY_ENV = "DATATURE_SECRET_KEY"
 
 
 def error_body(code: str, message: str) -> dict[str, str]:
     return {"code": code, "message": message}
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(error_body(code, message), status_code=status)
+DIALECT = Dialect(error_body)
+_CURSORS = Cursors(digits=24)
 
 
 def _flag(value: str | None) -> bool:
     return (value or "").lower() == "true"
 
 
-def _cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"{seq:024x}".encode()).decode()
-
-
-def _from_cursor(cursor: str) -> int:
-    try:
-        return int(base64.urlsafe_b64decode(cursor.encode()).decode(), 16)
-    except ValueError as exc:
-        raise ValueError(f"invalid page cursor {cursor!r}") from exc
-
-
 def _page(request: Request, items: list[dict[str, Any]], max_page: int) -> dict[str, Any]:
-    """Cursor paging: ``page`` is the opaque sequence number of the first item, ``limit`` is clamped."""
+    """Cursor paging: ``page`` names the first item (its ``_seq``), ``limit`` is clamped to 1..``max_page``."""
     limit = min(max(int(request.query_params.get("limit") or 100), 1), max_page)
-    cursor = request.query_params.get("page")
-    start = _from_cursor(cursor) if cursor else 0
-    first = bisect.bisect_left(items, start, key=lambda a: a["_seq"])  # items are in ``_seq`` order
-    page = items[first : first + limit]
-    prev = _cursor(items[max(first - limit, 0)]["_seq"]) if first > 0 else None
-    after = first + limit
-    return {"nextPage": _cursor(items[after]["_seq"]) if after < len(items) else None, "prevPage": prev, "data": page}
+    page = _CURSORS.page(items, _seq, request.query_params.get("page"), limit)
+    return {"nextPage": page.next, "prevPage": page.prev, "data": page.items}
+
+
+def _seq(item: dict[str, Any]) -> int:
+    return int(item["_seq"])
+
+
+def connect_info(state: NexusState, url: str) -> ConnectInfo:
+    """How ``ab.connect`` reaches this simulator at ``url``: the project, the endpoint, the key's variable."""
+    rule = "any key" if state.key is None else "the key it was started with (--key)"
+    return ConnectInfo("nexus", "Nexus", url, {"project": state.project_id, "endpoint": url}, state.project_id,
+                       KEY_ENV, rule)  # fmt: skip
 
 
 def make_app(state: NexusState) -> FaultMiddleware:
     """The ASGI app of ``state``, wrapped in its fault switches."""
     from . import nexus_jobs
 
-    def auth(request: Request) -> JSONResponse | None:
+    def auth(request: Request) -> Response | None:
         given = request.headers.get("secret-key", "")
-        if not given:
-            return _error(401, "UnauthorizedError", "Missing Secret-Key header")
-        if state.key is not None and not hmac.compare_digest(given, state.key):
-            return _error(403, "ForbiddenError", "Invalid Secret-Key")
-        return None
+        return check_key(DIALECT, given, state.key, "Missing Secret-Key header", "Invalid Secret-Key")
 
-    def project_or_error(request: Request) -> JSONResponse | None:
+    def project_or_error(request: Request) -> Response | None:
         refused = auth(request)
         if refused is not None:
             return refused
         if request.path_params.get("pid") not in (state.project_id, state.project_id.removeprefix("proj_")):
-            return _error(404, "ResourceNotFoundError", "Requested Project Resource Not Found")
+            return DIALECT.not_found("Project")
         return None
 
     def asset_wire(request: Request, asset: dict[str, Any]) -> dict[str, Any]:
@@ -101,36 +92,41 @@ def make_app(state: NexusState) -> FaultMiddleware:
         return {**asset, "url": state.signed_url(base, asset["id"]) if asset["id"] in state.files else ""}
 
     async def workspace(request: Request) -> Response:
-        return auth(request) or JSONResponse(state.workspace)
+        return auth(request) or DIALECT.json(state.workspace)
 
     async def projects(request: Request) -> Response:
-        return auth(request) or JSONResponse([state.project()])
+        return auth(request) or DIALECT.json([state.project()])
 
     async def project(request: Request) -> Response:
-        return project_or_error(request) or JSONResponse(state.project())
+        return project_or_error(request) or DIALECT.json(state.project())
 
     async def tags(request: Request) -> Response:
         refused = project_or_error(request)
         if refused is not None:
             return refused
         if request.method == "POST":
-            body = await request.json()
+            body = await DIALECT.body(request)
+            if not isinstance(body, dict):
+                return DIALECT.bad_request("Request body must be a JSON object")
             name = str(body.get("name") or "").strip()
             if not name or any(t["name"] == name for t in state.tags):
-                return _error(400, "BadRequestError", f"Tag name {name!r} is empty or already exists")
+                return DIALECT.bad_request(f"Tag name {name!r} is empty or already exists")
             index = max((t["index"] for t in state.tags), default=-1) + 1
             state.tags.append({"index": index, "name": name, "color": body.get("color") or "#888888",
                                "description": body.get("description") or ""})  # fmt: skip
-        return JSONResponse(state.tags)
+        return DIALECT.json(state.tags)
 
     async def assets(request: Request) -> Response:
         refused = project_or_error(request)
         if refused is not None:
             return refused
         items = [{**a, "_seq": i} for i, a in enumerate(state.assets.values())]
-        page = _page(request, items, state.max_page)
+        try:
+            page = _page(request, items, state.max_page)
+        except ValueError as exc:
+            return DIALECT.bad_request(str(exc))
         page["data"] = [asset_wire(request, {k: v for k, v in a.items() if k != "_seq"}) for a in page["data"]]
-        return JSONResponse(page)
+        return DIALECT.json(page)
 
     async def asset(request: Request) -> Response:
         refused = project_or_error(request)
@@ -139,21 +135,21 @@ def make_app(state: NexusState) -> FaultMiddleware:
         key = request.path_params["aid"]
         found = state.assets.get(key) or next((a for a in state.assets.values() if a["filename"] == key), None)
         if found is None:
-            return _error(404, "ResourceNotFoundError", "Requested Asset Resource Not Found")
-        return JSONResponse(asset_wire(request, found))
+            return DIALECT.not_found("Asset")
+        return DIALECT.json(asset_wire(request, found))
 
     async def annotations(request: Request) -> Response:
         refused = project_or_error(request)
         if refused is not None:
             return refused
         if request.method == "POST":
-            return create(await request.json())
+            return create(await DIALECT.body(request))
         wanted = set(request.query_params.getlist("assetId[]")) | set(request.query_params.getlist("assetId"))
         items = state.annotations_of(wanted)
         try:
             page = _page(request, items, state.max_page)
         except ValueError as exc:
-            return _error(400, "BadRequestError", str(exc))
+            return DIALECT.bad_request(str(exc))
         attributes = _flag(request.query_params.get("includeAttributes"))
         rows = b",".join(state.wire_json(a, attributes) for a in page.pop("data"))
         head = json.dumps(page, separators=(",", ":"))[:-1].encode()  # the page's fields, then its rows
@@ -161,23 +157,23 @@ def make_app(state: NexusState) -> FaultMiddleware:
 
     def create(body: Any) -> Response:
         if not isinstance(body, dict):
-            return _error(400, "BadRequestError", "Request body must be a JSON object")
+            return DIALECT.bad_request("Request body must be a JSON object")
         body = {_CAMEL.get(k, k): v for k, v in body.items()}
         if body.get("assetId") not in state.assets:
-            return _error(404, "ResourceNotFoundError", "Requested Asset Resource Not Found")
+            return DIALECT.not_found("Asset")
         if body.get("tag") not in {t["name"] for t in state.tags}:
-            return _error(400, "BadRequestError", f"Tag {body.get('tag')!r} does not exist in this project")
+            return DIALECT.bad_request(f"Tag {body.get('tag')!r} does not exist in this project")
         problem = _bound_problem(body.get("boundType"), body.get("bound"))
         if problem:
-            return _error(400, "BadRequestError", problem)
+            return DIALECT.bad_request(problem)
         attrs = body.get("attributes") or []
         if isinstance(attrs, dict):
             attrs = [{"name": k, "value": v} for k, v in attrs.items()]
         if not isinstance(attrs, list) or not all(isinstance(a, dict) and "name" in a for a in attrs):
-            return _error(400, "BadRequestError", "attributes must be a list of {name, value}")
+            return DIALECT.bad_request("attributes must be a list of {name, value}")
         body, attrs = _lossy(state.lossy_create, body, attrs)
         ann = state._store({**body, "attributes": attrs})
-        return JSONResponse(_wire(ann, attributes=bool(attrs)))
+        return DIALECT.json(_wire(ann, attributes=bool(attrs)))
 
     async def annotation(request: Request) -> Response:
         refused = project_or_error(request)
@@ -185,17 +181,16 @@ def make_app(state: NexusState) -> FaultMiddleware:
             return refused
         ann = state.annotations.get(request.path_params["annid"])
         if ann is None:
-            return _error(404, "ResourceNotFoundError", "Requested Annotation Resource Not Found")
+            return DIALECT.not_found("Annotation")
         if request.method == "DELETE":
             del state.annotations[ann["id"]]
-            return JSONResponse({"deleted": True, "id": ann["id"]})
-        return JSONResponse(_wire(ann, _flag(request.query_params.get("includeAttributes"))))
+            return DIALECT.json({"deleted": True, "id": ann["id"]})
+        return DIALECT.json(_wire(ann, _flag(request.query_params.get("includeAttributes"))))
 
     async def file(request: Request) -> Response:
         aid = request.path_params["aid"]
-        q = request.query_params
-        if aid not in state.files or not state.url_valid(aid, q.get("expires", ""), q.get("signature", "")):
-            return Response(b"<Error><Code>AccessDenied</Code></Error>", 403, media_type="application/xml")
+        if aid not in state.files or not state.signed_ok("file", aid, request.query_params):
+            return storage_error(403, "AccessDenied")
         return FileResponse(state.files[aid])
 
     def describe() -> dict[str, Any]:
@@ -214,7 +209,7 @@ def make_app(state: NexusState) -> FaultMiddleware:
         *nexus_jobs.routes(state, project_or_error),
         Route("/files/{aid}/{name}", file),
     ]
-    return simulator_app(routes, state.faults, error_body, describe)
+    return simulator_app(routes, state.faults, DIALECT, describe)
 
 
 _CAMEL = {"asset_id": "assetId", "bound_type": "boundType"}

@@ -8,7 +8,6 @@ are held as Nexus holds them (`_wire` gives the listed JSON); asset image URLs a
 from __future__ import annotations
 
 import hashlib
-import hmac
 import itertools
 import json
 import math
@@ -24,10 +23,12 @@ from typing import Any
 import pandas as pd
 
 from ._server import Faults
+from .kit import UrlSigner
 
-__all__ = ["NexusState", "state_frame"]
+__all__ = ["NexusState", "canonical_row", "state_frame"]
 
-_SIGNING_KEY = b"annotebook-nexus-sim"
+#: the storage host's signatures: of image files, import uploads and export downloads
+_SIGNER = UrlSigner(b"annotebook-nexus-sim", param="expires")
 
 
 class NexusState:
@@ -191,15 +192,19 @@ class NexusState:
                           "totalAnnotations": len(self.annotations)},
         }  # fmt: skip
 
-    def signed_url(self, base: str, asset_id: str) -> str:
-        expires = int(time.time() + self.url_ttl)
-        sig = hmac.new(_SIGNING_KEY, f"{asset_id}:{expires}".encode(), "sha256").hexdigest()
-        name = self.assets[asset_id]["filename"]
-        return f"{base}/files/{asset_id}/{name}?X-Goog-Expires={int(self.url_ttl)}&expires={expires}&signature={sig}"
+    def sign(self, kind: str, ident: str) -> tuple[str, int]:
+        """The query ``expires=<epoch s>&signature=...`` of a URL of ``kind`` (file / upload / download) of
+        ``ident``, valid ``url_ttl`` seconds, and that expiry."""
+        return _SIGNER.sign(kind, ident, self.url_ttl)
 
-    def url_valid(self, asset_id: str, expires: str, signature: str) -> bool:
-        good = hmac.new(_SIGNING_KEY, f"{asset_id}:{expires}".encode(), "sha256").hexdigest()
-        return hmac.compare_digest(good, signature) and expires.isdigit() and int(expires) >= time.time()
+    def signed_ok(self, kind: str, ident: str, query: Mapping[str, str]) -> bool:
+        return _SIGNER.valid(kind, ident, query)
+
+    def signed_url(self, base: str, asset_id: str) -> str:
+        """The image URL of an asset (``X-Goog-Expires`` as GCS gives it)."""
+        query, _ = self.sign("file", asset_id)
+        name = self.assets[asset_id]["filename"]
+        return f"{base}/files/{asset_id}/{name}?X-Goog-Expires={int(self.url_ttl)}&{query}"
 
 
 def _mime(path: Path) -> str:
@@ -224,6 +229,33 @@ def _seed_annotation(r: Mapping[Any, Any]) -> dict[str, Any] | None:
             [0.0, 0.0, 0] if math.isnan(x) else [x, y, int(v)] for (x, y), v in zip(pairs, r["visibility"], strict=True)
         ]
         return {**base, "boundType": "Keypoints", "bound": bound}
+    return None
+
+
+def canonical_row(ann: Mapping[str, Any], dataset: str) -> dict[str, Any] | None:
+    """A stored annotation as a canonical row (the inverse of `_seed_annotation`); None for a bound type the
+    contract has no kind for (Bitmask3d).
+
+    This is the simulator's own reading of its store, for the files it writes (exports): a simulator that decoded
+    with the client's code would share the client's bugs, and a round trip through both would hide them.
+    """
+    bound_type, bound = ann["boundType"], ann["bound"] or []
+    row: dict[str, Any] = {"dataset": dataset, "asset": ann["assetId"], "id": ann["id"], "label": ann["tag"],
+                           "frame": ann.get("frame"), "rev": str(ann["createDate"])}  # fmt: skip
+    attributes = {str(a["name"]): a["value"] for a in ann["_attributes"] if a.get("value") is not None}
+    row["attributes"] = attributes or None
+    if bound_type == "Rectangle":
+        xs, ys = [float(p[0]) for p in bound], [float(p[1]) for p in bound]
+        return {**row, "kind": "box", "x0": min(xs), "y0": min(ys), "x1": max(xs), "y1": max(ys), "rotation": 0.0}
+    if bound_type == "Polygon":
+        return {**row, "kind": "polygon", "points": (tuple(float(c) for p in bound for c in p[:2]),)}
+    if bound_type == "Keypoints":
+        flat: list[float] = []
+        for x, y, v in bound:  # an invisible point (v 0) has no position, whatever its x and y say
+            flat += [math.nan, math.nan] if int(v) == 0 else [float(x), float(y)]
+        return {**row, "kind": "keypoints", "points": (tuple(flat),), "visibility": tuple(int(p[2]) for p in bound)}
+    if bound_type == "Classification":
+        return {**row, "kind": "tag", "value": True}
     return None
 
 

@@ -12,27 +12,19 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .kit import crc32c_b64, storage_error
 from .vi_exports import ExportJob, build_export, export_problem
 from .vi_imports import POLICIES, POLICY_KEYS, ImportSession, run_import
-from .vi_sim import JSON, error_body, paged
+from .vi_sim import DIALECT, paged
 from .vi_state import ViState
 
 __all__ = ["routes"]
 
 MAX_FILES = 1000
-
-
-def _error(status: int, code: str, message: str) -> Response:
-    return JSON(error_body(code, message), status_code=status)
-
-
-def _xml_error(status: int, code: str) -> Response:
-    return Response(f"<Error><Code>{code}</Code></Error>".encode(), status, media_type="application/xml")
 
 
 def _session_problem(body: Any) -> str | None:
@@ -49,13 +41,6 @@ def _session_problem(body: Any) -> str | None:
     if not isinstance(attributes, dict) or not all(isinstance(v, str) for v in attributes.values()):
         return "metadata.attributes must map names to strings"
     return None
-
-
-async def _json_body(request: Request) -> Any:
-    try:
-        return orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        return None
 
 
 def _ranged(data: bytes, header: str | None, head: bool) -> Response:
@@ -87,7 +72,7 @@ def routes(state: ViState, dataset_or_error: Callable[[Request], Any], ds_path: 
             return ds
         session = state.sessions.get(request.path_params["sid"])
         if session is None or session.ds is not ds:
-            return _error(404, "ResourceNotFoundError", "Requested Annotation Import Session Resource Not Found")
+            return DIALECT.not_found("Annotation Import Session")
         return session
 
     async def sessions(request: Request) -> Response:
@@ -99,15 +84,15 @@ def routes(state: ViState, dataset_or_error: Callable[[Request], Any], ds_path: 
             try:
                 chunk, cursors = paged(request, list(mine), {k: s.created for k, s in mine.items()}, state.max_page)
             except ValueError as exc:
-                return _error(400, "BadRequestError", str(exc))
-            return JSON({"items": [mine[k].wire() for k in chunk], **cursors})
-        body = await _json_body(request)
+                return DIALECT.bad_request(str(exc))
+            return DIALECT.json({"items": [mine[k].wire() for k in chunk], **cursors})
+        body = await DIALECT.body(request)
         problem = _session_problem(body)
         if problem:
-            return _error(400, "BadRequestError", problem)
+            return DIALECT.bad_request(problem)
         session = ImportSession(ds, state.now, body["spec"], (body.get("metadata") or {}).get("attributes") or {})
         state.sessions[session.id] = session
-        return JSON(session.wire())
+        return DIALECT.json(session.wire())
 
     async def session(request: Request) -> Response:
         found = session_or_error(request)
@@ -119,21 +104,21 @@ def routes(state: ViState, dataset_or_error: Callable[[Request], Any], ds_path: 
             if found.polls >= state.op_steps:
                 found.finished = True
                 run_import(found)
-        return JSON(found.wire())
+        return DIALECT.json(found.wire())
 
     async def status(request: Request) -> Response:
         found = session_or_error(request)
         if isinstance(found, Response):
             return found
-        body = await _json_body(request)
+        body = await DIALECT.body(request)
         conditions = ((body or {}).get("status") or {}).get("conditions") if isinstance(body, dict) else None
         cancelled = isinstance(body, dict) and (body.get("spec") or {}).get("status") == "Cancelled"
         if not cancelled and (not isinstance(conditions, list) or not all(
             isinstance(c, dict) and c.get("condition") == "FilesInserted" for c in conditions
         )):  # fmt: skip
-            return _error(400, "BadRequestError", "status.conditions may only set FilesInserted")
+            return DIALECT.bad_request("status.conditions may only set FilesInserted")
         if found.committed or found.finished:
-            return _error(409, "ConflictError", "The import session was already committed or abandoned")
+            return DIALECT.conflict("The import session was already committed or abandoned")
         for c in conditions or [{"status": "FailedReach", "reason": "CancelledByUser"}]:
             if c.get("status") == "Reached":
                 found.committed = True
@@ -147,23 +132,23 @@ def routes(state: ViState, dataset_or_error: Callable[[Request], Any], ds_path: 
         if found.committed and state.op_steps <= 0:
             found.finished = True
             run_import(found)
-        return JSON(found.wire())
+        return DIALECT.json(found.wire())
 
     async def files(request: Request) -> Response:
         found = session_or_error(request)
         if isinstance(found, Response):
             return found
-        body = await _json_body(request)
+        body = await DIALECT.body(request)
         given = body.get("files") if isinstance(body, dict) else None
         if not isinstance(given, dict) or not given or not all(
             isinstance(v, dict) and isinstance(v.get("sizeBytes"), int) and isinstance(v.get("crc32c"), str)
             and k and "/" not in k for k, v in given.items()
         ):  # fmt: skip
-            return _error(400, "BadRequestError", "files must map file names to {sizeBytes, crc32c, kind}")
+            return DIALECT.bad_request("files must map file names to {sizeBytes, crc32c, kind}")
         if found.committed or found.finished:
-            return _error(409, "ConflictError", "Files can no longer be added to this import session")
+            return DIALECT.conflict("Files can no longer be added to this import session")
         if len(set(found.files) | set(given)) > MAX_FILES:
-            return _error(400, "BadRequestError", f"An import session holds at most {MAX_FILES} files")
+            return DIALECT.bad_request(f"An import session holds at most {MAX_FILES} files")
         out = {}
         for name, spec in given.items():
             found.files[name] = {"sizeBytes": spec["sizeBytes"], "crc32c": spec["crc32c"],
@@ -174,16 +159,16 @@ def routes(state: ViState, dataset_or_error: Callable[[Request], Any], ds_path: 
                          "headers": {"Content-Type": "application/octet-stream",
                                      "x-goog-hash": f"crc32c={spec['crc32c']}"}}  # fmt: skip
         found.touch()
-        return JSON({"files": out})
+        return DIALECT.json({"files": out})
 
     async def one_file(request: Request) -> Response:
         found = session_or_error(request)
         if isinstance(found, Response):
             return found
         if request.path_params["name"] not in found.files:
-            return _error(404, "ResourceNotFoundError", "Requested Import File Resource Not Found")
+            return DIALECT.not_found("Import File")
         if found.committed or found.finished:
-            return _error(409, "ConflictError", "Files can no longer be removed from this import session")
+            return DIALECT.conflict("Files can no longer be removed from this import session")
         del found.files[request.path_params["name"]]
         found.touch()
         return Response(status_code=204)
@@ -195,27 +180,25 @@ def routes(state: ViState, dataset_or_error: Callable[[Request], Any], ds_path: 
         items = [{"name": n, "sizeBytes": f["sizeBytes"], "crc32c": f["crc32c"], "kind": f["kind"],
                   "status": "Uploaded" if f["data"] is not None else "Registered"}
                  for n, f in list(found.files.items())[:10]]  # fmt: skip
-        return JSON({"items": items})
+        return DIALECT.json({"items": items})
 
     async def logs(request: Request) -> Response:
         found = session_or_error(request)
         if isinstance(found, Response):
             return found
-        return JSON({"items": found.logs, "nextPage": None, "prevPage": None})
+        return DIALECT.json({"items": found.logs, "nextPage": None, "prevPage": None})
 
     async def upload(request: Request) -> Response:
-        from ..backends._remote import crc32c_b64
-
         sid, name = request.path_params["sid"], request.path_params["name"]
         found = state.sessions.get(sid)
-        if found is None or not state.signed_ok("upload", f"{sid}/{name}", request):
-            return _xml_error(403, "AccessDenied")
+        if found is None or not state.signed_ok("upload", f"{sid}/{name}", request.query_params):
+            return storage_error(403, "AccessDenied")
         entry = found.files.get(name)
         if entry is None or found.committed or found.finished or time.time() * 1000 > found.upload_before:
-            return _xml_error(403, "AccessDenied")
+            return storage_error(403, "AccessDenied")
         data = await request.body()
         if len(data) != entry["sizeBytes"] or crc32c_b64(data) != entry["crc32c"]:
-            return _xml_error(400, "BadDigest")
+            return storage_error(400, "BadDigest")
         entry["data"] = data
         return Response(b"", 200)
 
@@ -228,20 +211,20 @@ def routes(state: ViState, dataset_or_error: Callable[[Request], Any], ds_path: 
             try:
                 chunk, cursors = paged(request, list(mine), {k: j.created for k, j in mine.items()}, state.max_page)
             except ValueError as exc:
-                return _error(400, "BadRequestError", str(exc))
-            return JSON({"items": [mine[k].wire(download(request, mine[k])) for k in chunk], **cursors})
-        body = await _json_body(request)
+                return DIALECT.bad_request(str(exc))
+            return DIALECT.json({"items": [mine[k].wire(download(request, mine[k])) for k in chunk], **cursors})
+        body = await DIALECT.body(request)
         spec = body.get("spec") if isinstance(body, dict) else None
         problem = export_problem(ds, spec)
         if problem or not isinstance(spec, dict):
-            return _error(400, "BadRequestError", problem or "the body must be {spec: {format, options}}")
+            return DIALECT.bad_request(problem or "the body must be {spec: {format, options}}")
         job = ExportJob(ds, state.now, str(spec["format"]), dict(spec.get("options") or {}))
         try:
             job.archive = build_export(ds, job.format, job.options)
         except (ValueError, KeyError, TypeError) as exc:
             job.error = f"Export failed: {exc}"
         state.exports[job.id] = job
-        return JSON(job.wire(None))
+        return DIALECT.json(job.wire(None))
 
     def download(request: Request, job: ExportJob) -> dict[str, Any] | None:
         if not job.ready:
@@ -255,14 +238,14 @@ def routes(state: ViState, dataset_or_error: Callable[[Request], Any], ds_path: 
             return ds
         job = state.exports.get(request.path_params["eid"])
         if job is None or job.ds is not ds:
-            return _error(404, "ResourceNotFoundError", "Requested Dataset Export Resource Not Found")
+            return DIALECT.not_found("Dataset Export")
         job.advance(state.op_steps)
-        return JSON(job.wire(download(request, job)))
+        return DIALECT.json(job.wire(download(request, job)))
 
     async def archive(request: Request) -> Response:
         job = state.exports.get(request.path_params["eid"])
-        if job is None or not job.ready or not state.signed_ok("download", job.id, request):
-            return _xml_error(403, "AccessDenied")
+        if job is None or not job.ready or not state.signed_ok("download", job.id, request.query_params):
+            return storage_error(403, "AccessDenied")
         assert job.archive is not None
         return _ranged(job.archive, request.headers.get("range"), request.method == "HEAD")
 

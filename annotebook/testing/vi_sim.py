@@ -50,10 +50,7 @@ Examples
 
 from __future__ import annotations
 
-import base64
-import bisect
 import copy
-import hmac
 from typing import Any
 
 import orjson
@@ -61,12 +58,15 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from ._server import FaultMiddleware, simulator_app
+from ._server import FaultMiddleware
+from .kit import ConnectInfo, Cursors, Dialect, bearer_key, check_key, simulator_app, storage_error
 from .vi_state import CAPTION_TAG, ViDataset, ViState
 
-__all__ = ["ViState", "make_app"]
+__all__ = ["DIALECT", "KEY_ENV", "ViState", "connect_info", "make_app"]
 
 ROLES = {"phrase-grounding": ("Caption", "PhraseGroundingBoundingBox"), "vqa": ("Vqa",)}
+#: where the SDK and annotebook read a Vi key from (the platform's documented variable)
+KEY_ENV = "DATATURE_VI_SECRET_KEY"
 
 
 def error_body(code: str, message: str) -> dict[str, str]:
@@ -82,22 +82,11 @@ class JSON(Response):
         return orjson.dumps(content)
 
 
-def _error(status: int, code: str, message: str) -> JSON:
-    return JSON(error_body(code, message), status_code=status)
+DIALECT = Dialect(error_body, response=JSON, loads=orjson.loads)
+_CURSORS = Cursors(digits=16)
 
 
 # -- paging ------------------------------------------------------------------------------------------------------
-def _cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"{seq:016x}".encode()).decode().rstrip("=")
-
-
-def _from_cursor(cursor: str) -> int:
-    try:
-        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode(), 16)
-    except ValueError as exc:
-        raise ValueError(f"invalid page cursor {cursor!r}") from exc
-
-
 def page_size(request: Request, max_page: int) -> int:
     """The ``s`` of a request: 10 by default, 1..``max_page``; anything else raises ValueError."""
     text = request.query_params.get("s") or "10"
@@ -108,14 +97,18 @@ def page_size(request: Request, max_page: int) -> int:
 
 def paged(request: Request, ids: list[str], seq: dict[str, int], max_page: int) -> tuple[list[str], dict[str, Any]]:
     """The ids of the page ``p`` names (``ids`` are in ``seq`` order) and the page's cursors."""
-    size = page_size(request, max_page)
-    cursor = request.query_params.get("p")
-    first = bisect.bisect_left(ids, _from_cursor(cursor), key=seq.__getitem__) if cursor else 0
-    after = first + size
-    return ids[first:after], {
-        "nextPage": _cursor(seq[ids[after]]) if after < len(ids) else None,
-        "prevPage": _cursor(seq[ids[max(first - size, 0)]]) if first > 0 else None,
-    }
+    page = _CURSORS.page(ids, seq.__getitem__, request.query_params.get("p"), page_size(request, max_page))
+    return page.items, {"nextPage": page.next, "prevPage": page.prev}
+
+
+def connect_info(state: ViState, url: str) -> ConnectInfo:
+    """How ``ab.connect`` reaches this simulator at ``url``: the organization, the endpoint, the key's variable;
+    the sample dataset is "shapes" (or the synthetic one)."""
+    ids = state.dataset_ids
+    dataset = ids.get("shapes") or next(iter(ids.values()))
+    rule = 'any key of "dtvi_" and 98 characters' if state.key is None else "the key it was started with (--key)"
+    return ConnectInfo("vi", "Vi", url, {"organization": state.org_id, "endpoint": url}, dataset, KEY_ENV, rule,
+                       datasets=dict(ids))  # fmt: skip
 
 
 def _flag(value: str | None) -> bool:
@@ -188,35 +181,33 @@ def make_app(state: ViState) -> FaultMiddleware:
     """The ASGI app of ``state``, wrapped in its fault switches."""
     from . import vi_ops
 
-    def auth(request: Request) -> JSON | None:
-        given = request.headers.get("authorization", "")
-        key = given[7:].strip() if given[:7].lower() == "bearer " else ""
-        if not key:
-            return _error(401, "UnauthorizedError", "Missing Authorization: Bearer <secret key> header")
-        if state.key is not None and not hmac.compare_digest(key.encode(), state.key.encode()):
-            return _error(403, "ForbiddenError", "Invalid secret key")
+    def auth(request: Request) -> Response | None:
+        missing = "Missing Authorization: Bearer <secret key> header"
+        refused = check_key(DIALECT, bearer_key(request), state.key, missing, "Invalid secret key")
+        if refused is not None:
+            return refused
         org = request.headers.get("organization-id")
         if org != state.org_id:
-            return _error(403, "ForbiddenError", f"The key has no access to organization {org!r}")
+            return DIALECT.error(403, "ForbiddenError", f"The key has no access to organization {org!r}")
         if request.path_params.get("org", state.org_id) != state.org_id:
-            return _error(404, "ResourceNotFoundError", "Requested Organization Resource Not Found")
+            return DIALECT.not_found("Organization")
         return None
 
-    def dataset_or_error(request: Request) -> ViDataset | JSON:
+    def dataset_or_error(request: Request) -> ViDataset | Response:
         refused = auth(request)
         if refused is not None:
             return refused
         org, _, ds_id = request.path_params["fds"].partition("_")
         ds = state.datasets.get(ds_id) if org == state.org_id else None
-        return ds or _error(404, "ResourceNotFoundError", "Requested Dataset Resource Not Found")
+        return ds or DIALECT.not_found("Dataset")
 
-    def asset_or_error(request: Request) -> tuple[ViDataset, str] | JSON:
+    def asset_or_error(request: Request) -> tuple[ViDataset, str] | Response:
         ds = dataset_or_error(request)
-        if isinstance(ds, JSON):
+        if isinstance(ds, Response):
             return ds
         aid = request.path_params["aid"]
         if aid not in ds.assets:
-            return _error(404, "ResourceNotFoundError", "Requested Asset Resource Not Found")
+            return DIALECT.not_found("Asset")
         return ds, aid
 
     def base(request: Request) -> str:
@@ -229,7 +220,7 @@ def make_app(state: ViState) -> FaultMiddleware:
         try:
             page_size(request, state.max_page)
         except ValueError as exc:
-            return _error(400, "BadRequestError", str(exc))
+            return DIALECT.bad_request(str(exc))
         return JSON({"items": [state.organization()], "nextPage": None, "prevPage": None})
 
     async def organization(request: Request) -> Response:
@@ -244,32 +235,32 @@ def make_app(state: ViState) -> FaultMiddleware:
         try:
             chunk, cursors = paged(request, ids, seq, state.max_page)
         except ValueError as exc:
-            return _error(400, "BadRequestError", str(exc))
+            return DIALECT.bad_request(str(exc))
         return JSON({"items": [state.datasets[k].wire() for k in chunk], **cursors})
 
     async def dataset(request: Request) -> Response:
         ds = dataset_or_error(request)
-        return ds if isinstance(ds, JSON) else JSON(ds.wire())
+        return ds if isinstance(ds, Response) else JSON(ds.wire())
 
     async def assets(request: Request) -> Response:
         ds = dataset_or_error(request)
-        if isinstance(ds, JSON):
+        if isinstance(ds, Response):
             return ds
         try:
             chunk, cursors = paged(request, list(ds.assets), ds.seq, state.max_page)
         except ValueError as exc:
-            return _error(400, "BadRequestError", str(exc))
+            return DIALECT.bad_request(str(exc))
         show = _flag(request.query_params.get("contents"))
         items = [ds.asset_wire(a, state.contents(base(request), ds, a) if show else None) for a in chunk]
         return JSON({"items": items, **cursors})
 
     async def asset_count(request: Request) -> Response:
         ds = dataset_or_error(request)
-        return ds if isinstance(ds, JSON) else JSON({"count": len(ds.assets)})
+        return ds if isinstance(ds, Response) else JSON({"count": len(ds.assets)})
 
     async def asset(request: Request) -> Response:
         found = asset_or_error(request)
-        if isinstance(found, JSON):
+        if isinstance(found, Response):
             return found
         ds, aid = found
         if request.method == "DELETE":
@@ -280,62 +271,59 @@ def make_app(state: ViState) -> FaultMiddleware:
 
     async def annotations(request: Request) -> Response:
         found = asset_or_error(request)
-        if isinstance(found, JSON):
+        if isinstance(found, Response):
             return found
         ds, aid = found
         try:
             chunk, cursors = paged(request, list(ds.by_asset[aid]), ds.seq, state.max_page)
         except ValueError as exc:
-            return _error(400, "BadRequestError", str(exc))
+            return DIALECT.bad_request(str(exc))
         return JSON({"items": [ds.annotations[k] for k in chunk], **cursors})
 
     async def annotation(request: Request) -> Response:
         found = asset_or_error(request)
-        if isinstance(found, JSON):
+        if isinstance(found, Response):
             return found
         ds, aid = found
         ann = ds.by_asset[aid].get(request.path_params["annid"])
         if ann is None:
-            return _error(404, "ResourceNotFoundError", "Requested Annotation Resource Not Found")
+            return DIALECT.not_found("Annotation")
         if request.method == "GET":
             return JSON(ann)
         match = request.headers.get("if-match")
         if match is not None and match not in (ann["etag"], "*"):
-            return _error(412, "PreconditionFailedError", f"etag {match} is not the current {ann['etag']}")
+            return DIALECT.error(412, "PreconditionFailedError", f"etag {match} is not the current {ann['etag']}")
         if request.method == "DELETE":
             ds.delete_annotation(ann["annotationId"])
             return Response(status_code=204)
         return await write_annotation(request, ds, aid, ann)
 
     async def write_annotation(request: Request, ds: ViDataset, aid: str, ann: dict[str, Any]) -> Response:
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            body = None
+        body = await DIALECT.body(request)
         if not isinstance(body, dict):
-            return _error(400, "BadRequestError", "Request body must be a JSON object")
+            return DIALECT.bad_request("Request body must be a JSON object")
         unknown = set(body) - {"kind", "spec", "metadata", "etag", *_IDENTITY}
         changed = [k for k in _IDENTITY if k in body and body[k] != ann[k]]
         if unknown or changed or body.get("kind", "Annotation") != "Annotation":
-            return _error(400, "BadRequestError", f"cannot write fields {sorted(unknown | set(changed))}")
+            return DIALECT.bad_request(f"cannot write fields {sorted(unknown | set(changed))}")
         patch = request.method == "PATCH"
         spec = _merge(ann["spec"], body.get("spec") or {}) if patch else body.get("spec")
         attributes = (body.get("metadata") or {}).get("attributes", ann["metadata"]["attributes"])
         if patch and isinstance(attributes, dict):
             attributes = {**ann["metadata"]["attributes"], **attributes}
         if not isinstance(attributes, dict) or not all(isinstance(v, str) for v in attributes.values()):
-            return _error(400, "BadRequestError", "metadata.attributes must map names to strings")
+            return DIALECT.bad_request("metadata.attributes must map names to strings")
         problem = spec_problem(ds, aid, spec)
         if problem or not isinstance(spec, dict):
-            return _error(400, "BadRequestError", problem or "spec must be an object")
+            return DIALECT.bad_request(problem or "spec must be an object")
         ds.rewrite(ann, spec, attributes)
         return JSON(ann)
 
     async def file(request: Request) -> Response:
         ds = state.datasets.get(request.path_params["dsid"])
         aid = request.path_params["aid"]
-        if ds is None or aid not in ds.files or not state.signed_ok("file", f"{ds.id}/{aid}", request):
-            return Response(b"<Error><Code>AccessDenied</Code></Error>", 403, media_type="application/xml")
+        if ds is None or aid not in ds.files or not state.signed_ok("file", f"{ds.id}/{aid}", request.query_params):
+            return storage_error(403, "AccessDenied")
         return FileResponse(ds.files[aid])
 
     def describe() -> dict[str, Any]:
@@ -357,4 +345,4 @@ def make_app(state: ViState) -> FaultMiddleware:
         *vi_ops.routes(state, dataset_or_error, ds_path),
         Route("/files/{dsid}/{aid}/{name}", file),
     ]
-    return simulator_app(routes, state.faults, error_body, describe)
+    return simulator_app(routes, state.faults, DIALECT, describe)
