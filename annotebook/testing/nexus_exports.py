@@ -1,15 +1,15 @@
 """The Nexus simulator's annotation exports: the export operation, the formats (`EXPORTS`) and the zip.
 
 Exports (``annotationexports``): an operation that runs for a few polls, then a signed download URL of a zip of
-every Nexus export format (`EXPORTS`, one entry per name of `EXPORT_FORMATS`). The zip holds one folder named
-after the project's hash (the seed doc's ``cd067221.../train.csv``, ``.../validate.csv``). ``splitRatio`` is the
-share of assets, shuffled with ``seed`` unless ``shuffle`` is false, that goes to ``validate``; with 0 everything is
-in ``train``. A split gets files only when it holds a row the format carries; a format that carries none of the
-project's rows holds ``README.txt`` (why) and the format's label map instead. ``normalized`` (default true) applies
-to the CSV box formats; the others use their own convention (COCO, VOC, VoTT, CreateML pixels; YOLO, IBM,
-TFRecord, Nexus's own JSON 0..1). Only the seed doc's ``<split>.csv`` layout is Nexus's; the rest is our choice, in
-the formats' usual shapes. Each format carries the kinds it defines (boxes are Rectangles; the polygon formats take
-a Rectangle as its 4-corner polygon), else nothing of a row:
+every Nexus export format (`EXPORTS`, one entry per format of the SDK's ``AnnotationExportFormat``). The zip holds
+one folder named after the project's hash (the seed doc's ``cd067221.../train.csv``, ``.../validate.csv``).
+``splitRatio`` is the share of assets, shuffled with ``seed`` unless ``shuffle`` is false, that goes to
+``validate``; with 0 everything is in ``train``. A split gets files only when it holds a row the format carries; a
+format that carries none of the project's rows holds ``README.txt`` (why) and the format's label map instead.
+``normalized`` (default true) applies to the CSV box formats; the others use their own convention (COCO, VOC, VoTT,
+CreateML pixels; YOLO, IBM, TFRecord, Nexus's own JSON 0..1). Only the seed doc's ``<split>.csv`` layout is Nexus's;
+the rest is our choice, in the formats' usual shapes. Each format carries the kinds it defines (boxes are
+Rectangles; the polygon formats take a Rectangle as its 4-corner polygon), else nothing of a row:
 
 - written by annotebook's writers, read back by ``ab.read``:
   ``coco`` (boxes, polygons, keypoints), ``polygon_coco`` and ``polygon_single`` (boxes and polygons as COCO
@@ -62,7 +62,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..backends.nexus import EXPORT_FORMATS, row_from_wire
 from .nexus_export_files import (
     Builder,
     Export,
@@ -85,6 +84,7 @@ from .nexus_export_files import (
     _tfrecord,
     _vott,
 )
+from .nexus_state import canonical_row
 
 __all__ = ["EXPORTS", "ExportJob", "ExportSpec", "build_export", "export_format_problem", "rle_string"]
 
@@ -312,8 +312,7 @@ def _export_of(fmt: str, options: dict[str, Any], state: Any) -> Export:
     split = {a: ("validate" if i < n_val else "train") for i, a in enumerate(names)}
     rows = []
     for ann in state.annotations.values():
-        wire = {k: v for k, v in ann.items() if not k.startswith("_")} | {"attributes": ann["_attributes"]}
-        row = row_from_wire(wire, "export")
+        row = canonical_row(ann, "export")
         if row is not None and row["kind"] in spec.kinds:
             row["split"] = split[row["asset"]]
             row["asset"] = by_id[row["asset"]]["filename"]
@@ -334,7 +333,7 @@ def _export_of(fmt: str, options: dict[str, Any], state: Any) -> Export:
 def build_export(
     fmt: str, options: dict[str, Any], state: Any, tamper: Callable[[zipfile.ZipFile], None] | None = None
 ) -> bytes:
-    """The zip of an export of ``state`` in ``fmt`` (one of `EXPORT_FORMATS`), laid out as the module docstring says."""
+    """The zip of an export of ``state`` in ``fmt`` (one of `EXPORTS`), laid out as the module docstring says."""
     spec = EXPORTS[fmt]
     ex = _export_of(fmt, options, state)
     files = spec.build(ex) if len(ex.anns) else _readme(ex, spec)
@@ -352,6 +351,6 @@ _SNAKE = {"split_ratio": "splitRatio"}
 
 
 def export_format_problem(fmt: Any) -> str | None:
-    if fmt not in EXPORT_FORMATS:
+    if fmt not in EXPORTS:
         return f"format {fmt!r} is not one of the Nexus export formats"
     return None
