@@ -1,15 +1,22 @@
 """Platform simulators for tests and offline use (extra ``annotebook[sim]``: Starlette + uvicorn).
 
-``python -m annotebook.testing serve nexus --port 8765 [--key K]`` serves a Datature Nexus simulator on 127.0.0.1,
-seeded with the sample "shapes" project; point a backend at it with ``endpoint="http://127.0.0.1:8765"``.
+``python -m annotebook.testing serve nexus --port 8765 [--key K] [--json]`` serves a Datature Nexus simulator on
+127.0.0.1, seeded with the sample "shapes" project, and prints one line saying how ``ab.connect`` reaches it.
 ``serve vi`` serves a Datature Vi simulator (an organization with a phrase-grounding "shapes" dataset and a vqa
 "shapesqa" one) the same way.
+
+A simulator is its state module (what the platform holds), its routes (the wire) and the shared `kit` (error
+bodies, keys, paging, signed URLs, the app factory) and `_server` (faults, serving). Simulators encode and decode
+the wire with their own code, never with the backends' (a test checks that no module here imports
+``annotebook.backends``), so a bug in a client cannot be cancelled out by the same bug in its simulator.
 
 Examples
 --------
 >>> from annotebook.testing import start  # doctest: +SKIP
 >>> sim = start("nexus")                   # doctest: +SKIP
 >>> sim.url, sim.state.project_id          # doctest: +SKIP
+>>> sim.connect_info().connect             # doctest: +SKIP
+{'project': 'proj_...', 'endpoint': 'http://127.0.0.1:...'}
 >>> vi = start("vi", key="dtvi_" + "x" * 98)  # doctest: +SKIP
 >>> vi.state.org_id, vi.state.dataset_ids    # doctest: +SKIP
 """
@@ -17,9 +24,12 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._server import Faults, RunningServer, serve_in_thread
+
+if TYPE_CHECKING:
+    from .kit import ConnectInfo
 
 __all__ = ["SIMULATORS", "Faults", "Simulator", "start"]
 
@@ -33,27 +43,35 @@ class Simulator:
     url: str
     state: Any
     server: RunningServer
+    platform: str = ""
 
     def stop(self) -> None:
         self.server.stop()
 
+    def connect_info(self) -> ConnectInfo:
+        """What ``ab.connect`` needs to reach this simulator (the key aside), and the sample dataset's id."""
+        return _module(self.platform).connect_info(self.state, self.url)
 
-def start(platform: str, host: str = "127.0.0.1", port: int = 0, **options: Any) -> Simulator:
-    """Start the ``platform`` simulator in a background thread (port 0: an ephemeral one)."""
-    app: Any
+
+def _module(platform: str) -> Any:
+    """The simulator module of ``platform`` (imported late: Starlette is an extra)."""
     if platform == "nexus":
-        from .nexus_sim import NexusState
-        from .nexus_sim import make_app as nexus_app
+        from . import nexus_sim
 
-        state: Any = NexusState(**options)
-        app = nexus_app(state)
-    elif platform == "vi":
-        from .vi_sim import ViState
-        from .vi_sim import make_app as vi_app
+        return nexus_sim
+    if platform == "vi":
+        from . import vi_sim
 
-        state = ViState(**options)
-        app = vi_app(state)
-    else:
-        raise ValueError(f"no simulator for {platform!r}; known: {list(SIMULATORS)}")
-    server = serve_in_thread(app, host=host, port=port)
-    return Simulator(url=server.url, state=state, server=server)
+        return vi_sim
+    raise ValueError(f"no simulator for {platform!r}; known: {list(SIMULATORS)}")
+
+
+def start(
+    platform: str, host: str = "127.0.0.1", port: int = 0, log_level: str = "critical", **options: Any
+) -> Simulator:
+    """Start the ``platform`` simulator in a background thread (port 0: an ephemeral one); ``options`` go to its
+    state (``key=``, ``n_assets=``, ``n_annotations=``, ``image_dir=``, ...)."""
+    module = _module(platform)
+    state = module.NexusState(**options) if platform == "nexus" else module.ViState(**options)
+    server = serve_in_thread(module.make_app(state), host=host, port=port, log_level=log_level)
+    return Simulator(url=server.url, state=state, server=server, platform=platform)

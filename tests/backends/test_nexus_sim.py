@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -120,15 +121,16 @@ def test_serve_command():
     proc = subprocess.Popen([sys.executable, "-m", "annotebook.testing", *command], stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
-        assert "Nexus simulator" in line and "proj_" in line
-        for _ in range(100):
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/workspace", headers={"Secret-Key": "k"})
-                break
-            except httpx.ConnectError:
-                time.sleep(0.1)
-        assert answer.status_code == 200 and answer.json()["object"] == "workspace"
-        assert httpx.get(f"http://127.0.0.1:{port}/workspace", headers={"Secret-Key": "x"}).status_code == 403
+        url = f"http://127.0.0.1:{port}"
+        project = re.fullmatch(
+            rf'Nexus simulator at {url}: ab.connect\("nexus", project="(proj_[0-9a-f]+)", endpoint="{url}"\) '
+            r"with the key it was started with \(--key\) in DATATURE_SECRET_KEY\n",
+            line,
+        )
+        assert project, line
+        answer = httpx.get(f"{url}/projects/{project[1]}", headers={"Secret-Key": "k"})  # listening once printed
+        assert answer.status_code == 200 and answer.json()["id"] == project[1]
+        assert httpx.get(f"{url}/workspace", headers={"Secret-Key": "x"}).status_code == 403
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import struct
 import subprocess
@@ -459,22 +460,23 @@ def test_serve_command():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = ["serve", "vi", "--port", str(port), "--key", VI_KEY, "--assets", "2"]
+    command = ["serve", "vi", "--port", str(port), "--assets", "2"]
     proc = subprocess.Popen([sys.executable, "-m", "annotebook.testing", *command], stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
-        assert "Vi simulator" in line and "shapes=ds" in line
-        org = line.split("organization ")[1].split()[0]
+        url = f"http://127.0.0.1:{port}"
+        found = re.fullmatch(
+            rf'Vi simulator at {url}: ab.connect\("vi", organization="([0-9a-f-]+)", endpoint="{url}"\) '
+            r'with any key of "dtvi_" and 98 characters in DATATURE_VI_SECRET_KEY; '
+            r"datasets shapes=(ds[0-9a-f]+), shapesqa=(ds[0-9a-f]+)\n",
+            line,
+        )
+        assert found, line
+        org, shapes = found[1], found[2]
         headers = {"Authorization": f"Bearer {VI_KEY}", "Organization-Id": org}
-        for _ in range(100):
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/workspaces/{org}", headers=headers)
-                break
-            except httpx.ConnectError:
-                time.sleep(0.1)
-        assert answer.status_code == 200 and answer.json()["workspaceId"] == org
-        wrong = {**headers, "Authorization": "Bearer nope"}
-        assert httpx.get(f"http://127.0.0.1:{port}/workspaces", headers=wrong).status_code == 403
+        answer = httpx.get(f"{url}/workspaces/{org}/datasets/{org}_{shapes}", headers=headers)  # listening once printed
+        assert answer.status_code == 200 and answer.json()["name"] == "shapes"
+        assert httpx.get(f"{url}/workspaces", headers={**headers, "Authorization": ""}).status_code == 401
     finally:
         proc.terminate()
         proc.wait(timeout=10)
