@@ -10,17 +10,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import accessor as _accessor  # registers the `.annot` accessor
+from .backends.transfer_report import ExportResult, ImportReport
 from .connection import Connection, connect, read
 from .errors import (
     AnnotebookError,
     AuthError,
     BackendError,
     ConflictError,
+    ConnectionFailed,
     FormatError,
+    ImportFailed,
+    ImportRejected,
+    MalformedResponse,
+    NotCarried,
     NotFound,
+    NotSupported,
     PushError,
     RateLimited,
+    ServerError,
     TraceError,
+    UnsafeArchive,
     ValidationError,
 )
 from .schema import annotations_frame, assets_frame, labels_frame
@@ -38,12 +47,22 @@ __all__ = [
     "Changeset",
     "ConflictError",
     "Connection",
+    "ConnectionFailed",
+    "ExportResult",
     "FormatError",
+    "ImportFailed",
+    "ImportRejected",
+    "ImportReport",
+    "MalformedResponse",
+    "NotCarried",
     "NotFound",
+    "NotSupported",
     "PushError",
     "PushReport",
     "RateLimited",
+    "ServerError",
     "TraceError",
+    "UnsafeArchive",
     "ValidationError",
     "__version__",
     "annotations_frame",

@@ -12,12 +12,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ._home import home
 from .backends.base import Backend
+from .errors import NotSupported
+
+if TYPE_CHECKING:
+    from .backends.transfer_report import ExportResult, ImportReport
 
 __all__ = ["BACKENDS", "Connection", "connect", "connection_for", "read"]
 
@@ -37,7 +41,8 @@ class Connection:
 
     def __init__(self, backend: Backend, dataset: str | None = None):
         self.backend = backend
-        self.dataset = dataset
+        # a backend made for one dataset (a Nexus project, a file) makes it the default
+        self.dataset = dataset if dataset is not None else getattr(backend, "bound_dataset", None)
         self._assets_cache: dict[str, pd.DataFrame] = {}
 
     def __repr__(self) -> str:
@@ -77,33 +82,60 @@ class Connection:
         """Push ``frame`` (loaded here, or built by hand) to this backend; see `annotebook.sync.push`."""
         from .sync.push import push
 
-        return push(frame, dry_run=dry_run, backend=self.backend)
+        return push(frame, dry_run=dry_run, backend=self.backend, assets=self.cached_assets)
 
     def import_files(
         self,
         paths: Any,
         dataset: str | None = None,
+        *,
         format: str | None = None,
         progress: bool = True,
         **options: Any,
-    ) -> pd.DataFrame:
-        """Import annotation files or folders (format sniffed when not given); a report row per path.
+    ) -> ImportReport:
+        """Import annotation files or folders into ``dataset``; an `ImportReport` with a row per file.
 
-        ``options`` go to the backend's own ``import_files`` (e.g. Vi's failure policies, Nexus's ``wait``).
+        ``options`` are the backend's own (Vi's failure policies, ``wait=False`` on the platforms); a backend that
+        takes no imports (a file read with ``ab.read``) raises `NotSupported`.
+
+        >>> report = conn.import_files(["batch/"], dataset="x")   # doctest: +SKIP
+        >>> report.ok, report.rejected                            # doctest: +SKIP
         """
         if isinstance(paths, (str, Path)):
             paths = [paths]
-        backend: Any = self.backend
-        report: pd.DataFrame = backend.import_files(paths, self._dataset(dataset), format, progress=progress, **options)
+        method = self._ability("import_files", "imports")
+        report: ImportReport = method(paths, self._dataset(dataset), format=format, progress=progress, **options)
         self._assets_cache.clear()
         return report
 
     def export(
-        self, format: str, dest: str | Path, dataset: str | None = None, images: bool = False, **options: Any
-    ) -> pd.DataFrame:
-        """Export a dataset in ``format`` to ``dest`` (a file or folder, as the format writes); a row per file."""
-        report: pd.DataFrame = self.backend.export(format, dest, self._dataset(dataset), images=images, **options)  # type: ignore[attr-defined]
-        return report
+        self,
+        format: str,
+        dest: str | Path,
+        dataset: str | None = None,
+        *,
+        images: bool = False,
+        progress: bool = True,
+        **options: Any,
+    ) -> ExportResult:
+        """Export a dataset in ``format`` to ``dest`` (a file or folder, as the format writes); an `ExportResult`.
+
+        ``options`` are the writer's or the platform's own (``skip_unsupported=True``, ``split_ratio=0.2``, ...).
+
+        >>> result = conn.export("coco", "out/", dataset="x")   # doctest: +SKIP
+        >>> result.files                                       # doctest: +SKIP
+        """
+        method = self._ability("export", "exports")
+        result: ExportResult = method(format, dest, self._dataset(dataset), images=images, progress=progress,
+                                      **options)  # fmt: skip
+        return result
+
+    def _ability(self, name: str, what: str) -> Any:
+        """The backend's method ``name``, or `NotSupported` naming what it lacks (never an AttributeError)."""
+        method = getattr(self.backend, name, None)
+        if method is None:
+            raise NotSupported(f"the {self.backend.name} backend takes no {what}")
+        return method
 
     def _dataset(self, dataset: str | None) -> str:
         dataset = dataset or self.dataset

@@ -2,18 +2,26 @@
 
 ```
 AnnotebookError
- ├── FormatError            a file is malformed (carries file, line, field)
- ├── ValidationError        a frame breaks the data contract (carries a `problems` DataFrame)
- ├── TraceError             a frame cannot be traced to its load (no registry entry for its token)
- └── BackendError           a platform or the local store refused or failed
-      ├── AuthError         the key was refused
-      ├── NotFound          a dataset, asset or row does not exist
-      ├── RateLimited       too many requests (carries retry_after)
-      ├── ConflictError     the remote changed since the load (carries a `conflicts` DataFrame)
-      └── PushError         a push failed part way (carries the PushReport of what landed)
+ ├── FormatError               a file is malformed (carries file, line, field)
+ ├── ValidationError           a frame breaks the data contract (carries a `problems` DataFrame)
+ │    └── NotCarried           rows with fields the platform cannot store; nothing was written
+ ├── TraceError                a frame cannot be traced to its load (no registry entry for its token)
+ └── BackendError              a platform or the local store refused or failed
+      ├── AuthError            the key was refused
+      ├── NotFound             a dataset, asset or row does not exist
+      ├── RateLimited          too many requests (carries retry_after)
+      ├── ConflictError        the remote changed since the load (carries a `conflicts` DataFrame)
+      ├── PushError            a push failed part way (carries the PushReport of what landed)
+      ├── NotSupported         the backend has no such ability (export on a file, statuses on Vi, ...)
+      ├── ServerError          HTTP 5xx: for a write, whether it acted is unknown
+      ├── ConnectionFailed     a timeout or a dropped connection: for a write, whether it landed is unknown
+      ├── MalformedResponse    an answer that is not the shape expected
+      ├── UnsafeArchive        an export archive with a member outside its destination, or a link
+      ├── ImportFailed         an import session ended in error (carries the ImportReport so far)
+      └── ImportRejected       the platform or the store refused an import's files (carries the ImportReport)
 ```
-Third-party exceptions are translated at one boundary and chained with ``raise ... from exc``.
-Messages never carry keys or tokens.
+Third-party exceptions (httpx's above all) are translated at one boundary and chained with ``raise ... from exc``:
+`annotebook.backends._http` for API and signed-URL requests. Messages never carry keys or tokens.
 """
 
 from __future__ import annotations
@@ -23,16 +31,26 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .backends.transfer_report import ImportReport
+
 __all__ = [
     "AnnotebookError",
     "AuthError",
     "BackendError",
     "ConflictError",
+    "ConnectionFailed",
     "FormatError",
+    "ImportFailed",
+    "ImportRejected",
+    "MalformedResponse",
+    "NotCarried",
     "NotFound",
+    "NotSupported",
     "PushError",
     "RateLimited",
+    "ServerError",
     "TraceError",
+    "UnsafeArchive",
     "ValidationError",
 ]
 
@@ -97,6 +115,9 @@ class RateLimited(BackendError):
 class ConflictError(BackendError):
     """The backend changed since the load; ``conflicts`` has one row per (id, field)."""
 
+    #: what a push landed before it met the conflict (a `PushReport`), when anything did
+    report: Any = None
+
     def __init__(self, message: str, conflicts: pd.DataFrame | None = None):
         self.conflicts = conflicts
         if conflicts is not None and len(conflicts):
@@ -110,3 +131,64 @@ class PushError(BackendError):
     def __init__(self, message: str, report: Any = None):
         super().__init__(message)
         self.report = report
+
+
+class NotCarried(ValidationError):
+    """Rows with fields the platform cannot store (read-only there); nothing was written."""
+
+
+class NotSupported(BackendError):
+    """The backend lacks this ability (an export from a file, statuses on Vi, ...); named, never an AttributeError."""
+
+
+class ServerError(BackendError):
+    """The platform answered 5xx; for a write, whether it acted is unknown."""
+
+
+class ConnectionFailed(BackendError):
+    """A timeout or a dropped connection; for a write, whether it landed is unknown."""
+
+
+class MalformedResponse(BackendError):
+    """The platform answered with a body that is not the shape expected."""
+
+
+class UnsafeArchive(BackendError):
+    """An export archive with a member outside the destination or a link; nothing was extracted."""
+
+
+class ImportFailed(BackendError):
+    """An import session ended in error, or a later session of a split import failed; ``report`` says what landed.
+
+    ``report.files`` has a row per file (imported in the sessions before, rejected in the failed one, skipped after
+    it); ``logs``, ``imported`` and ``not_imported`` are kept as shortcuts for code written before the report.
+    """
+
+    def __init__(self, message: str, report: ImportReport):
+        super().__init__(message)
+        self.report = report
+
+    @property
+    def logs(self) -> pd.DataFrame:
+        return self.report.logs
+
+    @property
+    def imported(self) -> list[str]:
+        return self.report.imported
+
+    @property
+    def not_imported(self) -> list[str]:
+        landed = set(self.report.imported)
+        return [f for f in self.report.files["file"].astype(str) if f not in landed]
+
+
+class ImportRejected(BackendError):
+    """The platform (or the local store) refused an import's files; ``report`` has a row per file and the log."""
+
+    def __init__(self, message: str, report: ImportReport):
+        super().__init__(message)
+        self.report = report
+
+    @property
+    def logs(self) -> pd.DataFrame:
+        return self.report.logs

@@ -3,8 +3,9 @@
 `make_client` wraps an ``httpx.Client``. Reads and deletes (idempotent) are retried with backoff on 5xx, timeouts
 and dropped connections; any request is retried on 429 after the server's ``Retry-After`` (bounded); a POST is
 never retried when the server may have acted on it (a timeout, a cut connection or a 5xx after the request was
-sent): the caller reconciles first. Every failure becomes one of `annotebook.errors` in `ApiClient._errors`, the
-single place where httpx exceptions are translated.
+sent): the caller reconciles first. `SignedUrls` sends the requests to signed URLs (uploads, image and export
+downloads), which carry no key. Every failure becomes one of `annotebook.errors` in `translated`, the single place
+where httpx exceptions are translated, so no httpx exception leaves a backend.
 
 Secret headers (``Secret-Key``, ``Authorization``) are held apart from the client's headers and added per request,
 and every message the layer builds is scrubbed of their values, so a key never shows in a repr, a log line or an
@@ -25,19 +26,30 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
-from ..errors import AuthError, BackendError, ConflictError, NotFound, RateLimited
+from ..errors import (
+    AuthError,
+    BackendError,
+    ConflictError,
+    ConnectionFailed,
+    MalformedResponse,
+    NotFound,
+    RateLimited,
+    ServerError,
+)
 
 __all__ = [
     "ApiClient",
     "ConnectionFailed",
     "MalformedResponse",
     "ServerError",
+    "SignedUrls",
     "make_client",
     "outcome_unknown",
+    "translated",
 ]
 
 log = logging.getLogger("annotebook.http")
@@ -66,16 +78,24 @@ for _name in ("httpx", "httpcore"):
     logging.getLogger(_name).addFilter(_FILTER)
 
 
-class ServerError(BackendError):
-    """The platform answered 5xx; for a write, whether it acted is unknown."""
+@contextmanager
+def translated(what: str, redact: Callable[[str], str] = lambda text: text) -> Iterator[None]:
+    """The one place where httpx exceptions become `annotebook.errors`, chained, with secrets scrubbed by ``redact``.
 
-
-class ConnectionFailed(BackendError):
-    """A timeout or a dropped connection; for a write, whether it landed is unknown."""
-
-
-class MalformedResponse(BackendError):
-    """The platform answered with a body that is not the JSON shape expected."""
+    A timeout or a transport failure is `ConnectionFailed` (a write's outcome unknown); a URL httpx cannot send to
+    (an unknown scheme, a malformed address the platform gave) or a body it cannot decode is `MalformedResponse`;
+    any other httpx failure (too many redirects, a stream read twice) is `BackendError`.
+    """
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise ConnectionFailed(redact(f"{what}: timed out ({type(exc).__name__})")) from exc
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.DecodingError) as exc:
+        raise MalformedResponse(redact(f"{what}: {type(exc).__name__}: {exc}")) from exc
+    except httpx.TransportError as exc:
+        raise ConnectionFailed(redact(f"{what}: connection failed ({type(exc).__name__}: {exc})")) from exc
+    except (httpx.HTTPError, httpx.StreamError) as exc:
+        raise BackendError(redact(f"{what}: {type(exc).__name__}: {exc}")) from exc
 
 
 def outcome_unknown(exc: BaseException) -> bool:
@@ -197,9 +217,11 @@ class ApiClient:
     def _send_with_retries(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
         headers = {**kwargs.pop("headers", {}), **self._secrets}
         failures = limited = 0
+        unsure = False  # an earlier attempt may have acted: a 404 now may be our own delete's doing
         while True:
             try:
                 response = self._client.request(method, url, headers=headers, **kwargs)
+                response.extensions["annotebook_unsure"] = unsure
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # nothing reached the server: safe to retry for every method
                 failures += 1
@@ -211,6 +233,7 @@ class ApiClient:
                 failures += 1
                 if method not in IDEMPOTENT or failures > self.retries:
                     raise
+                unsure = True
                 self._wait(method, url, self._delay(failures), type(exc).__name__)
                 continue
             if response.status_code == 429:
@@ -222,6 +245,7 @@ class ApiClient:
                 continue
             if response.status_code >= 500 and method in IDEMPOTENT and failures < self.retries:
                 failures += 1
+                unsure = True
                 self._wait(method, url, self._delay(failures), str(response.status_code))
                 continue
             return response
@@ -235,16 +259,13 @@ class ApiClient:
 
     @contextmanager
     def _errors(self, method: str, url: str) -> Iterator[None]:
-        """The one place where httpx exceptions become `annotebook.errors` (chained, secrets scrubbed)."""
+        """An error answer becomes its `annotebook.errors` class; any other httpx failure goes through `translated`."""
         what = f"{self.service} {method} {self.redact(url)}"
-        try:
-            yield
-        except httpx.HTTPStatusError as exc:
-            raise self._status_error(what, exc.response) from exc
-        except httpx.TimeoutException as exc:
-            raise ConnectionFailed(self.redact(f"{what}: timed out ({type(exc).__name__})")) from exc
-        except httpx.TransportError as exc:
-            raise ConnectionFailed(self.redact(f"{what}: connection failed ({type(exc).__name__}: {exc})")) from exc
+        with translated(what, self.redact):
+            try:
+                yield
+            except httpx.HTTPStatusError as exc:
+                raise self._status_error(what, exc.response) from exc
 
     def _status_error(self, what: str, response: httpx.Response) -> BackendError:
         status = response.status_code
@@ -254,6 +275,8 @@ class ApiClient:
             error: BackendError = AuthError(f"{what}: the key was refused (HTTP {status}: {detail}){hint}")
         elif status == 404:
             error = NotFound(f"{what}: not found (HTTP 404: {detail})")
+            #: True when an earlier attempt of this request may have acted (a retried delete that found its row gone)
+            error.after_retry = bool(response.extensions.get("annotebook_unsure"))  # type: ignore[attr-defined]
         elif status == 409:
             error = ConflictError(f"{what}: conflict (HTTP 409: {detail})")
         elif status == 429:
@@ -300,3 +323,90 @@ def make_client(
         max_wait=max_wait,
         sleep=sleep,
     )
+
+
+def _host(url: str) -> str:
+    """Where a signed URL points, without its path and query (the signature): safe to show."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "an invalid URL"
+    return f"{parsed.scheme}://{parsed.host}" if parsed.host else "a URL without a host"
+
+
+class SignedUrls:
+    """Requests to a platform's signed URLs: uploads, image and export downloads, on storage hosts.
+
+    No key is ever sent (the URL is the credential, and storage hosts must not see the platform's key). Each such
+    request is idempotent (the same bytes to, or from, the same URL), so a cut, a timeout or a 5xx is retried
+    ``retries`` times with backoff; any other answer is returned for the caller to judge (a 403 may mean the URL
+    expired). Failures become `annotebook.errors` through `translated`, and messages name the host only, never the
+    signature in the query.
+    """
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        service: str,
+        *,
+        retries: int = 3,
+        backoff: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self._client, self.service = client, service
+        self.retries, self.backoff, self._sleep = retries, backoff, sleep
+
+    def __repr__(self) -> str:
+        return f"<SignedUrls {self.service}>"
+
+    def close(self) -> None:
+        self._client.close()
+
+    def send(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
+        """One request (``what`` names it in messages: "upload of a.csv"), retried on a cut, a timeout or a 5xx."""
+        where = f"{self.service} {what} ({_host(url)})"
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                with translated(where):
+                    response = self._client.request(method, url, **kwargs)
+            except ConnectionFailed:
+                if last:
+                    raise
+            else:
+                if response.status_code < 500 or last:
+                    return response
+            self._sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def download(self, method: str, url: str, out: IO[bytes], what: str, progress: Any = None) -> int:
+        """Stream the body of a 200 answer into ``out`` (at its current position); its size in bytes.
+
+        A transfer cut part way starts again from the beginning (``out`` is truncated back), up to ``retries`` times;
+        ``progress.update(n)`` is called per chunk when given. Any answer but 200 is a `BackendError` naming it.
+        """
+        where = f"{self.service} {what} ({_host(url)})"
+        start = out.tell()
+        for attempt in range(self.retries + 1):
+            out.seek(start)
+            out.truncate()
+            try:
+                with translated(where), self._client.stream(method, url) as response:
+                    if response.status_code >= 500 and attempt < self.retries:
+                        raise _Retry
+                    if response.status_code != 200:
+                        raise BackendError(f"{where}: HTTP {response.status_code} from its signed URL")
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+                        if progress is not None:
+                            progress.update(len(chunk))
+                return out.tell() - start
+            except (ConnectionFailed, _Retry):
+                if attempt == self.retries:
+                    raise
+            self._sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+class _Retry(Exception):
+    """A 5xx while a retry is left: try again."""

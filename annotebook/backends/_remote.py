@@ -1,7 +1,8 @@
 """What every remote backend shares beyond its API client: the files of an import (collected, CRC32C'd, PUT to
-signed URLs), progress bars, safe archive extraction.
+signed URLs), cached images, progress bars, safe archive extraction.
 
-Platform-neutral on purpose: Nexus, Vi and the platforms after them import these; `_http` holds the transport.
+Platform-neutral on purpose: Nexus, Vi and the platforms after them import these; `_http` holds the transport
+(`SignedUrls` for every signed-URL request made here) and translates its failures.
 """
 
 from __future__ import annotations
@@ -9,17 +10,15 @@ from __future__ import annotations
 import base64
 import shutil
 import stat
-import time
+import urllib.parse
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from .._gc import gc_paused
-from ..errors import BackendError
-from ._http import MalformedResponse
+from ..errors import BackendError, MalformedResponse, UnsafeArchive
+from ._http import SignedUrls
 
 __all__ = [
     "UnsafeArchive",
@@ -32,10 +31,6 @@ __all__ = [
     "progress_bar",
     "put_signed",
 ]
-
-
-class UnsafeArchive(BackendError):
-    """An export archive with a member outside the destination or a link; nothing was extracted."""
 
 
 def _crc32c_table() -> list[int]:
@@ -84,23 +79,14 @@ def collect_files(paths: Any, keep: Callable[[Path], bool]) -> dict[str, bytes]:
     return out
 
 
-def put_signed(client: httpx.Client, service: str, name: str, data: bytes, target: Mapping[str, Any]) -> None:
+def put_signed(files: SignedUrls, name: str, data: bytes, target: Mapping[str, Any]) -> None:
     """Send one file to its signed URL (no key: the URL is the credential); 5xx and cuts are retried."""
-    for attempt in range(4):
-        try:
-            response = client.request(
-                str(target.get("method") or "PUT"), str(target["url"]), headers=target.get("headers") or {},
-                content=data,
-            )  # fmt: skip
-        except httpx.TransportError as exc:
-            if attempt == 3:
-                raise BackendError(f"{service} upload of {name}: {type(exc).__name__}") from exc
-        else:
-            if response.status_code < 500 or attempt == 3:
-                break
-        time.sleep(0.2 * 2**attempt)
+    if not isinstance(target, Mapping) or not target.get("url"):
+        raise MalformedResponse(f"{files.service} gave no upload URL for {name}: {str(target)[:200]}")
+    method, headers = str(target.get("method") or "PUT"), dict(target.get("headers") or {})
+    response = files.send(method, str(target["url"]), f"upload of {name}", headers=headers, content=data)
     if response.status_code >= 300:
-        raise BackendError(f"{service} upload of {name}: HTTP {response.status_code} from its signed URL")
+        raise BackendError(f"{files.service} upload of {name}: HTTP {response.status_code} from its signed URL")
 
 
 def field(answer: Any, key: str, what: str) -> Any:
@@ -157,7 +143,7 @@ def extract_zip(archive: Any, dest: Path) -> list[Path]:
 
 
 def cached_image(
-    files: httpx.Client, cache: Path, asset: str, known_url: str | None, fresh_url: Callable[[], str], service: str
+    files: SignedUrls, cache: Path, asset: str, known_url: str | None, fresh_url: Callable[[], str]
 ) -> str | None:
     """An asset's pixels in the on-disk ``cache`` folder, downloaded once from its signed URL.
 
@@ -174,13 +160,13 @@ def cached_image(
             url = fresh_url()
         if not url:
             return None
-        response = files.get(url)
+        response = files.send("GET", url, f"image of {asset}")
         if response.status_code != 403:
             break
     if response.status_code != 200:
-        raise BackendError(f"{service} image of {asset}: HTTP {response.status_code} from its signed URL")
+        raise BackendError(f"{files.service} image of {asset}: HTTP {response.status_code} from its signed URL")
     cache.mkdir(parents=True, exist_ok=True)
-    suffix = Path(httpx.URL(str(url)).path).suffix or ".img"
+    suffix = Path(urllib.parse.urlsplit(str(url)).path).suffix or ".img"
     target, tmp = cache / f"{asset}{suffix}", cache / f".{asset}{suffix}.part"
     tmp.write_bytes(response.content)
     tmp.replace(target)

@@ -1,7 +1,8 @@
 """Imports and exports through files for backends that hold the tables themselves (the local store).
 
-``import_files`` parses every file before it writes anything, so a bad file leaves the store as it was;
-``export`` writes a format with `annotebook.formats.save` and can copy the images beside it.
+``import_files`` parses every file before it writes anything, so a bad file leaves the store as it was and the
+`ImportRejected` it raises names every bad file at once; ``export`` writes a format with `annotebook.formats.save`
+and can copy the images beside it.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from typing import Any, Protocol
 import pandas as pd
 
 from .. import schema
-from ..errors import FormatError
+from ..errors import FormatError, ImportRejected
 from ..formats import Tables, find_format, save
+from .transfer_report import ExportResult, ImportReport, logs_frame
 
 __all__ = ["export_tables", "parse_files"]
 
 
 class _TableSource(Protocol):
+    name: str
+
     def assets(self, dataset: str) -> pd.DataFrame: ...
     def labels(self, dataset: str) -> pd.DataFrame: ...
     def annotations(self, dataset: str, assets: Sequence[str] | None = None) -> pd.DataFrame: ...
@@ -36,21 +40,22 @@ def _progress(items: Sequence[Any], desc: str, progress: bool) -> Iterable[Any]:
 
 
 def parse_files(
-    paths: Sequence[str | Path], dataset: str, format: str | None = None, progress: bool = True
-) -> tuple[list[Tables], pd.DataFrame]:
-    """Read every path (file or folder) into tables for ``dataset``; the report has one row per path.
+    paths: Sequence[str | Path], dataset: str, format: str | None = None, progress: bool = True, backend: str = "local"
+) -> tuple[list[Tables], list[dict[str, Any]]]:
+    """Read every path (file or folder) into tables for ``dataset``, with one report row per path.
 
-    Raises the first `FormatError` only after trying every path, with all failures in its message, so that
-    nothing is imported when any file is bad.
+    Every path is tried; when any is malformed, `ImportRejected` names them all (its report has the bad files
+    rejected with their errors, the good ones skipped) and nothing is imported.
     """
-    tables, rows, errors = [], [], []
+    tables, rows, failures = [], [], []
     for path in _progress([Path(p) for p in paths], "reading", progress):
         try:
             spec = find_format(path, format)
             t = spec.load(path)
         except FormatError as exc:
-            errors.append(str(exc))
-            rows.append({"file": str(path), "format": format, "assets": 0, "annotations": 0, "error": str(exc)})
+            failures.append(exc)
+            rows.append({"file": str(path), "status": "rejected", "errors": 1, "first_error": str(exc),
+                         "format": format, "assets": 0, "annotations": 0})  # fmt: skip
             continue
         t = Tables(
             annotations=schema.annotations_frame(t.annotations.assign(dataset=dataset)),
@@ -58,37 +63,39 @@ def parse_files(
             labels=schema.labels_frame(t.labels.assign(dataset=dataset)),
         )
         tables.append(t)
-        rows.append(
-            {
-                "file": str(path),
-                "format": spec.name,
-                "assets": len(t.assets),
-                "annotations": len(t.annotations),
-                "error": None,
-            }
+        rows.append({"file": str(path), "status": "imported", "format": spec.name, "assets": len(t.assets),
+                     "annotations": len(t.annotations)})  # fmt: skip
+    if failures:
+        for r in rows:
+            r["status"] = "skipped" if r["status"] == "imported" else r["status"]
+        logs = logs_frame(
+            {"file": exc.file or r["file"], "line": exc.line, "level": "Error", "message": str(exc)}
+            for exc, r in zip(failures, [r for r in rows if r["status"] == "rejected"], strict=True)
         )
-    report = pd.DataFrame(rows, columns=["file", "format", "assets", "annotations", "error"])
-    if errors:
-        raise FormatError(
-            f"{len(errors)} of {len(paths)} file(s) could not be read; nothing was imported:\n" + "\n".join(errors)
-        )
-    return tables, report
+        report = ImportReport.of(backend, dataset, rows, logs)
+        raise ImportRejected(
+            f"{len(failures)} of {len(rows)} file(s) could not be read; nothing was imported:\n"
+            + "\n".join(str(exc) for exc in failures),
+            report,
+        ) from failures[0]
+    return tables, rows
 
 
 def export_tables(
     source: _TableSource, dataset: str, format: str, dest: str | Path, images: bool = False, **options: Any
-) -> pd.DataFrame:
-    """Write ``dataset`` of ``source`` in ``format`` under ``dest``; returns one row per file written."""
+) -> ExportResult:
+    """Write ``dataset`` of ``source`` in ``format`` under ``dest``; what was written, one row per file."""
     dest = Path(dest)
     assets = source.assets(dataset)
+    spec = find_format(dest, format)
     # a format that lays out its own images (YOLO's images/<split>/) places them; for the others they go to images/
-    own_layout = "images" in inspect.signature(find_format(dest, format).save).parameters
+    own_layout = "images" in inspect.signature(spec.save).parameters
     if images and own_layout:
         options["images"] = True
     written = save(source.annotations(dataset), dest, format, assets=assets, labels=source.labels(dataset), **options)
     if images and not own_layout:
         written += _copy_images(assets, dest if dest.suffix == "" else dest.parent)
-    return pd.DataFrame({"file": [str(p) for p in written], "bytes": [p.stat().st_size for p in written]})
+    return ExportResult.of(source.name, dataset, spec.name, dest, written, reader=spec.name)
 
 
 def _copy_images(assets: pd.DataFrame, root: Path) -> list[Path]:

@@ -2,7 +2,7 @@
 
 ``ab.read(path)`` registers a load of this backend: ``anns.annot.assets`` and ``anns.annot.labels`` then give the
 file's other tables, and ``diff()`` shows what changed since the read. Writing goes through
-``anns.annot.save(path, format)``, never through push.
+``anns.annot.save(path, format)``, never through push; push, import and export are `NotSupported` here.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from typing import Any
 import pandas as pd
 
 from .. import schema
-from ..errors import BackendError
+from ..errors import NotSupported
 from ..formats import Tables, load
 from .base import ApplyResult, Capabilities, Changes
+from .transfer_report import ExportResult, ImportReport
 
 __all__ = ["FilesBackend"]
 
@@ -41,6 +42,8 @@ class FilesBackend:
         self.format = format
         # a file name need not be UTF-8; the dataset name must be (pandas' strings are)
         self.dataset = dataset or os.fsencode(self.path.stem).decode("utf-8", "replace")
+        #: a connection's default dataset: the file's
+        self.bound_dataset = self.dataset
         self.options = options  # reader options (assets=, normalized=, ...)
 
     def __repr__(self) -> str:
@@ -70,14 +73,34 @@ class FilesBackend:
     def labels(self, dataset: str) -> pd.DataFrame:
         return self.tables().labels.copy()
 
-    def annotations(self, dataset: str, assets: Sequence[str] | None = None) -> pd.DataFrame:
+    def annotations(
+        self, dataset: str, assets: Sequence[str] | None = None, progress: bool | None = None
+    ) -> pd.DataFrame:
         anns = self.tables().annotations
         return (anns if assets is None else anns[anns["asset"].isin(list(assets))]).reset_index(drop=True)
 
     def apply(self, changes: Changes) -> ApplyResult:
-        raise BackendError(
+        raise NotSupported(
             f"{self.path.name} was read from a file, which push does not write: "
             "save it with anns.annot.save(path, format), or import it with conn.import_files(...)"
+        )
+
+    def export(
+        self, format: str, dest: Any, dataset: str, *, images: bool = False, progress: bool = True, **options: Any
+    ) -> ExportResult:
+        """A file is not exported: it is saved (the frame's ``annot.save``, which writes any format)."""
+        raise NotSupported(
+            f"{self.path.name} is a file, not a store: write it in another format with "
+            f"ab.read(...).annot.save(dest, format={format!r})"
+        )
+
+    def import_files(
+        self, paths: Any, dataset: str, *, format: str | None = None, progress: bool = True, **options: Any
+    ) -> ImportReport:
+        """Files are read, not imported into: import into a store or a platform instead."""
+        raise NotSupported(
+            f"{self.path.name} is read-only: import files into a store (ab.connect().import_files(...)) "
+            "or a platform instead"
         )
 
     def image_path(self, dataset: str, asset: str) -> str | None:

@@ -1,8 +1,9 @@
 """Datature Nexus import sessions and exports: `NexusTransfer`, the file-moving half of `NexusBackend`.
 
 An import uploads annotation files to import sessions (at most ``session_files`` files a session, several sessions
-one after the other) that Nexus reads itself; their logs come back as frames, one row per line, and a session that
-ends ``Errored`` raises `ImportFailed`. An export is a polled operation whose zip is downloaded and extracted.
+one after the other) that Nexus reads itself; the answer is an `ImportReport` (a row per file, the sessions' logs
+one row per line), and a session that ends ``Errored`` raises `ImportFailed` carrying the report so far. An export
+is a polled operation whose zip is downloaded and extracted; the answer is an `ExportResult`.
 """
 
 from __future__ import annotations
@@ -12,19 +13,18 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pandas as pd
 
-from .. import schema
-from ..errors import BackendError
-from ._http import ApiClient, MalformedResponse
+from ..errors import BackendError, ImportFailed, MalformedResponse
+from ._http import ApiClient, SignedUrls
 from ._remote import collect_files, crc32c_b64, extract_zip, field, progress_bar, put_signed
 from .nexus_rows import _objects
+from .transfer_report import ExportResult, ImportReport, log_counts, logs_frame, reader_of, take_options
 
 __all__ = ["EXPORT_FORMATS", "IMPORT_SUFFIXES", "ImportFailed", "NexusTransfer"]
 
@@ -42,25 +42,12 @@ EXPORT_FORMATS = (
 #: annotebook format names -> the Nexus export format of that name
 _EXPORT_ALIASES = {"csv": "csv_fourcorner", "csv_four_corner": "csv_fourcorner", "csv_width_height": "csv_widthheight",
                    "voc": "pascal_voc", "yolo": "yolo_darknet", "yolo_keras": "yolo_keras_pytorch"}  # fmt: skip
+#: Nexus's export options (annotebook's names; the wire's are camelCase)
+EXPORT_OPTIONS = {"split_ratio": None, "seed": None, "normalized": None, "shuffle": None}
 #: the files an import session takes from a folder (the SDK's ``ANNOTATION_FORMAT_EXTENSIONS``)
 IMPORT_SUFFIXES = (".json", ".csv", ".xml", ".labels", ".txt", ".nii.gz")
 MAX_SESSION_FILES = 1000
-LOG_COLUMNS = ["file", "line", "level", "message", "timestamp", "session"]
-
-
-class ImportFailed(BackendError):
-    """An import session ended ``Errored`` (or a later one failed); ``logs`` is the log so far as a frame.
-
-    ``imported`` lists the files of the sessions that landed before it, ``not_imported`` the files of that session
-    and of the sessions after it (never started).
-    """
-
-    def __init__(
-        self, message: str, logs: pd.DataFrame, imported: Sequence[str] = (), not_imported: Sequence[str] = ()
-    ):
-        super().__init__(message)
-        self.logs = logs
-        self.imported, self.not_imported = list(imported), list(not_imported)
+LOG_EXTRA = ("timestamp", "session")
 
 
 class NexusTransfer:
@@ -71,7 +58,7 @@ class NexusTransfer:
     poll_timeout: float
     session_files: int
     _api: ApiClient
-    _files: httpx.Client
+    _files: SignedUrls
 
     if TYPE_CHECKING:  # provided by NexusBackend
 
@@ -81,56 +68,49 @@ class NexusTransfer:
 
     # -- import sessions -----------------------------------------------------------------------------------
     def import_files(
-        self, paths: Any, dataset: str, format: str | None = None, progress: bool = True, wait: bool = True
-    ) -> pd.DataFrame:
+        self, paths: Any, dataset: str, *, format: str | None = None, progress: bool = True, **options: Any
+    ) -> ImportReport:
         """Upload annotation files to import sessions; Nexus reads them (it detects the format itself).
 
         ``paths``: files, folders (every ``.json .csv .xml .txt .labels .nii.gz`` under them, as the SDK takes
         them), ``(name, bytes)`` pairs, or a ``{name: bytes}`` mapping. A session takes at most
         ``self.session_files`` (1,000) files, so more are split over several sessions, run one after the other
-        under one progress bar. With ``wait`` each session is polled to its end before the next one starts, and
-        the logs of all of them are returned, one row per line (file, line, level, message, timestamp, session);
-        a session that ended ``Errored`` raises `ImportFailed` with the logs so far, naming the sessions that
-        landed before it and the files not imported. Without ``wait`` every session is started and the empty log
-        returned at once, the session ids in ``.attrs["sessions"]`` (``.attrs["session"]`` is the first; see
-        `wait_import`).
+        under one progress bar. With ``wait=True`` (the default option) each session is polled to its end before
+        the next one starts, and the report has every file imported and the sessions' logs; a session that ended
+        ``Errored`` raises `ImportFailed` whose report has the files of the sessions before it imported, its own
+        rejected (with their log lines) and the later ones skipped. With ``wait=False`` every session is started
+        and the report lists the files as pending, the session ids in ``sessions`` (see `wait_import`).
         """
+        wait = bool(take_options(options, {"wait": True}, "Nexus import_files")["wait"])
         files = _import_files(paths, format)
         if not files:
             raise ValueError("nothing to import: no annotation files among the paths given")
         names, size = list(files), max(1, int(self.session_files))
         parts = [names[i : i + size] for i in range(0, len(names), size)]
-        sessions: list[str] = []
-        logs: list[pd.DataFrame] = []
+        run = _Run(dataset, files, parts)
         bar = progress_bar(len(names), "importing", progress, "file")
         try:
             for n, part in enumerate(parts):
                 step = f"session {n + 1}/{len(parts)}" if len(parts) > 1 else "session"
                 try:
                     _stage(bar, f"{step}: uploading")
-                    sessions.append(self._start_session(dataset, {k: files[k] for k in part}, bar, count=not wait))
+                    run.sessions.append(self._start_session(dataset, {k: files[k] for k in part}, bar, not wait))
                     if not wait:
                         continue
                     _stage(bar, f"{step}: importing")
                     done = int(bar.n)
-                    overview, log = self._wait_session(sessions[-1], dataset, partial(_move_from, bar, done))
-                    logs.append(log)
+                    overview, log = self._wait_session(run.sessions[-1], dataset, partial(_move_from, bar, done))
+                    run.logs.append(log)
                     _move(bar, done + len(part))
                 except BackendError as exc:
                     if len(parts) == 1:  # nothing landed: the error as it is
                         raise
-                    raise _import_failed(f"failed ({exc})", parts, sessions, n, _concat_logs(logs), wait) from exc
-                if overview != "Errored":
-                    continue
-                if len(parts) == 1:
-                    raise self._errored(sessions[0], log, part)
-                why = f"ended Errored ({len(log)} log line(s), in .logs)"
-                raise _import_failed(why, parts, sessions, n, _concat_logs(logs), wait)
+                    raise run.failed(n, f"failed ({exc})", wait) from exc
+                if overview == "Errored":
+                    raise run.failed(n, f"ended Errored ({len(log)} log line(s), in .report.logs)", wait)
         finally:
             bar.close()
-        out = _concat_logs(logs)
-        out.attrs["session"], out.attrs["sessions"] = sessions[0], sessions
-        return out
+        return run.report("imported" if wait else "pending")
 
     def _start_session(self, dataset: str, files: dict[str, bytes], bar: Any, count: bool) -> str:
         """Create a session, register and upload ``files``, commit it; its id (the bar counts uploads if ``count``)."""
@@ -145,7 +125,7 @@ class NexusTransfer:
             raise MalformedResponse(f"Nexus gave no upload URL for {missing[:5]}")
         try:
             for name, data in files.items():
-                put_signed(self._files, "Nexus", name, data, uploads[name])
+                put_signed(self._files, name, data, uploads[name])
                 if count:
                     bar.update(1)
         except BaseException:
@@ -159,29 +139,38 @@ class NexusTransfer:
                        json={"status": {"conditions": conditions}})  # fmt: skip
         return str(sid)
 
-    def wait_import(self, session: str, dataset: str | None = None, progress: bool = True) -> pd.DataFrame:
-        """Poll an import session to its end; its log as a frame, or `ImportFailed` when it ended Errored."""
-        dataset = dataset or self.project
+    def wait_import(
+        self, session: str | ImportReport, dataset: str | None = None, progress: bool = True
+    ) -> ImportReport:
+        """Poll the sessions of an import started with ``wait=False`` to their end; the finished report.
+
+        ``session`` is the pending report (its files get their statuses) or one session's id (the report then
+        lists the files its log names). A session that ended Errored raises `ImportFailed` with the report.
+        """
+        pending = session if isinstance(session, ImportReport) else None
+        sessions = list(pending.sessions) if pending is not None else [str(session)]
+        dataset = dataset or (pending.dataset if pending is not None else self.project)
         bar = progress_bar(0, "importing", progress, "file")
 
         def show(done: int, total: int) -> None:
             bar.total = total
             _move(bar, done)
 
+        outcomes: dict[str, str] = {}
+        logs: list[pd.DataFrame] = []
         try:
-            overview, logs = self._wait_session(session, dataset, show)
+            for sid in sessions:
+                outcomes[sid], log = self._wait_session(sid, dataset, show)
+                logs.append(log)
         finally:
             bar.close()
-        logs.attrs["session"], logs.attrs["sessions"] = session, [session]
-        if overview == "Errored":
-            raise self._errored(session, logs)
-        return logs
-
-    @staticmethod
-    def _errored(session: str, logs: pd.DataFrame, files: Sequence[str] = ()) -> ImportFailed:
-        shown = "\n".join(_log_line(r) for r in logs.head(10).to_dict("records"))
-        return ImportFailed(f"Nexus import session {session} ended Errored ({len(logs)} log line(s), in .logs):\n"
-                            f"{shown}", logs, not_imported=files)  # fmt: skip
+        log = _concat_logs(logs)
+        rows = _waited_rows(pending, log, outcomes)
+        report = ImportReport.of("nexus", dataset, rows, log, sessions)
+        errored = [sid for sid, overview in outcomes.items() if overview == "Errored"]
+        if errored:
+            raise _errored(errored[0], report)
+        return report
 
     def _wait_session(self, session: str, dataset: str, show: Callable[[int, int], None]) -> tuple[str, pd.DataFrame]:
         """Poll a session until it ends; its overview (Finished / Errored) and log. ``show(done, total)`` per poll."""
@@ -207,31 +196,25 @@ class NexusTransfer:
 
     # -- exports -------------------------------------------------------------------------------------------
     def export(
-        self,
-        format: str,
-        dest: Any,
-        dataset: str,
-        images: bool = False,
-        split_ratio: float | None = None,
-        seed: int | None = None,
-        normalized: bool | None = None,
-        shuffle: bool | None = None,
-        progress: bool = True,
-    ) -> pd.DataFrame:
-        """Export the project in a Nexus ``format`` and extract the archive under ``dest``; one row per file.
+        self, format: str, dest: Any, dataset: str, *, images: bool = False, progress: bool = True, **options: Any
+    ) -> ExportResult:
+        """Export the project in a Nexus ``format`` and extract the archive under ``dest``; what was written.
 
-        ``split_ratio`` (the share of assets in the validation split), ``seed``, ``normalized`` and ``shuffle`` are
-        Nexus's export options. The operation is polled with a progress bar, the zip downloaded and extracted
-        only when every member stays inside ``dest`` and none is a link (`UnsafeArchive` otherwise, before
-        anything is written). ``images=True`` also places each asset's image under ``dest/images/``.
+        Options are Nexus's: ``split_ratio`` (the share of assets in the validation split), ``seed``, ``normalized``
+        and ``shuffle``. The operation is polled with a progress bar, the zip downloaded (a cut download starts
+        again) and extracted only when every member stays inside ``dest`` and none is a link (`UnsafeArchive`
+        otherwise, before anything is written). ``images=True`` also places each asset's image under
+        ``dest/images/``.
         """
+        opts = take_options(options, EXPORT_OPTIONS, "Nexus export")
         fmt = _EXPORT_ALIASES.get(format.lower().replace("-", "_"), format.lower().replace("-", "_"))
         if fmt not in EXPORT_FORMATS:
             raise ValueError(f"Nexus has no export format {format!r}; it has {list(EXPORT_FORMATS)}")
-        options = {"splitRatio": split_ratio, "seed": seed, "normalized": normalized, "shuffle": shuffle}
-        body = {"format": fmt, "options": {k: v for k, v in options.items() if v is not None}}
-        op = field(self._api.post(self._path(dataset, "/annotationexports"), json=body), "id", "export operation")
-        self._wait_operation(dataset, str(op), progress)
+        wire = {"splitRatio": opts["split_ratio"], "seed": opts["seed"], "normalized": opts["normalized"],
+                "shuffle": opts["shuffle"]}  # fmt: skip
+        body = {"format": fmt, "options": {k: v for k, v in wire.items() if v is not None}}
+        op = str(field(self._api.post(self._path(dataset, "/annotationexports"), json=body), "id", "export operation"))
+        self._wait_operation(dataset, op, progress)
         answer = self._api.get(self._path(dataset, f"/annotationexports/{op}"))
         download = answer.get("download") if isinstance(answer, dict) else None
         if not isinstance(download, dict) or not download.get("url"):
@@ -239,16 +222,13 @@ class NexusTransfer:
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile() as tmp:
-            with self._files.stream(str(download.get("method") or "GET"), str(download["url"])) as response:
-                if response.status_code != 200:
-                    raise BackendError(f"Nexus export {op}: HTTP {response.status_code} from its download URL")
-                for chunk in response.iter_bytes():
-                    tmp.write(chunk)
+            method = str(download.get("method") or "GET")
+            self._files.download(method, str(download["url"]), tmp, f"export {op} download")
             tmp.seek(0)
             written = extract_zip(tmp, dest)
         if images:
             written += self._export_images(dataset, dest)
-        return pd.DataFrame({"file": [str(p) for p in written], "bytes": [p.stat().st_size for p in written]})
+        return ExportResult.of("nexus", dataset, fmt, dest, written, reader_of(fmt), op)
 
     def _wait_operation(self, dataset: str, op: str, progress: bool) -> None:
         deadline = time.monotonic() + self.poll_timeout
@@ -285,6 +265,70 @@ class NexusTransfer:
         return out
 
 
+class _Run:
+    """One `import_files` call: its files, their split into sessions, and the sessions and logs so far."""
+
+    def __init__(self, dataset: str, files: dict[str, bytes], parts: list[list[str]]):
+        self.dataset, self.files, self.parts = dataset, files, parts
+        self.sessions: list[str] = []
+        self.logs: list[pd.DataFrame] = []
+
+    def report(self, status: str | Callable[[int], str]) -> ImportReport:
+        """The report with every file of part ``i`` at ``status(i)`` (or at ``status``)."""
+        log = _concat_logs(self.logs)
+        counts = log_counts(log, self.files)
+        rows = [
+            {"file": name, "status": status if isinstance(status, str) else status(i), **counts[name],
+             "bytes": len(self.files[name]), "session": self.sessions[i] if i < len(self.sessions) else None}
+            for i, part in enumerate(self.parts) for name in part
+        ]  # fmt: skip
+        return ImportReport.of("nexus", self.dataset, rows, log, self.sessions)
+
+    def failed(self, n: int, why: str, waited: bool) -> ImportFailed:
+        """`ImportFailed` for session ``n`` (0-based): the sessions before it landed, the ones after never started."""
+        before = "imported" if waited else "pending"
+        report = self.report(lambda i: before if i < n else "rejected" if i == n else "skipped")
+        sid = self.sessions[n] if n < len(self.sessions) else None
+        if len(self.parts) == 1:
+            return _errored(str(sid), report)
+        total, landed = len(self.parts), sum(len(p) for p in self.parts[:n])
+        message = f"Nexus import session {n + 1} of {total}{f' ({sid})' if sid else ''} {why}; "
+        if n:
+            done = "landed" if waited else "were started"
+            message += f"sessions 1-{n} ({', '.join(self.sessions[:n])}: {landed} files) {done}"
+        else:
+            message += "no session landed before it"
+        if n + 1 < total:
+            message += f", sessions {n + 2}-{total} were not started"
+        message += f"; {len(self.files) - landed} file(s) not imported (in .report)"
+        lines = report.logs[report.logs["session"] == sid].head(10).to_dict("records") if sid else []
+        return ImportFailed(message + "".join("\n" + _log_line(r) for r in lines), report)
+
+
+def _waited_rows(pending: ImportReport | None, log: pd.DataFrame, outcomes: dict[str, str]) -> list[dict[str, Any]]:
+    """The rows of a waited import: the pending report's files (else the files the log names), each by its session."""
+    base: list[dict[str, Any]]
+    if pending is not None:
+        kept = pending.files.drop(columns=["status", "errors", "warnings", "first_error"])
+        base = [{str(k): v for k, v in r.items()} for r in kept.to_dict("records")]
+    else:
+        only = next(iter(outcomes))
+        base = [{"file": f, "session": only} for f in dict.fromkeys(log["file"].dropna().astype(str))]
+    counts = log_counts(log, [str(r["file"]) for r in base])
+    rows: list[dict[str, Any]] = []
+    for r in base:
+        overview = outcomes.get(str(r.get("session")), "Finished")
+        rows.append({**r, "status": "rejected" if overview == "Errored" else "imported", **counts[str(r["file"])]})
+    return rows
+
+
+def _errored(session: str, report: ImportReport) -> ImportFailed:
+    logs = report.logs[report.logs["session"] == session]
+    shown = "\n".join(_log_line(r) for r in logs.head(10).to_dict("records"))
+    return ImportFailed(f"Nexus import session {session} ended Errored ({len(logs)} log line(s), in .report.logs):\n"
+                        f"{shown}", report)  # fmt: skip
+
+
 def _stage(bar: Any, text: str) -> None:
     """Name the stage a bar is at (a silent bar has no description)."""
     describe = getattr(bar, "set_description_str", None)
@@ -301,27 +345,6 @@ def _move(bar: Any, n: int) -> None:
 def _move_from(bar: Any, start: int, done: int, total: int) -> None:
     """A session's progress on a bar over several sessions: ``start`` files were done before it."""
     _move(bar, start + done)
-
-
-def _import_failed(
-    why: str, parts: list[list[str]], sessions: list[str], failed: int, logs: pd.DataFrame, waited: bool
-) -> ImportFailed:
-    """`ImportFailed` for session ``failed`` (0-based) of ``parts``: which sessions landed before it, which did not."""
-    n, sid = len(parts), sessions[failed] if failed < len(sessions) else None
-    imported = [f for part in parts[:failed] for f in part]
-    not_imported = [f for part in parts[failed:] for f in part]
-    message = f"Nexus import session {failed + 1} of {n}{f' ({sid})' if sid else ''} {why}; "
-    if failed:
-        landed = "landed" if waited else "were started"
-        message += f"sessions 1-{failed} ({', '.join(sessions[:failed])}: {len(imported)} files) {landed}"
-    else:
-        message += "no session landed before it"
-    if failed + 1 < n:
-        message += f", sessions {failed + 2}-{n} were not started"
-    message += f"; {len(not_imported)} file(s) not imported (in .not_imported)"
-    lines = logs[logs["session"] == sid].head(10).to_dict("records") if sid else []
-    shown = "".join("\n" + _log_line(r) for r in lines)
-    return ImportFailed(message + shown, logs, imported, not_imported)
 
 
 def _log_line(r: dict[Any, Any]) -> str:
@@ -370,6 +393,4 @@ def _logs_frame(logs: list[dict[str, Any]], session: str | None) -> pd.DataFrame
             "timestamp": pd.Timestamp(float(stamp), unit="s", tz="UTC") if stamp else pd.NaT,
             "session": session,
         })  # fmt: skip
-    frame = pd.DataFrame(rows, columns=LOG_COLUMNS)
-    strings = {"file": schema.STR, "level": schema.STR, "message": schema.STR, "session": schema.STR}
-    return frame.astype({**strings, "line": "Int64"})
+    return logs_frame(rows, LOG_EXTRA)

@@ -1,9 +1,9 @@
 """Datature Vi import sessions and exports: `ViTransfer`, the file-moving half of `ViBackend`, and reading them back.
 
-An import uploads Vi JSONL files to one import session with explicit failure policies; `file_report` gives a row
-per file from the session's log, and a session that ends FailedReach raises `ImportRejected`. An export is checked
-against the dataset's type, polled, fetched by Range requests and extracted; `read_export` reads it back with the
-format's reader (`READERS`).
+An import uploads Vi JSONL files to one import session with explicit failure policies; the answer is an
+`ImportReport` with a row per file from the session's log, and a session that ends FailedReach raises
+`ImportRejected` carrying the report. An export is checked against the dataset's type, polled, fetched by Range
+requests and extracted; the answer is an `ExportResult` that `read_export` reads back with the format's reader.
 """
 
 from __future__ import annotations
@@ -11,17 +11,18 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import httpx
 import pandas as pd
 
 from .. import schema
-from ..errors import BackendError
-from ._http import ApiClient, MalformedResponse
+from ..errors import BackendError, ImportRejected, MalformedResponse, NotSupported
+from ..formats import load
+from ._http import ApiClient, SignedUrls
 from ._remote import collect_files, crc32c_b64, extract_zip, field, progress_bar, put_signed
+from .transfer_report import ExportResult, ImportReport, log_counts, logs_frame, take_options
 
 __all__ = ["EXPORT_FORMATS", "POLICIES", "READERS", "ImportRejected", "ViTransfer", "file_report", "read_export"]
 
@@ -46,16 +47,12 @@ READERS = {"ViJsonl": "vi_jsonl", "Coco": "coco", "PascalVoc": "voc", "YoloDarkn
            "YoloKerasPytorch": "yolo_keras", "CsvFourCorner": "csv_four_corner",
            "CsvWidthHeight": "csv_width_height"}  # fmt: skip
 POLICIES = ("Warn", "RejectFile", "RejectSession")
+#: Vi's import options (annotebook's names) and their defaults: the failure policies are always sent explicitly
+IMPORT_OPTIONS = {"wait": True, "on_bad_annotation": "RejectFile", "on_bad_file": "RejectFile",
+                  "on_overwritten": "Warn"}  # fmt: skip
+EXPORT_OPTIONS = {"split_ratio": None, "normalized": True}
 MAX_SESSION_FILES = 1000
-LOG_COLUMNS = ["file", "line", "level", "message", "timestamp"]
-
-
-class ImportRejected(BackendError):
-    """An import session ended FailedReach; ``logs`` names the files and lines, ``report`` has a row per file."""
-
-    def __init__(self, message: str, logs: pd.DataFrame, report: pd.DataFrame | None = None):
-        super().__init__(message)
-        self.logs, self.report = logs, report
+LOG_EXTRA = ("timestamp",)
 
 
 class ViTransfer:
@@ -64,7 +61,7 @@ class ViTransfer:
     poll_interval: float
     poll_timeout: float
     _api: ApiClient
-    _files: httpx.Client
+    _files: SignedUrls
 
     if TYPE_CHECKING:  # provided by ViBackend
 
@@ -103,46 +100,35 @@ class ViTransfer:
 
     # -- import sessions -----------------------------------------------------------------------------------
     def import_files(
-        self,
-        paths: Any,
-        dataset: str,
-        format: str | None = None,
-        progress: bool = True,
-        wait: bool = True,
-        on_bad_annotation: str = "RejectFile",
-        on_bad_file: str = "RejectFile",
-        on_overwritten: str = "Warn",
-    ) -> pd.DataFrame:
+        self, paths: Any, dataset: str, *, format: str | None = None, progress: bool = True, **options: Any
+    ) -> ImportReport:
         """Upload Vi JSONL files (``.jsonl``/``.json`` files, folders of them, ``(name, bytes)`` pairs or a mapping).
 
-        The failure policies (``Warn``, ``RejectFile``, ``RejectSession``) are sent explicitly: ``on_overwritten``
-        decides what happens to an asset that already has annotations (``Warn``: the file's rows replace them).
-        With ``wait`` the session is polled to its end and a report returned, one row per file (``status``
-        imported / rejected, counts of error and warning lines, the first error), with the session's whole log in
-        ``.attrs["logs"]`` (file, line, level, message); a session that ended FailedReach raises `ImportRejected`
-        with that log and the report. Without ``wait`` the empty log is returned with the session id in
-        ``.attrs["session"]`` (see `wait_import`).
+        Options: the failure policies (``on_bad_annotation``, ``on_bad_file``, ``on_overwritten``: ``Warn``,
+        ``RejectFile`` or ``RejectSession``), always sent explicitly: ``on_overwritten`` decides what happens to an
+        asset that already has annotations (``Warn``: the file's rows replace them); and ``wait`` (default True):
+        the session is polled to its end and the report has a row per file (imported / rejected, counts of error
+        and warning lines, the first error) and the session's whole log; a session that ended FailedReach raises
+        `ImportRejected` carrying that report. With ``wait=False`` the report lists the files as pending, the
+        session in ``sessions`` (see `wait_import`).
         """
+        opts = take_options(options, IMPORT_OPTIONS, "Vi import_files")
         if format is not None and _FORMAT_ALIASES.get(format.lower(), format) != "ViJsonl":
             raise ValueError(f"Vi imports Vi JSONL only, not {format!r}")
         files = collect_files(paths, lambda f: f.suffix.lower() in (".jsonl", ".json"))
         if not files:
             raise ValueError("nothing to import: no .jsonl / .json files among the paths given")
-        policies = {"onBadAnnotation": on_bad_annotation, "onBadFile": on_bad_file, "onOverwritten": on_overwritten}
+        policies = {"onBadAnnotation": opts["on_bad_annotation"], "onBadFile": opts["on_bad_file"],
+                    "onOverwritten": opts["on_overwritten"]}  # fmt: skip
         for name, value in policies.items():
             if value not in POLICIES:
                 raise ValueError(f"{name} must be one of {POLICIES}, not {value!r}")
         ds = self._ds(dataset)
-        try:
-            logs = self._import(ds, files, policies, progress, wait=wait)
-        except ImportRejected as exc:
-            exc.report = file_report(files, exc.logs, rejected_all=True)
-            raise
-        if not wait:
-            return logs
-        report = file_report(files, logs)
-        report.attrs = {"logs": logs, **logs.attrs}
-        return report
+        sid = self._send_session(ds, _as_bytes(files), policies, progress)
+        if not opts["wait"]:
+            rows = [{"file": n, "status": "pending", "bytes": len(d)} for n, d in files.items()]
+            return ImportReport.of("vi", ds, rows, sessions=[sid])
+        return self._finish_session(sid, ds, files, progress)
 
     def _import(
         self,
@@ -150,9 +136,26 @@ class ViTransfer:
         files: Mapping[str, bytes | str],
         policies: Mapping[str, str],
         progress: bool,
-        wait: bool = True,
+        before_commit: Callable[[], None] | None = None,
     ) -> pd.DataFrame:
-        data = {n: (v.encode() if isinstance(v, str) else bytes(v)) for n, v in files.items()}
+        """Send ``files`` in one session and wait for it; its log (a push reads which files were rejected).
+
+        ``before_commit`` runs after the uploads, right before the request that lets Vi import them (the sync
+        engine's last re-check); when it raises, the session is marked failed and nothing is imported.
+        """
+        data = _as_bytes(files)
+        sid = self._send_session(ds, data, policies, progress, before_commit)
+        return self._finish_session(sid, ds, data, progress).logs
+
+    def _send_session(
+        self,
+        ds: str,
+        data: Mapping[str, bytes],
+        policies: Mapping[str, str],
+        progress: bool,
+        before_commit: Callable[[], None] | None = None,
+    ) -> str:
+        """Open a session, register and upload ``data``, mark its files inserted; the session's id."""
         if len(data) > MAX_SESSION_FILES:
             raise ValueError(f"{len(data)} files: a Vi import session takes at most {MAX_SESSION_FILES}")
         body = {"spec": {"uploadBefore": int((time.time() + 55 * 60) * 1000), "failurePolicies": dict(policies),
@@ -169,8 +172,10 @@ class ViTransfer:
         bar = progress_bar(len(data), "uploading", progress, "file")
         try:
             for name, content in data.items():
-                put_signed(self._files, "Vi", name, content, targets[name])
+                put_signed(self._files, name, content, targets[name])
                 bar.update(1)
+            if before_commit is not None:
+                before_commit()
         except BaseException:
             failed = {"condition": "FilesInserted", "status": "FailedReach", "reason": "UserUploadErrored",
                       "lastTransitionTime": int(time.time() * 1000)}  # fmt: skip
@@ -181,28 +186,40 @@ class ViTransfer:
             bar.close()
         done = {"condition": "FilesInserted", "status": "Reached", "lastTransitionTime": int(time.time() * 1000)}
         self._api.json("PATCH", status_url, json={"status": {"conditions": [done]}})
-        if not wait:
-            logs = _logs_frame([])
-            logs.attrs["session"] = sid
-            return logs
-        return self.wait_import(sid, ds, progress)
+        return sid
 
-    def wait_import(self, session: str, dataset: str, progress: bool = True) -> pd.DataFrame:
-        """Poll an import session until every condition is Reached; its log as a frame (`ImportRejected` if not)."""
-        ds = self._ds(dataset)
-        url = self._path(ds, f"/annotationImportSessions/{session}")
-        late = (f"Vi import session {session} not done after {self.poll_timeout:g}s; "
-                f"wait_import({session!r}, ...) to wait longer")  # fmt: skip
-        status, states = self._poll_conditions(url, "import session", progress, ("importing", "session"), late)
-        logs = self.import_logs(session, ds)
-        logs.attrs["session"] = session
-        logs.attrs["status"] = status
-        if "FailedReach" in states:
+    def _finish_session(self, sid: str, ds: str, files: Mapping[str, Any], progress: bool) -> ImportReport:
+        """Poll session ``sid`` to its end; the report of ``files`` (`ImportRejected` when it ended FailedReach)."""
+        url = self._path(ds, f"/annotationImportSessions/{sid}")
+        late = (f"Vi import session {sid} not done after {self.poll_timeout:g}s; "
+                f"wait_import({sid!r}, ...) to wait longer")  # fmt: skip
+        _, states = self._poll_conditions(url, "import session", progress, ("importing", "session"), late)
+        logs = self.import_logs(sid, ds)
+        rejected = "FailedReach" in states
+        report = ImportReport.of("vi", ds, file_report(files, logs, rejected_all=rejected), logs, [sid])
+        if rejected:
             shown = "\n".join(f"  [{r['level']}] {r['file']}:{r['line']}: {r['message']}"
                               for r in logs.head(10).to_dict("records"))  # fmt: skip
-            raise ImportRejected(f"Vi import session {session} was rejected ({len(logs)} log line(s), in .logs):\n"
-                                 f"{shown}", logs)  # fmt: skip
-        return logs
+            raise ImportRejected(f"Vi import session {sid} was rejected ({len(logs)} log line(s), in .report.logs):\n"
+                                 f"{shown}", report)  # fmt: skip
+        return report
+
+    def wait_import(
+        self, session: str | ImportReport, dataset: str | None = None, progress: bool = True
+    ) -> ImportReport:
+        """Poll an import started with ``wait=False`` to its end; the finished report (`ImportRejected` if refused).
+
+        ``session`` is the pending report (its files get their statuses) or a session id with its ``dataset`` (the
+        report then lists the files the log names).
+        """
+        if isinstance(session, ImportReport):
+            sizes = dict(zip(session.files["file"].astype(str), session.files["bytes"], strict=True))
+            return self._finish_session(session.sessions[0], self._ds(dataset or session.dataset), sizes, progress)
+        if dataset is None:
+            raise ValueError("wait_import(session_id, dataset): name the dataset, or pass the pending report")
+        ds = self._ds(dataset)
+        named = dict.fromkeys(self.import_logs(session, ds)["file"].dropna().astype(str), b"")
+        return self._finish_session(session, ds, named, progress)
 
     def import_logs(self, session: str, dataset: str) -> pd.DataFrame:
         answer = self._api.get(self._path(self._ds(dataset), f"/annotationImportSessions/{session}/logs"))
@@ -210,32 +227,28 @@ class ViTransfer:
 
     # -- exports -------------------------------------------------------------------------------------------
     def export(
-        self,
-        format: str,
-        dest: Any,
-        dataset: str,
-        images: bool = False,
-        split_ratio: float | None = None,
-        normalized: bool = True,
-        progress: bool = True,
-    ) -> pd.DataFrame:
-        """Export the dataset's annotations in a Vi ``format`` and extract them under ``dest``; one row per file.
+        self, format: str, dest: Any, dataset: str, *, images: bool = False, progress: bool = True, **options: Any
+    ) -> ExportResult:
+        """Export the dataset's annotations in a Vi ``format`` and extract them under ``dest``; what was written.
 
-        The format is checked against the dataset's type before any export is made (a VQA dataset exports
-        ``ViJsonl`` or ``ViTfrecord`` only). The archive is fetched with a HEAD and Range requests, then extracted
-        only when every member stays inside ``dest`` and none is a link. `read_export` reads the returned frame
-        back (`READERS` names the reader of each format; ``ViTfrecord`` is downloaded, not parsed).
+        Options are Vi's: ``split_ratio`` and ``normalized`` (default True). The format is checked against the
+        dataset's type before any export is made (a VQA dataset exports ``ViJsonl`` or ``ViTfrecord`` only). The
+        archive is fetched with a HEAD and Range requests, then extracted only when every member stays inside
+        ``dest`` and none is a link. `read_export` reads the result back (``reader`` names the annotebook format
+        of the files; ``ViTfrecord`` has none). Vi's annotation exports carry no images: ``images=True`` is
+        `NotSupported`.
         """
+        opts = take_options(options, EXPORT_OPTIONS, "Vi export")
+        if images:
+            raise NotSupported("Vi annotation exports carry no images; use conn.backend.image_path per asset")
         ds = self._ds(dataset)
         fmt = _FORMAT_ALIASES.get(format.lower().replace("-", "_"), format)
         kind = self.dataset_type(ds)
         allowed = EXPORT_FORMATS.get(kind, ())
         if fmt not in allowed:
             raise ValueError(f"a {kind} dataset on Vi exports {list(allowed)}, not {format!r}")
-        if images:
-            raise ValueError("Vi annotation exports carry no images; use conn.backend.image_path per asset")
-        body = {"spec": {"format": fmt, "options": {"normalized": bool(normalized), "splitRatio": split_ratio}}}
-        made = self._api.post(self._path(ds, "/datasetExports"), json=body)
+        spec = {"format": fmt, "options": {"normalized": bool(opts["normalized"]), "splitRatio": opts["split_ratio"]}}
+        made = self._api.post(self._path(ds, "/datasetExports"), json={"spec": spec})
         export_id = str(field(made, "datasetExportId", "dataset export"))
         status = self._wait_export(ds, export_id, progress)
         link = (status.get("downloadUrl") or {}).get("url")
@@ -247,11 +260,7 @@ class ViTransfer:
             self._download(str(link), tmp, progress)
             tmp.seek(0)
             written = extract_zip(tmp, dest)
-        out = pd.DataFrame({"file": [str(p) for p in written], "bytes": [p.stat().st_size for p in written]})
-        out.attrs["format"] = fmt
-        out.attrs["reader"] = READERS.get(fmt)
-        out.attrs["dest"] = str(dest)
-        return out
+        return ExportResult.of("vi", ds, fmt, dest, written, READERS.get(fmt), export_id)
 
     def _wait_export(self, ds: str, export_id: str, progress: bool) -> dict[str, Any]:
         url = self._path(ds, f"/datasetExports/{export_id}")
@@ -261,29 +270,18 @@ class ViTransfer:
             raise BackendError(f"Vi export {export_id} failed: {str(status.get('conditions'))[:300]}")
         return dict(status)
 
-    def _download(self, url: str, out: Any, progress: bool, chunk: int = 8 << 20) -> None:
+    def _download(self, url: str, out: IO[bytes], progress: bool, chunk: int = 8 << 20) -> None:
         """HEAD for the size, then Range GETs (as the SDK downloads), each chunk retried on a cut or a 5xx."""
-        head = self._files.head(url)
+        head = self._files.send("HEAD", url, "export download")
         size = int(head.headers.get("content-length", "0")) if head.status_code == 200 else 0
         bar = progress_bar(size, "downloading", progress, "B")
         try:
             if not size or head.headers.get("accept-ranges", "") != "bytes":
-                response = self._files.get(url)
-                if response.status_code != 200:
-                    raise BackendError(f"Vi export download: HTTP {response.status_code}")
-                out.write(response.content)
+                self._files.download("GET", url, out, "export download", bar)
                 return
             for start in range(0, size, chunk):
                 end = min(size, start + chunk) - 1
-                for attempt in range(4):
-                    try:
-                        response = self._files.get(url, headers={"Range": f"bytes={start}-{end}"})
-                    except httpx.TransportError as exc:
-                        if attempt == 3:
-                            raise BackendError(f"Vi export download: {type(exc).__name__}") from exc
-                        continue
-                    if response.status_code < 500:
-                        break
+                response = self._files.send("GET", url, "export download", headers={"Range": f"bytes={start}-{end}"})
                 if response.status_code != 206 or len(response.content) != end - start + 1:
                     raise BackendError(f"Vi export download: HTTP {response.status_code} for bytes {start}-{end}")
                 out.write(response.content)
@@ -301,52 +299,50 @@ SPLITS = {"training": "train", "validation": "validate", "dump": None}
 _SINGLE_FILE = {"coco": ".json", "csv_four_corner": ".csv", "csv_width_height": ".csv", "yolo_keras": ".txt"}
 
 
-def read_export(files: pd.DataFrame, assets: pd.DataFrame | None = None) -> pd.DataFrame:
+def read_export(result: ExportResult, assets: pd.DataFrame | None = None) -> pd.DataFrame:
     """The annotations of an export made by `ViBackend.export`, read with the formats' readers, splits marked.
 
     A Vi export holds ``training/``, ``validation/`` (or ``dump/``) folders, each with its ``annotations/`` in the
     format asked for; each is read on its own and ``split`` set to train / validate. ``assets`` (the dataset's
     assets table) gives the image sizes that pixel formats without them (YOLO Keras) need. ``ViTfrecord`` has no
-    reader.
+    reader. The frame is read from files, not loaded: it has no load token, like a frame built by hand.
     """
-    from ..connection import read
-
-    reader = files.attrs.get("reader")
+    reader = result.reader
     if reader is None:
-        raise ValueError(f"no reader for {files.attrs.get('format', 'this')} exports; the files are in .file")
-    dest = Path(str(files.attrs["dest"]))
+        raise ValueError(f"no reader for {result.format} exports; the files are in .files")
     parts = []
     for folder, split in SPLITS.items():
-        root = dest / folder / "annotations"
+        root = result.dest / folder / "annotations"
         if root.is_dir():
             target = root
             if reader in _SINGLE_FILE:
-                found = sorted(p for p in root.iterdir() if p.suffix == _SINGLE_FILE[str(reader)]
+                found = sorted(p for p in root.iterdir() if p.suffix == _SINGLE_FILE[reader]
                                and not p.name.startswith("_classes"))  # fmt: skip
                 target = found[0] if found else root
             options: dict[str, Any] = {"assets": assets} if assets is not None and reader == "yolo_keras" else {}
-            part = read(target, format=str(reader), dataset=dest.name, **options)
+            part = load(target, reader, **options).annotations
+            part["dataset"] = pd.array([result.dest.name] * len(part), dtype=schema.STR)
             if split is not None:
                 part["split"] = pd.array([split] * len(part), dtype=schema.STR)
             parts.append(part)
     if not parts:
-        raise ValueError(f"{dest} holds none of the folders of a Vi export ({', '.join(SPLITS)})")
+        raise ValueError(f"{result.dest} holds none of the folders of a Vi export ({', '.join(SPLITS)})")
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
-def file_report(files: Mapping[str, bytes], logs: pd.DataFrame, rejected_all: bool = False) -> pd.DataFrame:
-    """One row per uploaded file: its size, whether it was imported, and what the log says about it."""
-    level = logs["level"].astype(str).str.lower()
-    rows = []
-    for name, data in files.items():
-        mine = logs["file"] == name
-        errors = logs[mine & level.str.startswith("err")]
-        warnings = int((mine & level.str.startswith("warn")).sum())
-        rows.append({"file": name, "bytes": len(data), "status": "rejected" if rejected_all or len(errors) else
-                     "imported", "errors": len(errors), "warnings": warnings,
-                     "first_error": errors["message"].iloc[0] if len(errors) else None})  # fmt: skip
-    frame = pd.DataFrame(rows, columns=["file", "bytes", "status", "errors", "warnings", "first_error"])
-    return frame.astype({"file": schema.STR, "status": schema.STR, "first_error": schema.STR})
+def file_report(files: Mapping[str, Any], logs: pd.DataFrame, rejected_all: bool = False) -> list[dict[str, Any]]:
+    """One row per uploaded file (``files``: name -> its bytes or its size): imported or rejected, and what the log
+    says about it (a file with an error line was rejected; with ``rejected_all`` the whole session was)."""
+    counts = log_counts(logs, files)
+    return [
+        {"file": name, "status": "rejected" if rejected_all or counts[name]["errors"] else "imported",
+         **counts[name], "bytes": data if isinstance(data, int) else len(data)}
+        for name, data in files.items()
+    ]  # fmt: skip
+
+
+def _as_bytes(files: Mapping[str, bytes | str]) -> dict[str, bytes]:
+    return {n: (v.encode() if isinstance(v, str) else bytes(v)) for n, v in files.items()}
 
 
 def _rejected_files(logs: pd.DataFrame) -> set[str]:
@@ -363,5 +359,4 @@ def _logs_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
         rows.append({"file": e.get("file"), "line": e.get("line"), "level": e.get("level"),
                      "message": e.get("message"),
                      "timestamp": pd.Timestamp(int(stamp), unit="ms", tz="UTC") if stamp else pd.NaT})  # fmt: skip
-    frame = pd.DataFrame(rows, columns=LOG_COLUMNS)
-    return frame.astype({"file": schema.STR, "line": "Int64", "level": schema.STR, "message": schema.STR})
+    return logs_frame(rows, LOG_EXTRA)

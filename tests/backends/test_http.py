@@ -7,7 +7,14 @@ import logging
 import httpx
 import pytest
 
-from annotebook.backends._http import ConnectionFailed, MalformedResponse, ServerError, make_client, outcome_unknown
+from annotebook.backends._http import (
+    ConnectionFailed,
+    MalformedResponse,
+    ServerError,
+    SignedUrls,
+    make_client,
+    outcome_unknown,
+)
 from annotebook.errors import AuthError, BackendError, ConflictError, NotFound, RateLimited
 
 KEY = "sk-very-secret-0123456789"
@@ -160,3 +167,80 @@ def test_key_never_appears_in_repr_logs_or_errors(caplog):
     assert "***" in str(info.value)
     assert KEY not in caplog.text
     assert KEY not in repr(client._client.headers)
+
+
+# -- no httpx exception leaves the layer ------------------------------------------------------------------------
+RAW = [
+    httpx.ConnectError("refused"),
+    httpx.ReadTimeout("slow"),
+    httpx.RemoteProtocolError("peer closed connection without sending complete message body"),
+    httpx.DecodingError("bad gzip"),
+    httpx.TooManyRedirects("loop"),
+    httpx.UnsupportedProtocol("ftp"),
+]
+
+
+@pytest.mark.parametrize("raw", RAW, ids=lambda e: type(e).__name__)
+def test_every_httpx_failure_of_an_api_call_is_an_annotebook_error(raw):
+    handler, _ = scripted(raw)
+    client, _ = client_for(handler, retries=1)
+    with pytest.raises(BackendError) as info:
+        client.post("/x", json={})
+    assert not isinstance(info.value, httpx.HTTPError) and isinstance(info.value.__cause__, httpx.HTTPError)
+    assert KEY not in str(info.value)
+
+
+def signed(handler, **kwargs):
+    sleeps: list[float] = []
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    return SignedUrls(client, "Vi", sleep=sleeps.append, **kwargs), sleeps
+
+
+@pytest.mark.parametrize("raw", RAW, ids=lambda e: type(e).__name__)
+def test_signed_url_failures_are_annotebook_errors_without_the_signature(raw):
+    handler, calls = scripted(raw)
+    files, _ = signed(handler)
+    url = "https://storage.test/bucket/a.jpg?signature=s3cr3t"
+    with pytest.raises(BackendError) as info:
+        files.send("GET", url, "image of a")
+    assert "s3cr3t" not in str(info.value) and "storage.test" in str(info.value)
+    assert isinstance(info.value.__cause__, httpx.HTTPError)
+    transient = isinstance(raw, httpx.TransportError) and not isinstance(raw, httpx.UnsupportedProtocol)
+    assert len(calls) == (4 if transient else 1)  # only cuts and timeouts are tried again
+    assert isinstance(info.value, ConnectionFailed) == transient
+
+
+def test_signed_send_retries_cuts_and_5xx_then_returns_the_answer():
+    handler, calls = scripted(httpx.ReadTimeout("slow"), httpx.Response(503), httpx.Response(403))
+    files, sleeps = signed(handler)
+    assert files.send("PUT", "https://storage.test/u?sig=x", "upload of a.csv", content=b"abc").status_code == 403
+    assert len(calls) == 3 and len(sleeps) == 2
+    assert "Secret-Key" not in calls[0].headers and "Authorization" not in calls[0].headers
+
+
+def test_signed_download_starts_again_after_a_cut_mid_body(tmp_path):
+    attempts: list[int] = []
+
+    class CutStream(httpx.SyncByteStream):
+        def __iter__(self):
+            yield b"half"
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        attempts.append(1)
+        if len(attempts) == 1:
+            return httpx.Response(200, stream=CutStream())
+        return httpx.Response(200, content=b"whole body")
+
+    files, _ = signed(handler)
+    with open(tmp_path / "out", "w+b") as out:
+        assert files.download("GET", "https://storage.test/e.zip?sig=x", out, "export download") == 10
+    assert (tmp_path / "out").read_bytes() == b"whole body" and len(attempts) == 2
+
+
+def test_signed_download_gives_up_with_connection_failed(tmp_path):
+    handler, calls = scripted(httpx.RemoteProtocolError("cut"))
+    files, _ = signed(handler, retries=1)
+    with open(tmp_path / "out", "w+b") as out, pytest.raises(ConnectionFailed, match="export download"):
+        files.download("GET", "https://storage.test/e.zip?sig=x", out, "export download")
+    assert len(calls) == 2

@@ -54,7 +54,8 @@ def _coco(path: Path, bad: bool = False) -> Path:
 def test_import_files_adds_rows_and_reports(conn: ab.Connection, tmp_path: Path) -> None:
     """A COCO file imports into a new dataset: assets, labels (with the file's ids) and rows."""
     report = conn.import_files(_coco(tmp_path / "a.json"), dataset="imported", progress=False)
-    assert report[["format", "assets", "annotations"]].iloc[0].tolist() == ["coco", 1, 1]
+    assert report.files[["status", "format", "assets", "annotations"]].iloc[0].tolist() == ["imported", "coco", 1, 1]
+    assert report.ok and report.added == {"assets": 1, "annotations": 1, "labels": 1}
     anns = conn.annotations("imported")
     row = anns.iloc[0]
     assert (row.label, row.x0, row.y0, row.x1, row.y1) == ("cat", 0.1, 0.1, 0.6, 0.6)
@@ -62,18 +63,24 @@ def test_import_files_adds_rows_and_reports(conn: ab.Connection, tmp_path: Path)
 
 
 def test_a_bad_file_imports_nothing(conn: ab.Connection, tmp_path: Path) -> None:
-    """One malformed file among good ones: a FormatError naming it, and the store is as it was."""
+    """One malformed file among good ones: ImportRejected naming it (its FormatError chained), nothing added."""
     good, bad = _coco(tmp_path / "good.json"), _coco(tmp_path / "bad.json", bad=True)
-    with pytest.raises(ab.FormatError, match=r"bad\.json"):
+    with pytest.raises(ab.ImportRejected, match=r"bad\.json") as info:
         conn.import_files([good, bad], dataset="t", progress=False)
+    assert isinstance(info.value.__cause__, ab.FormatError)
+    report = info.value.report
+    assert report.files.set_index("file")["status"].to_dict() == {str(good): "skipped", str(bad): "rejected"}
+    assert report.rejected == [str(bad)] and "bad.json" in report.files["first_error"].iloc[1]
+    assert report.logs["file"].tolist() == [str(bad)]
     assert len(conn.annotations("t")) == 10
 
 
 def test_export_then_read_back(conn: ab.Connection, store: LocalBackend, tmp_path: Path) -> None:
     """Exporting the samples as COCO and reading the file back gives the same boxes."""
     conn = ab.connect("local", path=str(tmp_path / "samples"))
-    files = conn.export("coco", tmp_path / "out" / "shapes.json", dataset="shapes", skip_unsupported=True)
-    assert len(files) == 1
+    result = conn.export("coco", tmp_path / "out" / "shapes.json", dataset="shapes", skip_unsupported=True)
+    assert (result.backend, result.dataset, result.format, result.reader) == ("local", "shapes", "coco", "coco")
+    assert result.paths == [tmp_path / "out" / "shapes.json"] and int(result.files["bytes"].iloc[0]) > 0
     back = ab.read(tmp_path / "out" / "shapes.json")
     ours = conn.annotations("shapes")
     boxes = ours[(ours.kind == "box") & (ours.rotation == 0)]

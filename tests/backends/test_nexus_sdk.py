@@ -191,7 +191,7 @@ def test_sdk_export_and_annotebook_export_agree(conn, nexus_sim, tmp_path):
     assert sorted(sdk["download"]["file_names"]) == [f"{folder}/train.csv", f"{folder}/validate.csv"]
     mine = conn.export("csv_fourcorner", tmp_path / "mine", conn.backend.project, split_ratio=0.5, seed=3,
                        normalized=True, progress=False)  # fmt: skip
-    assert sorted(Path(f).relative_to(tmp_path / "mine").as_posix() for f in mine["file"]) == sorted(
+    assert sorted(p.relative_to(tmp_path / "mine").as_posix() for p in mine.paths) == sorted(
         sdk["download"]["file_names"]
     )
     for name in sdk["download"]["file_names"]:

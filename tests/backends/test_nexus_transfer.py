@@ -11,6 +11,7 @@ import struct
 import zipfile
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -52,9 +53,11 @@ def test_csv_import_adds_its_boxes(backend, nexus_sim):
     normalised = f"filename,xmin,ymin,xmax,ymax,label\n{second},0.1,0.1,0.5,0.5,kite\n"
     before = len(nexus_sim.state.annotations)
     files = [("boxes.csv", text.encode()), ("normalised.csv", normalised.encode())]
-    logs = backend.import_files(files, backend.project, progress=True)
-    assert list(logs.columns[:4]) == ["file", "line", "level", "message"] and len(logs) == 0
-    assert logs.attrs["session"].startswith("annotsess_")
+    report = backend.import_files(files, backend.project, progress=True)
+    assert isinstance(report, ab.ImportReport) and report.ok and report.imported == ["boxes.csv", "normalised.csv"]
+    assert list(report.logs.columns[:4]) == ["file", "line", "level", "message"] and len(report.logs) == 0
+    assert report.sessions[0].startswith("annotsess_") and report.files["session"].tolist() == [report.sessions[0]] * 2
+    assert repr(report) == f"<ImportReport nexus {backend.project}: 2 files, 2 imported>"
     assert len(nexus_sim.state.annotations) == before + 2
     anns = backend.annotations(backend.project)
     mine = anns[anns["asset"] == assets_by_name(nexus_sim)[first]["id"]].iloc[-1]
@@ -75,6 +78,9 @@ def test_out_of_bounds_point_fails_the_session_with_its_line(backend, nexus_sim)
     assert logs[["file", "line", "level"]].to_dict("records") == [
         {"file": "test_annotations2.csv", "line": 3, "level": "Error"}
     ]
+    report = info.value.report
+    assert report.rejected == ["test_annotations2.csv"] and not report.ok and report.counts["rejected"] == 1
+    assert report.files["first_error"].iloc[0].startswith("Point 10.0") and report.files["errors"].iloc[0] == 1
     assert logs["message"].iloc[0].startswith(f"Point 10.0, {float(big)} is out of bounds.")
     assert f"dimensions {meta['width']} x {meta['height']} pixels" in logs["message"].iloc[0]
     assert len(nexus_sim.state.annotations) == before  # a failed session adds nothing
@@ -97,8 +103,8 @@ def test_folder_of_coco_and_yolo_and_bytes(backend, nexus_sim, tmp_path):
     stem = names[1].rsplit(".", 1)[0]
     yolo = {f"{stem}.txt": b"1 0.5 0.5 0.2 0.2\n0 0.25 0.25 0.1 0.1\n", "shapes.labels": b"circle\nsquare\n"}
     before = len(nexus_sim.state.annotations)
-    logs = backend.import_files([folder, *yolo.items()], backend.project, progress=False)
-    assert len(logs) == 0
+    report = backend.import_files([folder, *yolo.items()], backend.project, progress=False)
+    assert report.ok and sorted(report.imported) == sorted(["instances.json", *yolo]) and len(report.logs) == 0
     added = [a for a in nexus_sim.state.annotations.values() if a["_seq"] > before]
     got = sorted((by_name_id(nexus_sim, a["assetId"]), a["tag"]) for a in added)
     assert got == sorted([(names[0], "square"), (names[1], "square"), (names[1], "circle")])
@@ -123,10 +129,12 @@ def test_background_session_then_wait(backend, nexus_sim):
     first = next(iter(assets_by_name(nexus_sim)))
     data = f"filename,xmin,ymin,xmax,ymax,label\n{first},0.1,0.1,0.2,0.2,star\n".encode()
     early = backend.import_files({"late.csv": data}, backend.project, progress=False, wait=False)
-    sid = early.attrs["session"]
+    (sid,) = early.sessions
+    assert early.counts["pending"] == 1 and not early.ok
     session = nexus_sim.state.sessions[sid]
     assert session.committed and session.overview == "Running"
-    assert len(backend.wait_import(sid, progress=True)) == 0
+    done = backend.wait_import(early, progress=True)
+    assert done.ok and done.imported == ["late.csv"] and len(done.logs) == 0 and done.sessions == (sid,)
     assert session.overview == "Finished" and session.polls == nexus_sim.state.op_steps
     listed = backend._api.get(f"/projects/{backend.project}/annotationimportsessions")
     assert [s["id"] for s in listed] == [sid]
@@ -148,11 +156,13 @@ def test_many_files_are_split_over_sessions_one_after_the_other(backend, nexus_s
     backend.session_files = 3
     names = [f"part{i}.csv" for i in range(7)]
     before = len(nexus_sim.state.annotations)
-    logs = backend.import_files(one_box_files(nexus_sim, names), backend.project, progress=True)
+    report = backend.import_files(one_box_files(nexus_sim, names), backend.project, progress=True)
     sessions = list(nexus_sim.state.sessions.values())
     assert [sorted(s.files) for s in sessions] == [names[:3], names[3:6], names[6:]]
     assert all(s.overview == "Finished" for s in sessions)
-    assert logs.attrs["sessions"] == [s.id for s in sessions] and logs.attrs["session"] == sessions[0].id
+    assert report.sessions == tuple(s.id for s in sessions) and report.imported == names
+    assert report.files["session"].tolist() == [sessions[i // 3].id for i in range(7)]
+    logs = report.logs
     assert list(logs.columns) == ["file", "line", "level", "message", "timestamp", "session"] and len(logs) == 0
     assert len(nexus_sim.state.annotations) == before + 7
 
@@ -169,6 +179,9 @@ def test_an_errored_session_names_the_sessions_that_landed_and_stops(backend, ne
     assert f"sessions 1-1 ({first}: 2 files) landed" in message and "sessions 3-3 were not started" in message
     assert "out of bounds" in message
     assert info.value.imported == ["a.csv", "b.csv"] and info.value.not_imported == ["c.csv", "d.csv", "e.csv"]
+    statuses = info.value.report.files.set_index("file")["status"].to_dict()
+    assert statuses == {"a.csv": "imported", "b.csv": "imported", "c.csv": "rejected", "d.csv": "rejected",
+                        "e.csv": "skipped"}  # fmt: skip
     logs = info.value.logs
     assert logs["session"].tolist() == [second] and logs["file"].tolist() == ["d.csv"]
     assert len(nexus_sim.state.annotations) == before + 2  # the first session's boxes, nothing of the second
@@ -179,10 +192,10 @@ def test_split_sessions_in_the_background(backend, nexus_sim):
     before = len(nexus_sim.state.annotations)
     early = backend.import_files(one_box_files(nexus_sim, ["x.csv", "y.csv", "z.csv"]), backend.project,
                                  progress=False, wait=False)  # fmt: skip
-    assert len(early) == 0 and len(early.attrs["sessions"]) == 2
-    assert all(nexus_sim.state.sessions[s].committed for s in early.attrs["sessions"])
-    for sid in early.attrs["sessions"]:
-        assert len(backend.wait_import(sid, progress=False)) == 0
+    assert early.counts["pending"] == 3 and len(early.sessions) == 2
+    assert all(nexus_sim.state.sessions[s].committed for s in early.sessions)
+    assert len(backend.wait_import(early.sessions[0], progress=False).logs) == 0  # one session, by its id
+    assert backend.wait_import(early, progress=False).imported == ["x.csv", "y.csv", "z.csv"]
     assert len(nexus_sim.state.annotations) == before + 3
 
 
@@ -218,8 +231,8 @@ def test_connection_import_files(nexus_sim, tmp_path):
     path = tmp_path / "one.csv"
     path.write_text(f"filename,xmin,ymin,xmax,ymax,label\n{first},0.1,0.1,0.2,0.2,star\n")
     before = len(nexus_sim.state.annotations)
-    logs = conn.import_files(path, dataset=conn.backend.project, progress=False)
-    assert len(logs) == 0 and len(nexus_sim.state.annotations) == before + 1
+    report = conn.import_files(path, progress=False)  # the connection's project is its default dataset
+    assert report.imported == ["one.csv"] and len(nexus_sim.state.annotations) == before + 1
 
 
 # -- exports ---------------------------------------------------------------------------------------------------
@@ -235,7 +248,10 @@ def boxes(frame: pd.DataFrame, names: dict[str, str] | None = None) -> list[tupl
 def test_export_csv_reads_back_as_the_loaded_boxes(backend, nexus_sim, tmp_path):
     loaded = backend.annotations(backend.project)
     names = {a: by_name_id(nexus_sim, a) for a in nexus_sim.state.assets}
-    files = backend.export("csv_fourcorner", tmp_path / "out", backend.project, split_ratio=0.5, seed=7)
+    result = backend.export("csv_fourcorner", tmp_path / "out", backend.project, split_ratio=0.5, seed=7)
+    assert (result.format, result.reader, result.dest) == ("csv_fourcorner", "csv_four_corner", tmp_path / "out")
+    assert result.export_id and repr(result).startswith(f"<ExportResult nexus {backend.project}: 2 files (")
+    files = result.files
     folder = tmp_path / "out" / nexus_sim.state.project_id.removeprefix("proj_")
     assert sorted(Path(f).name for f in files["file"]) == ["train.csv", "validate.csv"]
     assert all(Path(f).parent == folder for f in files["file"]) and (files["bytes"] > 0).all()
@@ -249,7 +265,7 @@ def test_export_csv_reads_back_as_the_loaded_boxes(backend, nexus_sim, tmp_path)
 def test_export_coco_reads_back_boxes_and_polygons(backend, nexus_sim, tmp_path):
     loaded = backend.annotations(backend.project)
     names = {a: by_name_id(nexus_sim, a) for a in nexus_sim.state.assets}
-    files = backend.export("coco", tmp_path, backend.project, progress=True)
+    files = backend.export("coco", tmp_path, backend.project, progress=True).files
     assert [Path(f).name for f in files["file"]] == ["train.json"]  # split_ratio 0: everything in train
     back = ab.read(files["file"].iloc[0])
     assert boxes(back) == boxes(loaded, names)
@@ -257,7 +273,7 @@ def test_export_coco_reads_back_boxes_and_polygons(backend, nexus_sim, tmp_path)
 
 
 def test_export_yolo_with_images(backend, nexus_sim, tmp_path):
-    files = backend.export("yolo", tmp_path, backend.project, images=True, progress=False)
+    files = backend.export("yolo", tmp_path, backend.project, images=True, progress=False).files
     names = {Path(f).name for f in files["file"]}
     assert set(assets_by_name(nexus_sim)) <= names and "classes.txt" in names
     assert (tmp_path / "images").is_dir()
@@ -315,7 +331,7 @@ def test_cut_upload_is_sent_again_and_polls_ride_out_429(backend, nexus_sim):
     early = backend.import_files({"cut.csv": data}, backend.project, progress=False, wait=False)
     assert nexus_sim.state.faults.cut_after is None  # the cut fired
     nexus_sim.state.faults.update({"rate_limit": 2, "retry_after": 0.01})
-    assert len(backend.wait_import(early.attrs["session"], progress=False)) == 0
+    assert backend.wait_import(early, progress=False).ok
     assert len(nexus_sim.state.annotations) == before + 1
 
 
@@ -693,7 +709,7 @@ def test_export_format_gives_its_files(export_sim, tmp_path, fmt):
     backend.poll_interval = 0.01
     rows = project_rows(backend, nexus_sim)
     pixels = {"normalized": False} if fmt in PIXEL_EXPORTS else {}
-    files = backend.export(fmt, tmp_path, backend.project, split_ratio=0.25, seed=3, progress=False, **pixels)
+    files = backend.export(fmt, tmp_path, backend.project, split_ratio=0.25, seed=3, progress=False, **pixels).files
     folder = tmp_path / nexus_sim.state.project_id.removeprefix("proj_")
     paths = [Path(f) for f in files["file"]]
     assert paths and all(p.is_file() and p.stat().st_size > 0 for p in paths) and (files["bytes"] > 0).all()
@@ -720,3 +736,81 @@ def test_export_split_without_shuffle_takes_the_first_file_names(backend, nexus_
     back = ab.read(tmp_path / nexus_sim.state.project_id.removeprefix("proj_"), format="csv_four_corner")
     split = dict(zip(back["asset"].map(stem), back["split"], strict=True))
     assert {a for a, s in split.items() if s == "validate"} == {"shapes_000", "shapes_001"}  # 2 of 8, by name
+
+
+# -- one signature, named refusals, and no raw httpx exception ------------------------------------------------
+def test_a_project_connection_defaults_to_its_project(nexus_sim):
+    conn = ab.connect("nexus", project=nexus_sim.state.project_id, key=NEXUS_KEY, endpoint=nexus_sim.url)
+    assert conn.dataset == conn.backend.project
+    assert len(conn.assets()) == len(nexus_sim.state.assets) and len(conn.labels())
+
+
+def test_a_misspelt_option_is_refused_by_name(backend, nexus_sim, tmp_path):
+    with pytest.raises(TypeError, match=r"split_ration.*split_ratio, seed, normalized, shuffle"):
+        backend.export("coco", tmp_path, backend.project, split_ration=0.2)
+    with pytest.raises(TypeError, match=r"wiat.*takes wait"):
+        backend.import_files({"a.csv": b"x"}, backend.project, wiat=False)
+    assert nexus_sim.state.sessions == {} and nexus_sim.state.exports == {}
+
+
+class Dropping(httpx.HTTPTransport):
+    """The real transport, except that requests ``drop`` picks raise ``error`` (as a dropped connection does)."""
+
+    def __init__(self, drop, error: Exception):
+        super().__init__()
+        self.drop, self.error, self.dropped = drop, error, 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.drop(request):
+            self.dropped += 1
+            raise self.error
+        return super().handle_request(request)
+
+
+CUTS = [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("peer closed")]
+
+
+def dropping(sim, path: str, error: Exception) -> tuple[NexusBackend, Dropping]:
+    transport = Dropping(lambda r: r.url.path.startswith(path), error)
+    b = NexusBackend(sim.state.project_id, key=NEXUS_KEY, endpoint=sim.url, transport=transport)
+    b.poll_interval, b._files.backoff, b._api.backoff = 0.01, 0, 0
+    return b, transport
+
+
+@pytest.mark.parametrize("error", CUTS, ids=lambda e: type(e).__name__)
+def test_dropped_export_download_is_connection_failed(nexus_sim, tmp_path, error):
+    b, transport = dropping(nexus_sim, "/downloads/", error)
+    with pytest.raises(ab.ConnectionFailed, match=r"Nexus export .* download \(http://127\.0\.0\.1") as info:
+        b.export("coco", tmp_path, b.project, progress=False)
+    assert isinstance(info.value.__cause__, type(error)) and transport.dropped == 4  # tried again 3 times
+    assert "signature" not in str(info.value)
+
+
+@pytest.mark.parametrize("error", CUTS, ids=lambda e: type(e).__name__)
+def test_dropped_upload_is_connection_failed_and_abandons_the_session(nexus_sim, error):
+    b, transport = dropping(nexus_sim, "/uploads/", error)
+    first = next(iter(assets_by_name(nexus_sim)))
+    data = f"filename,xmin,ymin,xmax,ymax,label\n{first},0.1,0.1,0.2,0.2,star\n".encode()
+    with pytest.raises(ab.ConnectionFailed, match=r"upload of a\.csv"):
+        b.import_files({"a.csv": data}, b.project, progress=False)
+    assert transport.dropped == 4
+    (session,) = nexus_sim.state.sessions.values()
+    assert session.overview == "Errored"  # told the server it was abandoned
+
+
+@pytest.mark.parametrize("error", CUTS, ids=lambda e: type(e).__name__)
+def test_dropped_image_download_and_api_call_are_connection_failed(nexus_sim, error):
+    b, _ = dropping(nexus_sim, "/files/", error)
+    asset = b.assets(b.project)["asset"].iloc[0]
+    with pytest.raises(ab.ConnectionFailed, match=f"image of {asset}"):
+        b.image_path(b.project, asset)
+    b, _ = dropping(nexus_sim, "/projects/", error)
+    with pytest.raises(ab.ConnectionFailed):
+        b.assets(b.project)
+
+
+def test_a_connection_cut_by_the_server_is_connection_failed(backend, nexus_sim):
+    nexus_sim.state.faults.update({"cut_after": 1})  # the session's create lands, its answer is cut
+    with pytest.raises(ab.ConnectionFailed) as info:
+        backend.import_files({"a.csv": b"filename,xmin,ymin,xmax,ymax,label\n"}, backend.project, progress=False)
+    assert isinstance(info.value.__cause__, httpx.HTTPError)
