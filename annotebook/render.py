@@ -21,8 +21,6 @@ Examples
 
 from __future__ import annotations
 
-import colorsys
-import hashlib
 import io
 import math
 import pathlib
@@ -35,12 +33,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .colors import label_color
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from PIL import Image
 
-__all__ = ["gallery", "label_color", "load_image", "plot_labels", "show_asset", "summary"]
+__all__ = ["gallery", "image_file", "label_color", "load_image", "plot_labels", "show_asset", "summary"]
 
 PLACEHOLDER_GREY = 0.82
 THUMBNAIL_SIDE = 480
@@ -49,28 +49,7 @@ Row = Mapping[Hashable, Any]  # one row of a table, as ``to_dict`` gives it
 
 
 # ----------------------------------------------------------------------------------------------------
-# Colours and pixels
-
-
-def label_color(label: str, labels: pd.DataFrame | None = None) -> str:
-    """The ``#rrggbb`` colour of ``label``: the labels table's where it has one, else one from the text.
-
-    The derived colour hashes the label with SHA-1 (not ``hash()``, which changes per process), so it is the
-    same in every call, process and frame.
-
-    >>> label_color("cat") == label_color("cat")
-    True
-    """
-    if labels is not None and len(labels) and {"name", "color"} <= set(labels.columns):
-        given = labels.loc[labels["name"] == label, "color"].dropna()
-        if len(given):
-            return str(given.iloc[0])
-    digest = hashlib.sha1(label.encode("utf-8")).digest()
-    hue = int.from_bytes(digest[:2], "big") / 65536.0
-    saturation = 0.55 + 0.35 * digest[2] / 255.0
-    value = 0.70 + 0.25 * digest[3] / 255.0
-    r, g, b = colorsys.hsv_to_rgb(hue, saturation, value)
-    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+# Pixels
 
 
 def _source(uri: str) -> str | io.BytesIO:
@@ -105,14 +84,54 @@ def load_image(uri: str) -> Image.Image:
         return image.convert("RGB")
 
 
-def _try_load(uri: Any) -> tuple[Image.Image | None, str]:
-    """The image, or None and why not (a picture shows the reason rather than failing)."""
+def _traced_backend(frames: Iterable[pd.DataFrame | None]) -> tuple[Any, str] | None:
+    """(backend, dataset) of the load the first traced frame comes from; None for hand-built frames."""
+    from .errors import AnnotebookError
+
+    token = next((t for f in frames if f is not None and "load" in f.columns for t in f["load"].dropna()), None)
+    if token is None:
+        return None
+    from .connection import connection_for
+    from .sync.registry import registry
+
+    try:
+        name, spec, dataset = registry().load_info(str(token))
+        return connection_for(name, spec).backend, dataset
+    except AnnotebookError:  # a load of another home or machine, a platform without its key here: use the uri
+        return None
+
+
+def image_file(asset: str, uri: Any, *frames: pd.DataFrame | None) -> str | None:
+    """Where to read ``asset``'s pixels: its backend's local copy when one of ``frames`` is traced to a load,
+    else ``uri`` as the assets table has it (None: no image).
+
+    Pictures and the editor go through the backend's ``image_path`` because a platform's ``uri`` is a signed URL:
+    fetched directly it would download again for every picture and fail once it expires, where the backend keeps
+    the file after the first download and asks for a fresh URL when needed. A failed download raises the
+    backend's `annotebook.errors.BackendError`.
+    """
+    traced = _traced_backend(frames)
+    if traced is None:
+        return uri if isinstance(uri, str) and uri else None
+    backend, dataset = traced
+    found: str | None = backend.image_path(dataset, asset)
+    return found
+
+
+def _try_load(asset: str, row: Row | None, *frames: pd.DataFrame | None) -> tuple[Image.Image | None, str]:
+    """The asset's image, or None and why not (a picture shows the reason rather than failing)."""
     from PIL import Image
 
-    if not isinstance(uri, str) or not uri:
+    from .errors import AnnotebookError
+
+    try:
+        where = image_file(asset, row.get("uri") if row is not None else None, *frames)
+    except AnnotebookError as exc:
+        return None, f"cannot read image: {type(exc).__name__}"
+    if not where:
         return None, "no image"
     try:
-        return load_image(uri), ""
+        return load_image(where), ""
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         return None, f"cannot read image: {type(exc).__name__}"
 
@@ -460,8 +479,8 @@ def show_asset(
     """
     row = _asset_row(assets, asset)
     problem = ""
-    if image is None:
-        image, problem = _try_load(row.get("uri") if row is not None else None)
+    if image is None and row is not None:
+        image, problem = _try_load(asset, row, anns, assets)
     size = _size(row, image)
     ax = _new_axes() if ax is None else ax
     _draw_image(ax, image, size, problem if row is not None else "asset not in the assets table")
@@ -490,9 +509,9 @@ def _gallery_assets(anns: pd.DataFrame, assets: pd.DataFrame, subset: Iterable[s
     return known + [a for a in in_frame if a not in set(known)]
 
 
-def _thumbnail(assets: pd.DataFrame, asset: str) -> Image.Image | None:
+def _thumbnail(anns: pd.DataFrame, assets: pd.DataFrame, asset: str) -> Image.Image | None:
     row = _asset_row(assets, asset)
-    image, _ = _try_load(row.get("uri") if row is not None else None)
+    image, _ = _try_load(asset, row, anns, assets) if row is not None else (None, "")
     if image is not None:
         image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     return image
@@ -532,7 +551,7 @@ def gallery(
     fig = Figure(figsize=(3.2 * cols, 3.0 * nrows), layout="constrained")
     axes = fig.subplots(nrows, cols, squeeze=False).ravel()
     for ax, asset in zip(axes, chosen, strict=False):
-        image = _thumbnail(assets, asset)
+        image = _thumbnail(anns, assets, asset)
         show_asset(anns, assets, asset, ax=ax, labels=labels, image=image)
     for ax in axes[len(chosen) :]:
         ax.set_axis_off()

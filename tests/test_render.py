@@ -8,11 +8,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import httpx
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -416,3 +418,71 @@ def test_plot_labels_leaves_out_deleted_rows_and_handles_empty_frames() -> None:
         widths[ax.get_yticklabels()[round(bar.get_y() + bar.get_height() / 2)].get_text()] += bar.get_width()
     assert widths["cat"] == 2
     assert len(render.plot_labels(anns.iloc[:0]).patches) == 0
+
+
+# ----------------------------------------------------------------------------------------------------
+# Images through the backend of the frame's load
+
+
+class _Counting(httpx.HTTPTransport):
+    """The real transport, counting the image downloads (the simulator serves pixels under ``/files/``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.images += request.url.path.startswith("/files/")
+        return super().handle_request(request)
+
+
+@pytest.fixture
+def nexus(tmp_path: Path) -> Iterator[tuple[Any, _Counting]]:
+    """A Nexus connection to a fresh simulator, its transport counting image downloads."""
+    pytest.importorskip("starlette")
+    pytest.importorskip("uvicorn")
+    from annotebook import connect
+    from annotebook.testing import start
+
+    sim = start("nexus", key="render-key", n_assets=3, image_dir=tmp_path / "sim")
+    counting = _Counting()
+    try:
+        yield connect("nexus", project=sim.state.project_id, key="render-key", endpoint=sim.url,
+                      transport=counting), counting  # fmt: skip
+    finally:
+        sim.stop()
+
+
+def test_pictures_read_images_through_the_backend_cache_once(nexus: tuple[Any, _Counting]) -> None:
+    """A second picture of an asset (and the gallery after it) reads the backend's cached file: one download."""
+    conn, counting = nexus
+    anns = conn.assets().annot.load()
+    first = str(anns["asset"].iloc[0])
+    ax = anns.annot.show(first)
+    assert np.asarray(ax.images[0].get_array()).shape[:2] != (1, 1)  # the real image, not a placeholder
+    assert counting.images == 1
+    anns.annot.show(first)
+    anns.annot.gallery(n=1)
+    assert counting.images == 1
+    cached = render.image_file(first, "https://ignored.example/a.png", anns)
+    assert cached is not None and Path(cached).is_file()
+
+
+def test_an_expired_image_url_is_asked_for_again(nexus: tuple[Any, _Counting]) -> None:
+    """The listing's signed URL no longer works when the picture is drawn: the backend fetches a fresh one."""
+    conn, counting = nexus
+    anns = conn.assets().annot.load()
+    asset = str(anns["asset"].iloc[0])
+    conn.backend._urls[asset] = conn.backend._urls[asset] + "0"  # a signature the storage host refuses (403)
+    ax = anns.annot.show(asset)
+    assert not [t for t in ax.texts if "image" in t.get_text()]
+    assert np.asarray(ax.images[0].get_array()).shape[:2] != (1, 1)
+    assert counting.images == 2  # the refused URL, then the fresh one
+
+
+def test_a_hand_built_frame_reads_its_uri(tmp_path: Path) -> None:
+    """No load token: the image is read from the assets table's uri, as before."""
+    Image.new("RGB", (10, 8), "red").save(tmp_path / "a.png")
+    assets, anns, _ = _tables(str(tmp_path / "a.png"))
+    assert render.image_file("a", str(tmp_path / "a.png"), anns, assets) == str(tmp_path / "a.png")
+    assert np.asarray(render.show_asset(anns, assets, "a").images[0].get_array()).shape[:2] == (8, 10)

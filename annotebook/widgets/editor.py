@@ -24,7 +24,7 @@ from ipycanvas import MultiCanvas, hold_canvas
 from ..errors import AnnotebookError, TraceError
 from . import keys, tools
 from .drawing import draw_overlay, draw_regions
-from .imagery import Crop, Picture, load_picture
+from .imagery import Crop, Picture, asset_picture
 from .panel import SidePanel
 from .regions import REGION_KINDS
 from .sink import FrameSink
@@ -183,7 +183,7 @@ class Editor(widgets.VBox):
     def color(self, label: str | None) -> str:
         """The colour of ``label``: the labels table's, else one derived from the text (as in pictures)."""
         if label not in self._colors:
-            from ..render import label_color
+            from ..colors import label_color
 
             self._colors[label] = label_color(label or "(no label)", self.labels)
         return self._colors[label]
@@ -197,7 +197,9 @@ class Editor(widgets.VBox):
         """The asset's image, sent once at display size (an image widget the canvas draws from)."""
         info = self.state.info
         self._shown_asset = self.state.asset
-        self._picture, self._why = load_picture(info.uri, info.width, info.height)
+        self._picture, self._why = asset_picture(
+            self.state.asset, info.uri, info.width, info.height, self.frame, self.sink.lookup
+        )
         for old in [self._base, *self._crop_widgets]:
             if old is not None:
                 old.close()

@@ -19,10 +19,10 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
+from ..colors import label_color
 from ..geometry import rotated_corners
-from ..render import label_color
 from .editor import Editor, _traced, walk_of
-from .imagery import load_picture
+from .imagery import Picture, asset_picture, load_picture
 from .sink import FrameSink
 
 __all__ = ["Browser", "thumbnail_jpeg"]
@@ -60,12 +60,22 @@ def _outline(draw: Any, row: Mapping[Any, Any], w: float, h: float, color: str) 
 
 
 def thumbnail_jpeg(
-    rows: pd.DataFrame, uri: Any, width: float, height: float, labels: pd.DataFrame | None = None, side: int = 200
+    rows: pd.DataFrame,
+    uri: Any,
+    width: float,
+    height: float,
+    labels: pd.DataFrame | None = None,
+    side: int = 200,
+    picture: Picture | None = None,
 ) -> bytes:
-    """A thumbnail (longest side ``side``) of one asset's image with its regions outlined, as JPEG."""
+    """A thumbnail (longest side ``side``) of one asset's image with its regions outlined, as JPEG.
+
+    ``picture`` is the image already read (through the backend); without it the image is read from ``uri``.
+    """
     from PIL import Image, ImageDraw
 
-    picture, _ = load_picture(uri, width, height)
+    if picture is None:
+        picture, _ = load_picture(uri, width, height)
     scale = side / max(width, height)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     if picture is None:
@@ -150,7 +160,10 @@ class Browser(widgets.VBox):
         if asset not in self._thumbs:
             rows = _live(self.frame)
             rows = rows[(rows["asset"] == asset).to_numpy(dtype=bool, na_value=False)]
-            self._thumbs[asset] = thumbnail_jpeg(rows, info.uri, info.width, info.height, self.labels, self.side)
+            picture, _ = asset_picture(asset, info.uri, info.width, info.height, self.frame, self._info.lookup)
+            self._thumbs[asset] = thumbnail_jpeg(
+                rows, None, info.width, info.height, self.labels, self.side, picture=picture
+            )
         image = widgets.Image(
             value=self._thumbs[asset], format="jpeg", layout=widgets.Layout(max_width=f"{self.side}px")
         )

@@ -24,7 +24,7 @@ from .viewport import Viewport
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["Crop", "Picture", "load_picture"]
+__all__ = ["Crop", "Picture", "asset_picture", "load_picture"]
 
 JPEG_QUALITY = 88
 CROP_MARGIN = 0.2  # of the visible size, on each side
@@ -125,3 +125,16 @@ def load_picture(uri: Any, width: float, height: float) -> tuple[Picture | None,
         return Picture(load_image(uri), width, height), ""
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         return None, f"cannot read image: {type(exc).__name__}"
+
+
+def asset_picture(asset: str, uri: Any, width: float, height: float, *frames: Any) -> tuple[Picture | None, str]:
+    """The asset's `Picture` read through the backend of the frames' load (its cached file: `render.image_file`),
+    or None and why not. An untraced frame's asset is read from ``uri``."""
+    from ..errors import AnnotebookError
+    from ..render import image_file
+
+    try:
+        where = image_file(asset, uri, *frames)
+    except AnnotebookError as exc:
+        return None, f"cannot read image: {type(exc).__name__}"
+    return load_picture(where, width, height)

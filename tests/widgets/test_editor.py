@@ -431,3 +431,23 @@ def test_a_message_outlives_mouse_moves(hand: Front) -> None:
     assert "last asset" in hand.editor._message.value
     hand.click(10, 10)
     assert hand.editor._message.value == ""
+
+
+def test_the_editor_and_the_browser_read_images_through_the_backend(
+    samples: ab.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loaded frame's images come from its backend's ``image_path`` (cached there), not from the uri column."""
+    anns = samples.assets("shapes").annot.load()
+    asked: list[str] = []
+    real = samples.backend.image_path
+
+    def image_path(dataset: str, asset: str) -> str | None:
+        asked.append(asset)
+        return real(dataset, asset)
+
+    monkeypatch.setattr(samples.backend, "image_path", image_path)
+    first = str(anns["asset"].iloc[0])
+    front = open_editor(anns, target=first)
+    assert asked == [first] and front.editor._picture is not None
+    anns.annot.browse()
+    assert len(asked) > 1 and set(asked) <= set(anns["asset"])
