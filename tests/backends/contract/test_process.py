@@ -68,14 +68,14 @@ def killed_push(platform: Platform, tmp_path: Path, n: int, changes: list[list[o
 
 @pytest.mark.slow
 def test_a_push_killed_half_way_is_finished_by_a_fresh_process(platform: Platform, tmp_path: Path) -> None:
-    """Remote: kill after write n, for n = 1, 2, ... until the push ends first. Local: at random points of a push
-    of 80 edits (one transaction of about 80 ms)."""
+    """Remote: kill after write n, for n = 1, 2, ... until the push ends first. Local: at a random point of each
+    fifth of the first 100 ms of a push of 80 edits (which takes about 80 ms)."""
     rng = random.Random()
     seed = rng.randrange(10**6)
     rng.seed(seed)
     remote = bool(platform.declares("remote"))
     killed = []
-    for n in range(1, 30 if remote else 5):
+    for n in range(1, 30 if remote else 6):
         frame = platform.fresh()
         rows = platform.edits.candidates(frame)
         if remote:  # several edits, on two assets
@@ -85,7 +85,7 @@ def test_a_push_killed_half_way_is_finished_by_a_fresh_process(platform: Platfor
             picked = [str(i) for i in rows["id"].iloc[:80]]
         variants = {row: 100 * n + i for i, row in enumerate(picked)}
         wanted: list[Content] = [platform.edit(frame.copy(), r, v) for r, v in variants.items()]
-        running = killed_push(platform, tmp_path, n, [[r, v] for r, v in variants.items()], rng.uniform(0, 0.1))
+        running = killed_push(platform, tmp_path, n, [[r, v] for r, v in variants.items()], rng.uniform(n - 1, n) / 50)
         job = driver_job(platform, tmp_path, f"after-{n}", action="push", parquet=str(tmp_path / f"kill-{n}.parquet"))
         result = run_driver(platform, job)
         assert result["outcome"] == "ok" and result["diff_after"] == 0, f"round {n} (seed {seed}): {result}"

@@ -131,9 +131,11 @@ def judge(r: Round, conditional: bool) -> None:
     if r.rows_on_asset[0] != r.rows_on_asset[1] or landed != 1:
         r.verdict = f"FAIL: the platform holds {r.held} of the two edits, asset rows {r.rows_on_asset}"
     elif "failed" in kinds:
-        r.verdict = "FAIL: a push returned a report with failures instead of raising PushError (R-14)"
+        said = next(o["summary"] for o in (a, b) if o["outcome"] == "failed")
+        r.verdict = f"FAIL: a push returned failures instead of raising PushError (R-14): {said}"
     elif any(k not in ("ok", *SEEN) for k in kinds):
-        r.verdict = f"FAIL: a push raised something else: {a.get('error') or b.get('error')}"
+        said = next(o["error"] for o in (a, b) if o["outcome"] not in ("ok", *SEEN))
+        r.verdict = f"FAIL: a push raised something else: {said[:300]}"
     elif conditional:
         ok = [s for s, o in r.outcomes.items() if o["outcome"] == "ok"]
         if kinds != ["ConflictError", "ok"] or r.held[ok[0]] != 1:
