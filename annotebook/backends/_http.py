@@ -88,14 +88,35 @@ def translated(what: str, redact: Callable[[str], str] = lambda text: text) -> I
     """
     try:
         yield
-    except httpx.TimeoutException as exc:
-        raise ConnectionFailed(redact(f"{what}: timed out ({type(exc).__name__})")) from exc
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.DecodingError) as exc:
-        raise MalformedResponse(redact(f"{what}: {type(exc).__name__}: {exc}")) from exc
-    except httpx.TransportError as exc:
-        raise ConnectionFailed(redact(f"{what}: connection failed ({type(exc).__name__}: {exc})")) from exc
     except (httpx.HTTPError, httpx.StreamError) as exc:
-        raise BackendError(redact(f"{what}: {type(exc).__name__}: {exc}")) from exc
+        scrub(exc)
+        raise _translate(exc, what, redact) from exc
+
+
+def scrub(exc: BaseException) -> None:
+    """Blank the secret headers of the request an httpx exception carries (``exc.request``, and a status error's
+    response's request): the exception is chained under ours, and ``%xmode Verbose`` or a debugger shows it."""
+    requests = []
+    for holder in (exc, getattr(exc, "response", None)):
+        try:
+            requests.append(holder.request)  # type: ignore[union-attr]
+        except (AttributeError, RuntimeError):  # httpx raises RuntimeError when no request is attached
+            continue
+    for request in requests:
+        for name in list(request.headers):
+            if name.lower() in SECRET_HEADERS:
+                request.headers[name] = REDACTED
+
+
+def _translate(exc: Exception, what: str, redact: Callable[[str], str]) -> BackendError:
+    name = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return ConnectionFailed(redact(f"{what}: timed out ({name})"))
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL | httpx.DecodingError):
+        return MalformedResponse(redact(f"{what}: {name}: {exc}"))
+    if isinstance(exc, httpx.TransportError):
+        return ConnectionFailed(redact(f"{what}: connection failed ({name}: {exc})"))
+    return BackendError(redact(f"{what}: {name}: {exc}"))
 
 
 def outcome_unknown(exc: BaseException) -> bool:
@@ -265,6 +286,7 @@ class ApiClient:
             try:
                 yield
             except httpx.HTTPStatusError as exc:
+                scrub(exc)
                 raise self._status_error(what, exc.response) from exc
 
     def _status_error(self, what: str, response: httpx.Response) -> BackendError:

@@ -279,6 +279,14 @@ def _modified(rows: pd.DataFrame, cur: pd.DataFrame, parts: dict[str, list[pd.Da
         )
 
 
+def _follow_parent(content: dict[str, Any], lineage: Lineage) -> dict[str, Any]:
+    """A grounding row's ``parent`` as the caption's current id: a caption re-id'd by a push is the same caption."""
+    parent = content.get("parent")
+    if parent is None or parent not in lineage.alias:
+        return content
+    return {**content, "parent": lineage.resolve([parent])[0]}
+
+
 def _stale(rows: pd.DataFrame, lineage: Lineage, parts: dict[str, list[pd.DataFrame]]) -> None:
     """Rows older than their lineage: fast-forward what was pushed elsewhere, name real conflicts (R-4)."""
     ff: list[dict[Any, Any]] = []
@@ -287,9 +295,10 @@ def _stale(rows: pd.DataFrame, lineage: Lineage, parts: dict[str, list[pd.DataFr
     for rec in rows.to_dict("records"):
         latest = lineage.current.loc[rec["_lid"]]
         now = _row_content(latest.to_dict())
-        mine = _row_content(rec)
+        mine = _follow_parent(_row_content(rec), lineage)
         rev = None if pd.isna(rec["rev"]) else str(rec["rev"])
         then = lineage.content_at(rec["id"], rev)
+        then = None if then is None else _follow_parent(then, lineage)
         unedited = then is not None and mine == then
         if latest["gone"] and (rec["deleted"] or unedited or mine == now):
             ff.append({**rec, "_gone": True})  # deleted elsewhere in this load: the row becomes a marker here

@@ -54,6 +54,7 @@ class Context:
     result: ApplyResult = field(default_factory=ApplyResult)
     explained: set[str] = field(default_factory=set)  # lineage ids whose remote state our own landed writes explain
     renamed: dict[str, str] = field(default_factory=dict)  # remote id -> lineage id, for rows our writes re-id'd
+    copies: dict[str, str] = field(default_factory=dict)  # edit -> its new copy, made but not yet whole
 
     @property
     def caps(self) -> Capabilities:
@@ -104,6 +105,10 @@ class Context:
         """The `PushError` of a write that failed part way: what landed is in the report, the rest stays to push."""
         r = self.result
         r.failed.append({"id": None, "op": "write", "error": str(exc)})
+        for key, copy in self.copies.items():
+            if key not in r.ids:  # the copy is on the platform beside the old row: say so, the next push finishes it
+                why = f"row {key}: its new copy {copy} is on {self.title} beside the old row until a push finishes it"
+                r.failed.append({"id": key, "op": "update", "new_id": copy, "error": why})
         landed = f"{len(r.ids)} row(s) written and {len(r.deleted)} deleted before it"
         return PushError(f"push to {what} failed part way ({landed}): {exc}; push again to finish", r)
 

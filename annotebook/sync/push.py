@@ -323,6 +323,11 @@ def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushR
             gone.append(pos)
     frame["id"] = pd.array(ids, dtype=schema.STR)
     renamed = {**result.moved, **{k: v for k, v in result.ids.items() if k != v}}
+    if frame["parent"].notna().any():  # captions re-id'd elsewhere in this load (fast-forwarded here) too
+        parents = set(frame["parent"].dropna())
+        for token in cs.tokens:
+            lineage = reg.lineage(token)
+            renamed |= {p: lineage.resolve([p])[0] for p in parents if p in lineage.alias and p not in renamed}
     if renamed and frame["parent"].notna().any():  # grounding rows follow their caption's new id
         frame["parent"] = frame["parent"].replace(renamed)
     frame["rev"] = pd.array([None if pd.isna(v) else str(v) for v in revs], dtype=schema.STR)

@@ -119,7 +119,8 @@ def _write(ctx: Context, remote: dict[str, dict[str, Any]], left: dict[str, str]
     if ctx.caps.creates_labels and hasattr(ctx.backend, "create_labels") and todo:
         ctx.backend.create_labels(ctx.dataset, sorted({str(v) for v in pd.DataFrame(list(todo.values()))["label"]
                                                         .dropna()}))  # fmt: skip
-    made: dict[str, str] = dict(left)
+    made = ctx.copies
+    made.update(left)
     for key, rec in todo.items():
         made[key] = create_once(ctx, key, "recreate" if key in edits else "create", rec, remote)
     stored = ctx.read(sorted({str(rows[k][unit_col]) for k in made})) if made else {}

@@ -56,6 +56,7 @@ class Faults:
     reject_after: int | None = None
     truncate: int = 0
     down_after_cut: int = 0  # after a cut, answer 503 to this many further requests
+    down_after: int = 0  # after any write fault (cut, fail, reject), answer 503 to this many further requests
     down: int = 0  # answer 503 to the next N requests
     writes: int = 0  # writes seen (every write the simulator was asked for past rate_limit and down)
 
@@ -92,6 +93,7 @@ class Faults:
             return None
         if hit[0] == "cut_after":
             self.down = self.down_after_cut  # one cut, then maybe an outage
+        self.down = max(self.down, self.down_after)  # a fault, then an outage that outlasts the client's retries
         return hit[0]
 
     def take_truncation(self) -> bool:
