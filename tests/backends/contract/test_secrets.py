@@ -45,10 +45,10 @@ def exception_texts(exc: BaseException) -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize("failure", ["conflict", "outage"])
+@pytest.mark.parametrize("failure", ["conflict", "outage", "rejected write"])
 def test_no_key_in_any_output(platform: Platform, caplog: pytest.LogCaptureFixture, failure: str) -> None:
-    """A load, a push and a failed push (a conflict; an outage of the platform where it is remote)."""
-    if failure == "outage":
+    """A load, a push and a failed push: a conflict; where the platform is remote, an outage or a refused write."""
+    if failure != "conflict":
         platform.skip_unless("remote", "no HTTP to fail")
     caplog.set_level(logging.DEBUG)
     shown: dict[str, str] = {}
@@ -62,20 +62,25 @@ def test_no_key_in_any_output(platform: Platform, caplog: pytest.LogCaptureFixtu
     shown["diff"] = f"{changes!r} {changes} {changes._repr_html_()} {changes.to_frame().to_string()}"
     report = frame.annot.push()
     shown["report"] = f"{report!r} {report} {report._repr_html_()} {report.to_dict()}"
-    if failure == "conflict":  # (that the second push is a ConflictError is test_two_writers' business)
+    if failure == "conflict":  # (that this is a ConflictError is test_two_writers' business)
         platform.edit(stale, x, 2)
-        failing = stale
+        try:
+            shown["second report"] = repr(stale.annot.push())
+        except AnnotebookError as exc:
+            shown |= exception_texts(exc)
     else:
         platform.edit(frame, platform.pick(frame), 3)
-        switch = {"reject_after": 1} if hasattr(platform.faults, "reject_after") else {"down": 1000}
-        platform.faults.update(switch)
-        failing = frame
-    try:
-        shown["second report"] = repr(failing.annot.push())
-    except AnnotebookError as exc:
-        shown |= exception_texts(exc)
-    if failure == "outage":
-        platform.faults.update({k: None if k == "reject_after" else 0 for k in switch})
+        if failure == "outage":  # every request answered 503, retries included
+            fault, cleared = {"down": 10**6}, {"down": 0}
+        else:  # the first write refused (503, not applied), then an outage past the client's retries
+            fault, cleared = {"reject_after": 1, "down_after": 50}, {"reject_after": None, "down_after": 0, "down": 0}
+        for name in fault:
+            platform.switch(name)
+        platform.faults.update(fault)
+        with pytest.raises(AnnotebookError) as info:
+            frame.annot.push()
+        platform.faults.update(cleared)
+        shown |= exception_texts(info.value)
     shown |= {f"log {i}: {r.name}": r.getMessage() for i, r in enumerate(caplog.records)}
     shown["log text"] = caplog.text
     if platform.key is None:
