@@ -165,6 +165,8 @@ class ApiClient:
         client: httpx.Client,
         secrets: Mapping[str, str],
         *,
+        base_url: str = "",
+        headers: Mapping[str, str] | None = None,
         service: str,
         key_env: str | None,
         retries: int,
@@ -174,6 +176,11 @@ class ApiClient:
         sleep: Callable[[float], None],
     ):
         self._client = client
+        # the platform's address and headers go on each request, not on the client: the same client (one pool)
+        # also carries the signed-URL transfers (`SignedUrls`), which must see neither
+        base = httpx.URL(base_url) if base_url else client.base_url
+        self._base = base.copy_with(raw_path=base.raw_path.rstrip(b"/") + b"/")
+        self._public = dict(headers or {})
         self._secrets = dict(secrets)
         #: every value to scrub: a header's value and, for ``Bearer <token>``, the token alone
         self._hidden = sorted(
@@ -192,14 +199,26 @@ class ApiClient:
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}: {REDACTED}" for k in self._secrets)
-        return f"<ApiClient {self.service} {self._client.base_url} secrets=[{shown}]>"
+        return f"<ApiClient {self.service} {self.base_url} secrets=[{shown}]>"
 
     def close(self) -> None:
         self._client.close()
 
     @property
     def base_url(self) -> str:
-        return str(self._client.base_url)
+        return str(self._base)
+
+    @property
+    def http(self) -> httpx.Client:
+        """The one httpx client of this connection (its pool), for `SignedUrls` to share."""
+        return self._client
+
+    def _url(self, url: str) -> httpx.URL:
+        """``url`` under the platform's base address (as httpx's ``base_url`` merges it); absolute URLs as given."""
+        target = httpx.URL(url)
+        if target.is_absolute_url:
+            return target
+        return self._base.copy_with(raw_path=self._base.raw_path + target.raw_path.lstrip(b"/"))
 
     def redact(self, text: str) -> str:
         """``text`` with every secret value replaced by ``***``."""
@@ -236,12 +255,13 @@ class ApiClient:
         return self.json("DELETE", url, **kwargs)
 
     def _send_with_retries(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
-        headers = {**kwargs.pop("headers", {}), **self._secrets}
+        headers = {**self._public, **kwargs.pop("headers", {}), **self._secrets}
+        target = self._url(url)
         failures = limited = 0
         unsure = False  # an earlier attempt may have acted: a 404 now may be our own delete's doing
         while True:
             try:
-                response = self._client.request(method, url, headers=headers, **kwargs)
+                response = self._client.request(method, target, headers=headers, follow_redirects=False, **kwargs)
                 response.extensions["annotebook_unsure"] = unsure
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # nothing reached the server: safe to retry for every method
@@ -333,10 +353,12 @@ def make_client(
     """
     secrets = {k: v for k, v in headers.items() if k.lower() in SECRET_HEADERS}
     public = {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
-    client = httpx.Client(base_url=base_url, headers=public, timeout=timeout, transport=transport)
+    client = httpx.Client(timeout=timeout, transport=transport)
     return ApiClient(
         client,
         secrets,
+        base_url=base_url,
+        headers=public,
         service=service,
         key_env=key_env,
         retries=retries,
@@ -391,7 +413,7 @@ class SignedUrls:
             last = attempt == self.retries
             try:
                 with translated(where):
-                    response = self._client.request(method, url, **kwargs)
+                    response = self._client.request(method, url, follow_redirects=True, **kwargs)
             except ConnectionFailed:
                 if last:
                     raise
@@ -413,7 +435,7 @@ class SignedUrls:
             out.seek(start)
             out.truncate()
             try:
-                with translated(where), self._client.stream(method, url) as response:
+                with translated(where), self._client.stream(method, url, follow_redirects=True) as response:
                     if response.status_code >= 500 and attempt < self.retries:
                         raise _Retry
                     if response.status_code != 200:

@@ -106,9 +106,8 @@ class NexusBackend(NexusTransfer):
         self.page_size = page_size
         headers = {"Secret-Key": key, "User-Agent": "annotebook (httpx)"}
         self._api: ApiClient = make_client(self.endpoint, headers, timeout, transport, service="Nexus", key_env=KEY_ENV)
-        self._files = SignedUrls(httpx.Client(timeout=timeout, transport=transport, follow_redirects=True), "Nexus")
+        self._files = SignedUrls(self._api.http, "Nexus")  # one client, one pool: signed URLs get no key
         # pooled connections are closed when the backend goes away, not left to the garbage collector's warnings
-        weakref.finalize(self, self._files.close)
         weakref.finalize(self, self._api.close)
         self._urls: dict[str, str] = {}
         #: annotations of the last load whose bound type has no canonical kind (e.g. Bitmask3d): left out, listed here

@@ -124,8 +124,7 @@ class ViBackend(ViTransfer):
         headers = {"Authorization": f"Bearer {key}", "Organization-Id": self.organization,
                    "User-Agent": "annotebook (httpx)", "Accept": "application/json"}  # fmt: skip
         self._api: ApiClient = make_client(self.endpoint, headers, timeout, transport, service="Vi", key_env=KEY_ENV)
-        self._files = SignedUrls(httpx.Client(timeout=timeout, transport=transport, follow_redirects=True), "Vi")
-        weakref.finalize(self, self._files.close)
+        self._files = SignedUrls(self._api.http, "Vi")  # one client, one pool: signed URLs get no key
         weakref.finalize(self, self._api.close)
         self._urls: dict[tuple[str, str], str] = {}
         self._tags: dict[str, dict[int, str]] = {}

@@ -244,3 +244,24 @@ def test_signed_download_gives_up_with_connection_failed(tmp_path):
     with open(tmp_path / "out", "w+b") as out, pytest.raises(ConnectionFailed, match="export download"):
         files.download("GET", "https://storage.test/e.zip?sig=x", out, "export download")
     assert len(calls) == 2
+
+
+def test_one_client_carries_api_and_signed_url_requests_and_the_key_goes_to_the_api_host_only() -> None:
+    """Every byte of a connection goes through one httpx client (one pool); storage hosts never see the key."""
+    from annotebook.backends._http import SignedUrls
+
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"ok": True})
+
+    api = make_client("http://api.test/v1", {"Secret-Key": "s3cr3t", "User-Agent": "ua"}, 5,
+                      httpx.MockTransport(answer))  # fmt: skip
+    files = SignedUrls(api.http, "Test")
+    api.get("/projects")
+    files.send("GET", "http://storage.test/bucket/a.png?sig=1", "image a.png")
+    assert files._client is api.http
+    assert [str(r.url) for r in seen] == ["http://api.test/v1/projects", "http://storage.test/bucket/a.png?sig=1"]
+    assert seen[0].headers["Secret-Key"] == "s3cr3t" and seen[0].headers["User-Agent"] == "ua"
+    assert "Secret-Key" not in seen[1].headers and seen[1].headers.get("User-Agent") != "ua"
