@@ -108,6 +108,10 @@ def _reconcile(ctx: Context, remote: dict[str, dict[str, Any]]) -> dict[str, str
             r.ids[key], r.revs[new_id] = new_id, str(remote[new_id].get("rev"))
             ctx.explained.add(key)
             ctx.landed(key)
+        else:  # our copy was made, but the old row went before our delete: another writer's; the copy goes
+            _delete(ctx, new_id, str(data.get("unit")))
+            remote.pop(new_id, None)
+            ctx.journal.done(ctx.place, ctx.owner, [key])  # the check now names the row a conflict
     return left
 
 
