@@ -212,25 +212,11 @@ class AnnotAccessor:
 
     def _push_statuses(self, dry_run: bool) -> pd.DataFrame:
         """Send the assets' review statuses that differ from the backend's; a row per asset changed."""
+        from .sync.statuses import push_statuses
+
         conn, dataset = self._traced()
-        remote = conn.backend.assets(dataset).set_index("asset")["status"]
-        mine = self._obj.set_index("asset")["status"]
-        known = mine.index.isin(remote.index)
-        if not known.all():
-            raise ValueError(f"assets not in dataset {dataset!r}: {mine.index[~known].tolist()[:5]}")
-        before = remote.reindex(mine.index)
-        changed = ~((mine == before).fillna(False) | (mine.isna() & before.isna()))
-        out = pd.DataFrame(
-            {"asset": mine.index[changed], "old": before[changed].to_numpy(), "new": mine[changed].to_numpy()}
-        )
-        setter = getattr(conn.backend, "set_statuses", None)
-        if len(out) and (setter is None or not conn.backend.capabilities.statuses):
-            raise ValueError(
-                f"{conn.backend.name} takes no asset statuses from annotebook: {len(out)} asset(s) differ "
-                f"({out['asset'].head(3).tolist()}); nothing was written"
-            )
-        if not dry_run and len(out) and setter is not None:
-            setter(dataset, dict(zip(out["asset"], out["new"], strict=True)))
+        out = push_statuses(self._obj, conn.backend, dataset, dry_run)
+        if not dry_run and len(out):
             conn._assets_cache.pop(dataset, None)
         return out
 

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from .transfer_report import ExportResult, ImportReport
 
 __all__ = ["ApplyResult", "Backend", "Capabilities", "Changes", "WireBackend"]
 
@@ -108,6 +111,18 @@ class Backend(Protocol):
 
     def image_path(self, dataset: str, asset: str) -> str | None:
         """A local file with the asset's pixels (downloaded and cached for remote backends), or None."""
+        ...
+
+    def import_files(
+        self, paths: Any, dataset: str, *, format: str | None = None, progress: bool = True, **options: Any
+    ) -> ImportReport:
+        """Add annotation files to ``dataset`` (`NotSupported` where the backend takes none)."""
+        ...
+
+    def export(
+        self, format: str, dest: Any, dataset: str, *, images: bool = False, progress: bool = True, **options: Any
+    ) -> ExportResult:
+        """Write ``dataset`` in ``format`` under ``dest`` (`NotSupported` where the backend exports nothing)."""
         ...
 
 

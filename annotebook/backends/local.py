@@ -249,7 +249,7 @@ class LocalBackend:
         self._insert_labels(db, dataset, new)
         return len(new)
 
-    def set_statuses(self, dataset: str, statuses: dict[str, str | None]) -> None:
+    def write_statuses(self, dataset: str, statuses: dict[str, str | None]) -> None:
         """Set assets' review statuses in one transaction."""
         with self._db() as db:
             db.execute("BEGIN IMMEDIATE")

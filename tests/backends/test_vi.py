@@ -13,7 +13,7 @@ import pytest
 
 import annotebook as ab
 from annotebook.backends.vi import ImportRejected, ViBackend, read_export
-from annotebook.errors import AuthError, ConflictError, NotFound, PushError, ValidationError
+from annotebook.errors import AuthError, ConflictError, NotFound, NotSupported, PushError, ValidationError
 
 from .conftest import VI_KEY
 
@@ -297,7 +297,7 @@ def test_asset_statuses_are_refused_by_name_not_with_an_attribute_error(vi):
     assets = vi.assets()
     assert not len(assets.annot.push())  # nothing changed: nothing to say
     assets.loc[assets.index[0], "status"] = "Completed-by-me"
-    with pytest.raises(ValueError, match="vi takes no asset statuses"):
+    with pytest.raises(NotSupported, match="vi takes no asset statuses"):
         assets.annot.push()
 
 
