@@ -46,8 +46,6 @@ class Platform:
     key: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     faults: Any = None  # the simulator's `Faults`; None for the local store
-    #: capabilities the issue's table gives this backend, used only while `Capabilities` has no such field yet
-    assumed: dict[str, Any] = field(default_factory=dict)
 
     def connect(self) -> ab.Connection:
         """A new connection with a new backend object, as a second notebook would open."""
@@ -76,9 +74,8 @@ class Platform:
         return self.connect().backend.capabilities
 
     def declares(self, capability: str) -> Any:
-        """The backend's declared value of ``capability`` (the issue's table while `Capabilities` lacks the field)."""
-        caps = self.capabilities
-        return getattr(caps, capability) if hasattr(caps, capability) else self.assumed[capability]
+        """The value of ``capability`` in the backend's `Capabilities`."""
+        return getattr(self.capabilities, capability)
 
     def skip_unless(self, capability: str, why: str, wanted: Any = True) -> None:
         """Skip the test when the backend declares ``capability`` other than ``wanted``, naming it."""
@@ -89,7 +86,7 @@ class Platform:
     def switch(self, name: str) -> Any:
         """The simulator's faults, checked to have the switch ``name``."""
         if not hasattr(self.faults, name):
-            pytest.fail(f"the {self.name} simulator's Faults has no {name!r} switch (the fault kit adds it)")
+            pytest.fail(f"the {self.name} simulator's Faults has no {name!r} switch")
         return self.faults
 
     def process_env(self) -> dict[str, str]:
@@ -172,7 +169,6 @@ def _local(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
         dataset="shapes",
         connect_kwargs={"backend": "local", "dataset": "shapes", "options": {"path": str(store)}},
         edits=EDITS["box"](),
-        assumed={"remote": False, "conditional_write": True},
     )
 
 
@@ -191,7 +187,6 @@ def _nexus(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
         key=NEXUS_KEY,
         env={"DATATURE_SECRET_KEY": NEXUS_KEY},
         faults=sim.state.faults,
-        assumed={"remote": True, "conditional_write": True},
     )
 
 
@@ -206,7 +201,6 @@ def _vi(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
         key=VI_KEY,
         env={"DATATURE_VI_SECRET_KEY": VI_KEY},
         faults=sim.state.faults,
-        assumed={"remote": True, "conditional_write": False},
     )
 
 

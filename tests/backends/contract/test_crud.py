@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from annotebook.errors import ConflictError
 
 from .conftest import Platform, contents, ids_and_revs
-from .edits import content_of, count, ids_of, live
+from .edits import Content, content_of, count, ids_of, live
 
 
 def test_a_load_reads_every_page(platform: Platform) -> None:
@@ -41,8 +42,8 @@ def test_create_edit_delete_then_a_fresh_load_shows_exactly_that(platform: Platf
     assert ids_and_revs(fresh) == ids_and_revs(frame)  # the frame holds the platform's ids and revisions
 
 
-def _subset_pushed(platform: Platform) -> tuple:
-    """The parent frame, the row X, and X's content after a subset of X's asset pushed an edit of it."""
+def _subset_pushed(platform: Platform) -> tuple[pd.DataFrame, pd.DataFrame, str, Content]:
+    """The parent frame, its subset (X's asset), X, and X's content after the subset pushed an edit of X."""
     parent = platform.fresh()
     x = platform.pick(parent)
     asset = parent.loc[parent.id == x, "asset"].iloc[0]

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,6 @@ class Round:
     held: dict[str, int]  # side -> rows holding that side's edit
     rows_on_asset: tuple[int, int]  # before, after
     verdict: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 class Racers:
@@ -118,7 +118,7 @@ class Racers:
         for proc in self.procs.values():
             try:
                 proc.wait(timeout=10)
-            except Exception:
+            except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
 
