@@ -2,7 +2,8 @@
 signed URLs), cached images, progress bars, safe archive extraction.
 
 Platform-neutral on purpose: Nexus, Vi and the platforms after them import these; `_http` holds the transport
-(`SignedUrls` for every signed-URL request made here) and translates its failures.
+(`SignedUrls` for every signed-URL request made here) and translates its failures, and `_lifecycle` builds the steps
+of an import or an export (upload, poll, logs, download) from these pieces.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import urllib.parse
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .._gc import gc_paused
 from ..errors import BackendError, MalformedResponse, UnsafeArchive
 from ._http import SignedUrls
 
 __all__ = [
+    "ProgressBar",
     "UnsafeArchive",
     "cached_image",
     "collect_files",
@@ -95,6 +97,18 @@ def field(answer: Any, key: str, what: str) -> Any:
     return answer[key]
 
 
+class ProgressBar(Protocol):
+    """What the backends use of a tqdm bar; `progress_bar` gives a silent one when progress is off."""
+
+    total: float | None
+    n: float
+
+    def update(self, n: float = 1) -> Any: ...
+    def refresh(self) -> Any: ...
+    def close(self) -> Any: ...
+    def set_description_str(self, desc: str | None = None, refresh: bool = True) -> Any: ...
+
+
 class _NoBar:
     total: float | None = None
     n: float = 0
@@ -108,8 +122,12 @@ class _NoBar:
     def close(self) -> None:
         pass
 
+    def set_description_str(self, desc: str | None = None, refresh: bool = True) -> None:
+        pass
 
-def progress_bar(total: int, desc: str, progress: bool, unit: str) -> Any:
+
+def progress_bar(total: int, desc: str, progress: bool, unit: str) -> ProgressBar:
+    """A tqdm bar (the notebook's widget where there is one), or a silent stand-in when ``progress`` is off."""
     if not progress:
         return _NoBar()
     from tqdm.auto import tqdm
