@@ -8,12 +8,9 @@ is a polled operation whose zip is downloaded and extracted; the answer is an `E
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
-import tempfile
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,9 +19,21 @@ import pandas as pd
 
 from ..errors import BackendError, ImportFailed, MalformedResponse
 from ._http import ApiClient, SignedUrls
-from ._remote import collect_files, crc32c_b64, extract_zip, field, progress_bar, put_signed
+from ._lifecycle import (
+    Poll,
+    concat_logs,
+    fetch_archive,
+    log_table,
+    move_bar,
+    steady,
+    upload_registered,
+    utc_time,
+    wait_for,
+    wait_with_bar,
+)
+from ._remote import ProgressBar, collect_files, crc32c_b64, field, progress_bar
 from .nexus_rows import _objects
-from .transfer_report import ExportResult, ImportReport, log_counts, logs_frame, reader_of, take_options
+from .transfer_report import ExportResult, ImportReport, log_counts, reader_of, take_options
 
 __all__ = ["EXPORT_FORMATS", "IMPORT_SUFFIXES", "ImportFailed", "NexusTransfer"]
 
@@ -93,15 +102,15 @@ class NexusTransfer:
             for n, part in enumerate(parts):
                 step = f"session {n + 1}/{len(parts)}" if len(parts) > 1 else "session"
                 try:
-                    _stage(bar, f"{step}: uploading")
+                    bar.set_description_str(f"{step}: uploading")
                     run.sessions.append(self._start_session(dataset, {k: files[k] for k in part}, bar, not wait))
                     if not wait:
                         continue
-                    _stage(bar, f"{step}: importing")
+                    bar.set_description_str(f"{step}: importing")
                     done = int(bar.n)
                     overview, log = self._wait_session(run.sessions[-1], dataset, partial(_move_from, bar, done))
                     run.logs.append(log)
-                    _move(bar, done + len(part))
+                    move_bar(bar, done + len(part))
                 except BackendError as exc:
                     if len(parts) == 1:  # nothing landed: the error as it is
                         raise
@@ -112,7 +121,7 @@ class NexusTransfer:
             bar.close()
         return run.report("imported" if wait else "pending")
 
-    def _start_session(self, dataset: str, files: dict[str, bytes], bar: Any, count: bool) -> str:
+    def _start_session(self, dataset: str, files: dict[str, bytes], bar: ProgressBar, count: bool) -> str:
         """Create a session, register and upload ``files``, commit it; its id (the bar counts uploads if ``count``)."""
         session = self._api.post(self._path(dataset, "/annotationimportsessions"))
         sid = field(session, "id", "import session")
@@ -120,23 +129,15 @@ class NexusTransfer:
         answer = self._api.post(self._path(dataset, f"/annotationimportsessions/{sid}/files"), json={"files": listed})
         registered = _objects(field(answer, "files", "file registration"), "a file registration", "filename")
         uploads = {str(f["filename"]): f.get("upload") or {} for f in registered}
-        missing = sorted(set(files) - set(uploads))
-        if missing:
-            raise MalformedResponse(f"Nexus gave no upload URL for {missing[:5]}")
-        try:
-            for name, data in files.items():
-                put_signed(self._files, name, data, uploads[name])
-                if count:
-                    bar.update(1)
-        except BaseException:
-            conditions = [{"condition": "FilesProcessed", "status": "FailedReach"}]
-            with contextlib.suppress(BackendError):
-                self._api.json("PATCH", self._path(dataset, f"/annotationimportsessions/{sid}"),
-                               json={"status": {"conditions": conditions}})  # fmt: skip
-            raise
-        conditions = [{"condition": "FilesInserted", "status": "Reached"}]
-        self._api.json("PATCH", self._path(dataset, f"/annotationimportsessions/{sid}"),
-                       json={"status": {"conditions": conditions}})  # fmt: skip
+        url = self._path(dataset, f"/annotationimportsessions/{sid}")
+
+        def mark(condition: str, status: str) -> None:
+            conditions = [{"condition": condition, "status": status}]
+            self._api.json("PATCH", url, json={"status": {"conditions": conditions}})
+
+        upload_registered(self._files, files, uploads, bar=bar if count else None,
+                          abandon=lambda: mark("FilesProcessed", "FailedReach"),
+                          commit=lambda: mark("FilesInserted", "Reached"))  # fmt: skip
         return str(sid)
 
     def wait_import(
@@ -151,20 +152,15 @@ class NexusTransfer:
         sessions = list(pending.sessions) if pending is not None else [str(session)]
         dataset = dataset or (pending.dataset if pending is not None else self.project)
         bar = progress_bar(0, "importing", progress, "file")
-
-        def show(done: int, total: int) -> None:
-            bar.total = total
-            _move(bar, done)
-
         outcomes: dict[str, str] = {}
         logs: list[pd.DataFrame] = []
         try:
             for sid in sessions:
-                outcomes[sid], log = self._wait_session(sid, dataset, show)
+                outcomes[sid], log = self._wait_session(sid, dataset, lambda done, total: move_bar(bar, done, total))
                 logs.append(log)
         finally:
             bar.close()
-        log = _concat_logs(logs)
+        log = concat_logs(logs, LOG_EXTRA)
         rows = _waited_rows(pending, log, outcomes)
         report = ImportReport.of("nexus", dataset, rows, log, sessions)
         errored = [sid for sid, overview in outcomes.items() if overview == "Errored"]
@@ -175,24 +171,22 @@ class NexusTransfer:
     def _wait_session(self, session: str, dataset: str, show: Callable[[int, int], None]) -> tuple[str, pd.DataFrame]:
         """Poll a session until it ends; its overview (Finished / Errored) and log. ``show(done, total)`` per poll."""
         url = self._path(dataset, f"/annotationimportsessions/{session}")
-        deadline = time.monotonic() + self.poll_timeout
-        while True:
-            status = field(self._api.get(url), "status", "import session")
-            counts = ((status.get("files") or {}).get("withStatus")) or {}
-            total = sum(int(v) for v in counts.values())
-            show(int(counts.get("Processed", 0)) + int(counts.get("FailedProcess", 0)), total)
-            if status.get("overview") in ("Finished", "Errored"):
-                break
-            if time.monotonic() > deadline:
-                raise BackendError(f"Nexus import session {session} still {status.get('overview')} after "
-                                   f"{self.poll_timeout:g}s; wait_import({session!r}) to wait longer")  # fmt: skip
-            time.sleep(self.poll_interval)
-        return str(status.get("overview")), self.import_logs(session, dataset)
+        poll = wait_for(
+            lambda: _session_poll(field(self._api.get(url), "status", "import session")),
+            timeout=self.poll_timeout,
+            delay=steady(self.poll_interval),
+            late=lambda last: (
+                f"Nexus import session {session} still {last.status.get('overview')} after "
+                f"{self.poll_timeout:g}s; wait_import({session!r}) to wait longer"
+            ),
+            show=show,
+        )
+        return str(poll.status.get("overview")), self.import_logs(session, dataset)
 
     def import_logs(self, session: str, dataset: str | None = None) -> pd.DataFrame:
         """The log of an import session: one row per line, with the file and line it names when it names one."""
         answer = self._api.get(self._path(dataset or self.project, f"/annotationimportsessions/{session}/logs"))
-        return _logs_frame(field(answer, "logs", "import session log"), session)
+        return log_table(field(answer, "logs", "import session log"), lambda e: _log_row(e, session), LOG_EXTRA)
 
     # -- exports -------------------------------------------------------------------------------------------
     def export(
@@ -202,9 +196,9 @@ class NexusTransfer:
 
         Options are Nexus's: ``split_ratio`` (the share of assets in the validation split), ``seed``, ``normalized``
         and ``shuffle``. The operation is polled with a progress bar, the zip downloaded (a cut download starts
-        again) and extracted only when every member stays inside ``dest`` and none is a link (`UnsafeArchive`
-        otherwise, before anything is written). ``images=True`` also places each asset's image under
-        ``dest/images/``.
+        again: the URL is signed for the one method Nexus names, so no HEAD asks for ranges) and extracted only when
+        every member stays inside ``dest`` and none is a link (`UnsafeArchive` otherwise, before anything is
+        written). ``images=True`` also places each asset's image under ``dest/images/``.
         """
         opts = take_options(options, EXPORT_OPTIONS, "Nexus export")
         fmt = _EXPORT_ALIASES.get(format.lower().replace("-", "_"), format.lower().replace("-", "_"))
@@ -220,37 +214,26 @@ class NexusTransfer:
         if not isinstance(download, dict) or not download.get("url"):
             raise MalformedResponse(f"Nexus export {op} finished without a download: {str(answer)[:200]}")
         dest = Path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile() as tmp:
-            method = str(download.get("method") or "GET")
-            self._files.download(method, str(download["url"]), tmp, f"export {op} download")
-            tmp.seek(0)
-            written = extract_zip(tmp, dest)
+        method = str(download.get("method") or "GET")
+        written = fetch_archive(self._files, str(download["url"]), dest, f"export {op} download", method=method)
         if images:
             written += self._export_images(dataset, dest)
         return ExportResult.of("nexus", dataset, fmt, dest, written, reader_of(fmt), op)
 
     def _wait_operation(self, dataset: str, op: str, progress: bool) -> None:
-        deadline = time.monotonic() + self.poll_timeout
-        bar = progress_bar(1, "exporting", progress, "op")
-        try:
-            while True:
-                status = field(self._api.get(self._path(dataset, f"/operations/{op}")), "status", "operation")
-                counts = ((status.get("progress") or {}).get("withStatus")) or {}
-                total = sum(int(v) for v in counts.values()) or 1
-                bar.total = total
-                bar.n = sum(int(counts.get(k, 0)) for k in ("Finished", "Errored", "Cancelled"))
-                bar.refresh()
-                overview = status.get("overview")
-                if overview == "Finished":
-                    return
-                if overview in ("Errored", "Cancelled"):
-                    raise BackendError(f"Nexus export {op} {overview.lower()}: {status.get('message')}")
-                if time.monotonic() > deadline:
-                    raise BackendError(f"Nexus export {op} still {overview} after {self.poll_timeout:g}s")
-                time.sleep(self.poll_interval)
-        finally:
-            bar.close()
+        """Poll an export operation to its end; `BackendError` when it errored or was cancelled."""
+        url = self._path(dataset, f"/operations/{op}")
+        poll = wait_with_bar(
+            lambda: _operation_poll(field(self._api.get(url), "status", "operation")),
+            ("exporting", "op"),
+            progress,
+            timeout=self.poll_timeout,
+            delay=steady(self.poll_interval),
+            late=lambda last: f"Nexus export {op} still {last.status.get('overview')} after {self.poll_timeout:g}s",
+        )
+        if poll.failed:
+            overview = str(poll.status.get("overview")).lower()
+            raise BackendError(f"Nexus export {op} {overview}: {poll.status.get('message')}")
 
     def _export_images(self, dataset: str, dest: Path) -> list[Path]:
         out = []
@@ -275,7 +258,7 @@ class _Run:
 
     def report(self, status: str | Callable[[int], str]) -> ImportReport:
         """The report with every file of part ``i`` at ``status(i)`` (or at ``status``)."""
-        log = _concat_logs(self.logs)
+        log = concat_logs(self.logs, LOG_EXTRA)
         counts = log_counts(log, self.files)
         rows = [
             {"file": name, "status": status if isinstance(status, str) else status(i), **counts[name],
@@ -329,22 +312,28 @@ def _errored(session: str, report: ImportReport) -> ImportFailed:
                         f"{shown}", report)  # fmt: skip
 
 
-def _stage(bar: Any, text: str) -> None:
-    """Name the stage a bar is at (a silent bar has no description)."""
-    describe = getattr(bar, "set_description_str", None)
-    if describe is not None:
-        describe(text)
+def _counted(status: Any, counts_at: str, done: tuple[str, ...], ends: Mapping[str, bool], least: int) -> Poll:
+    """One poll of a Nexus job: its ``overview`` ends it when in ``ends`` (failed when that says so), and its
+    ``<counts_at>.withStatus`` counts give the bar (``done`` the statuses counted as done; ``least`` the total at
+    least)."""
+    counts = ((status.get(counts_at) or {}).get("withStatus")) or {}
+    total = max(least, sum(int(v) for v in counts.values()))
+    overview = status.get("overview")
+    return Poll(sum(int(counts.get(k, 0)) for k in done), total, overview in ends, ends.get(overview, False), status)
 
 
-def _move(bar: Any, n: int) -> None:
-    if n != bar.n:
-        bar.n = n
-        bar.refresh()
-
-
-def _move_from(bar: Any, start: int, done: int, total: int) -> None:
+def _move_from(bar: ProgressBar, start: int, done: int, total: int) -> None:
     """A session's progress on a bar over several sessions: ``start`` files were done before it."""
-    _move(bar, start + done)
+    move_bar(bar, start + done)
+
+
+def _session_poll(status: Any) -> Poll:
+    return _counted(status, "files", ("Processed", "FailedProcess"), {"Finished": False, "Errored": True}, 0)
+
+
+def _operation_poll(status: Any) -> Poll:
+    ends = {"Finished": False, "Errored": True, "Cancelled": True}
+    return _counted(status, "progress", ("Finished", "Errored", "Cancelled"), ends, 1)
 
 
 def _log_line(r: dict[Any, Any]) -> str:
@@ -372,25 +361,15 @@ def _format_suffixes(format: str | None) -> tuple[str, ...]:
 _LOG_WHERE = re.compile(r"^At (?P<file>.+?)(?::(?P<line>\d+))?: ")
 
 
-def _concat_logs(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The logs of several sessions as one frame (an empty log when none has a line)."""
-    kept = [f for f in frames if len(f)]
-    return pd.concat(kept, ignore_index=True) if kept else _logs_frame([], None)
-
-
-def _logs_frame(logs: list[dict[str, Any]], session: str | None) -> pd.DataFrame:
-    """An import session's log lines as a frame: ``At a.csv:19: Point ...`` gives file ``a.csv``, line 19."""
-    rows = []
-    for entry in logs:
-        message = str(entry.get("message") or "")
-        stamp = entry.get("timestamp")
-        where = _LOG_WHERE.match(message)
-        rows.append({
-            "file": where["file"] if where else None,
-            "line": int(where["line"]) if where and where["line"] else None,
-            "level": entry.get("level"),
-            "message": message[where.end():] if where else message,
-            "timestamp": pd.Timestamp(float(stamp), unit="s", tz="UTC") if stamp else pd.NaT,
-            "session": session,
-        })  # fmt: skip
-    return logs_frame(rows, LOG_EXTRA)
+def _log_row(entry: Mapping[str, Any], session: str) -> dict[str, Any]:
+    """One line of a session's log: ``At a.csv:19: Point ...`` gives file ``a.csv``, line 19."""
+    message = str(entry.get("message") or "")
+    where = _LOG_WHERE.match(message)
+    return {
+        "file": where["file"] if where else None,
+        "line": int(where["line"]) if where and where["line"] else None,
+        "level": entry.get("level"),
+        "message": message[where.end():] if where else message,
+        "timestamp": utc_time(entry.get("timestamp"), "s"),
+        "session": session,
+    }  # fmt: skip
