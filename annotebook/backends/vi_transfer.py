@@ -8,12 +8,10 @@ requests and extracted; the answer is an `ExportResult` that `read_export` reads
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -21,8 +19,9 @@ from .. import schema
 from ..errors import BackendError, ImportRejected, MalformedResponse, NotSupported
 from ..formats import load
 from ._http import ApiClient, SignedUrls
-from ._remote import collect_files, crc32c_b64, extract_zip, field, progress_bar, put_signed
-from .transfer_report import ExportResult, ImportReport, log_counts, logs_frame, take_options
+from ._lifecycle import Poll, fetch_archive, log_table, quick_first, upload_registered, utc_time, wait_with_bar
+from ._remote import collect_files, crc32c_b64, field, progress_bar
+from .transfer_report import ExportResult, ImportReport, log_counts, take_options
 
 __all__ = ["EXPORT_FORMATS", "POLICIES", "READERS", "ImportRejected", "ViTransfer", "file_report", "read_export"]
 
@@ -69,34 +68,21 @@ class ViTransfer:
         def _path(self, dataset: str | None = None, tail: str = "") -> str: ...
         def dataset_type(self, dataset: str) -> str: ...
 
-    def _poll_delay(self, polls: int) -> float:
-        """Seconds before the next poll: short at first (small imports end in a second), then ``poll_interval``."""
-        return float(min(self.poll_interval, 0.05 * 1.5**polls))
+    def _poll_conditions(self, url: str, what: str, progress: bool, bar: tuple[str, str], late: str) -> Poll:
+        """Poll ``url`` until a condition is FailedReach (the poll failed) or every one Reached; the last poll.
 
-    def _poll_conditions(
-        self, url: str, what: str, progress: bool, bar: tuple[str, str], late: str
-    ) -> tuple[dict[str, Any], list[Any]]:
-        """Poll ``url`` until a condition is FailedReach or every one Reached; its status and condition states.
-
-        ``bar`` is the description and unit of the progress bar (conditions Reached); after ``poll_timeout``
-        seconds `BackendError` with the message ``late``.
+        ``bar`` is the description and unit of the progress bar (conditions Reached); the first polls come quickly
+        (small imports end in a second), then every ``poll_interval``; after ``poll_timeout`` seconds `BackendError`
+        with the message ``late``.
         """
-        deadline = time.monotonic() + self.poll_timeout
-        polls = 0
-        shown = progress_bar(1, bar[0], progress, bar[1])
-        try:
-            while True:
-                status = field(self._api.get(url), "status", what)
-                states = [c.get("status") for c in status.get("conditions") or [] if isinstance(c, dict)]
-                shown.total, shown.n = max(1, len(states)), states.count("Reached")
-                shown.refresh()
-                if "FailedReach" in states or (states and all(s == "Reached" for s in states)):
-                    return status, states
-                if time.monotonic() > deadline:
-                    raise BackendError(late)
-                time.sleep(self._poll_delay(polls := polls + 1))
-        finally:
-            shown.close()
+        return wait_with_bar(
+            lambda: _conditions(field(self._api.get(url), "status", what)),
+            bar,
+            progress,
+            timeout=self.poll_timeout,
+            delay=quick_first(self.poll_interval),
+            late=lambda _: late,
+        )
 
     # -- import sessions -----------------------------------------------------------------------------------
     def import_files(
@@ -165,27 +151,20 @@ class ViTransfer:
         listed = {n: {"sizeBytes": len(d), "crc32c": crc32c_b64(d), "kind": "Unknown"} for n, d in data.items()}
         answer = self._api.post(self._path(ds, f"/annotationImportSessions/{sid}/files"), json={"files": listed})
         targets = field(answer, "files", "file registration")
-        missing = sorted(set(data) - set(targets or {}))
-        if missing:
-            raise MalformedResponse(f"Vi gave no upload URL for {missing[:5]}")
         status_url = self._path(ds, f"/annotationImportSessions/{sid}/status")
+
+        def inserted(status: str, **reason: str) -> None:
+            condition = {"condition": "FilesInserted", "status": status, **reason,
+                         "lastTransitionTime": int(time.time() * 1000)}  # fmt: skip
+            self._api.json("PATCH", status_url, json={"status": {"conditions": [condition]}})
+
         bar = progress_bar(len(data), "uploading", progress, "file")
         try:
-            for name, content in data.items():
-                put_signed(self._files, name, content, targets[name])
-                bar.update(1)
-            if before_commit is not None:
-                before_commit()
-        except BaseException:
-            failed = {"condition": "FilesInserted", "status": "FailedReach", "reason": "UserUploadErrored",
-                      "lastTransitionTime": int(time.time() * 1000)}  # fmt: skip
-            with contextlib.suppress(BackendError):
-                self._api.json("PATCH", status_url, json={"status": {"conditions": [failed]}})
-            raise
+            upload_registered(self._files, data, targets, bar=bar, before_commit=before_commit,
+                              abandon=lambda: inserted("FailedReach", reason="UserUploadErrored"),
+                              commit=lambda: inserted("Reached"))  # fmt: skip
         finally:
             bar.close()
-        done = {"condition": "FilesInserted", "status": "Reached", "lastTransitionTime": int(time.time() * 1000)}
-        self._api.json("PATCH", status_url, json={"status": {"conditions": [done]}})
         return sid
 
     def _finish_session(self, sid: str, ds: str, files: Mapping[str, Any], progress: bool) -> ImportReport:
@@ -193,9 +172,8 @@ class ViTransfer:
         url = self._path(ds, f"/annotationImportSessions/{sid}")
         late = (f"Vi import session {sid} not done after {self.poll_timeout:g}s; "
                 f"wait_import({sid!r}, ...) to wait longer")  # fmt: skip
-        _, states = self._poll_conditions(url, "import session", progress, ("importing", "session"), late)
+        rejected = self._poll_conditions(url, "import session", progress, ("importing", "session"), late).failed
         logs = self.import_logs(sid, ds)
-        rejected = "FailedReach" in states
         report = ImportReport.of("vi", ds, file_report(files, logs, rejected_all=rejected), logs, [sid])
         if rejected:
             shown = "\n".join(f"  [{r['level']}] {r['file']}:{r['line']}: {r['message']}"
@@ -223,7 +201,7 @@ class ViTransfer:
 
     def import_logs(self, session: str, dataset: str) -> pd.DataFrame:
         answer = self._api.get(self._path(self._ds(dataset), f"/annotationImportSessions/{session}/logs"))
-        return _logs_frame(field(answer, "items", "import session log"))
+        return log_table(field(answer, "items", "import session log"), _log_row, LOG_EXTRA)
 
     # -- exports -------------------------------------------------------------------------------------------
     def export(
@@ -255,39 +233,16 @@ class ViTransfer:
         if not link:
             raise MalformedResponse(f"Vi export {export_id} is done but has no downloadUrl: {str(status)[:200]}")
         dest = Path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile() as tmp:
-            self._download(str(link), tmp, progress)
-            tmp.seek(0)
-            written = extract_zip(tmp, dest)
+        written = fetch_archive(self._files, str(link), dest, "export download", ranges=True, progress=progress)
         return ExportResult.of("vi", ds, fmt, dest, written, READERS.get(fmt), export_id)
 
     def _wait_export(self, ds: str, export_id: str, progress: bool) -> dict[str, Any]:
         url = self._path(ds, f"/datasetExports/{export_id}")
         late = f"Vi export {export_id} not done after {self.poll_timeout:g}s"
-        status, states = self._poll_conditions(url, "dataset export", progress, ("exporting", "step"), late)
-        if "FailedReach" in states:
-            raise BackendError(f"Vi export {export_id} failed: {str(status.get('conditions'))[:300]}")
-        return dict(status)
-
-    def _download(self, url: str, out: IO[bytes], progress: bool, chunk: int = 8 << 20) -> None:
-        """HEAD for the size, then Range GETs (as the SDK downloads), each chunk retried on a cut or a 5xx."""
-        head = self._files.send("HEAD", url, "export download")
-        size = int(head.headers.get("content-length", "0")) if head.status_code == 200 else 0
-        bar = progress_bar(size, "downloading", progress, "B")
-        try:
-            if not size or head.headers.get("accept-ranges", "") != "bytes":
-                self._files.download("GET", url, out, "export download", bar)
-                return
-            for start in range(0, size, chunk):
-                end = min(size, start + chunk) - 1
-                response = self._files.send("GET", url, "export download", headers={"Range": f"bytes={start}-{end}"})
-                if response.status_code != 206 or len(response.content) != end - start + 1:
-                    raise BackendError(f"Vi export download: HTTP {response.status_code} for bytes {start}-{end}")
-                out.write(response.content)
-                bar.update(len(response.content))
-        finally:
-            bar.close()
+        poll = self._poll_conditions(url, "dataset export", progress, ("exporting", "step"), late)
+        if poll.failed:
+            raise BackendError(f"Vi export {export_id} failed: {str(poll.status.get('conditions'))[:300]}")
+        return dict(poll.status)
 
 
 # -- exports read back, file reports, import logs ----------------------------------------------------------------
@@ -350,13 +305,14 @@ def _rejected_files(logs: pd.DataFrame) -> set[str]:
     return {str(f) for f in errors["file"].dropna()}
 
 
-def _logs_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
-    rows = []
-    for e in items:
-        if not isinstance(e, dict):
-            continue
-        stamp = e.get("timestamp")
-        rows.append({"file": e.get("file"), "line": e.get("line"), "level": e.get("level"),
-                     "message": e.get("message"),
-                     "timestamp": pd.Timestamp(int(stamp), unit="ms", tz="UTC") if stamp else pd.NaT})  # fmt: skip
-    return logs_frame(rows, LOG_EXTRA)
+def _conditions(status: Any) -> Poll:
+    """One poll of a Vi session or export: done when a condition is FailedReach (failed) or every one Reached."""
+    states = [c.get("status") for c in status.get("conditions") or [] if isinstance(c, dict)]
+    failed = "FailedReach" in states
+    finished = failed or (bool(states) and all(s == "Reached" for s in states))
+    return Poll(states.count("Reached"), max(1, len(states)), finished, failed, status)
+
+
+def _log_row(e: Mapping[str, Any]) -> dict[str, Any]:
+    return {"file": e.get("file"), "line": e.get("line"), "level": e.get("level"), "message": e.get("message"),
+            "timestamp": utc_time(e.get("timestamp"), "ms")}  # fmt: skip
