@@ -786,6 +786,39 @@ def test_dropped_export_download_is_connection_failed(nexus_sim, tmp_path, error
     assert "signature" not in str(info.value)
 
 
+class CutBody(httpx.HTTPTransport):
+    """The real transport, except that the first export download loses its connection half way through the body."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.downloads: list[tuple[str, str | None]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if not request.url.path.startswith("/downloads/"):
+            return response
+        self.downloads.append((request.method, request.headers.get("Range")))
+        if len(self.downloads) > 1:
+            return response
+        half = response.read()[: int(response.headers["content-length"]) // 2]
+
+        class Cut(httpx.SyncByteStream):
+            def __iter__(self):
+                yield half
+                raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+        return httpx.Response(response.status_code, headers=response.headers, stream=Cut())
+
+
+def test_an_export_download_cut_half_way_is_fetched_again_whole(nexus_sim, tmp_path):
+    transport = CutBody()
+    b = NexusBackend(nexus_sim.state.project_id, key=NEXUS_KEY, endpoint=nexus_sim.url, transport=transport)
+    b.poll_interval, b._files.backoff = 0.01, 0
+    files = b.export("csv_fourcorner", tmp_path, b.project, progress=False).files
+    assert len(files) and (files["bytes"] > 0).all()
+    assert transport.downloads == [("GET", None), ("GET", None)]  # no HEAD, no Range: one GET, then one again
+
+
 @pytest.mark.parametrize("error", CUTS, ids=lambda e: type(e).__name__)
 def test_dropped_upload_is_connection_failed_and_abandons_the_session(nexus_sim, error):
     b, transport = dropping(nexus_sim, "/uploads/", error)
