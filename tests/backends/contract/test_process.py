@@ -45,8 +45,8 @@ def killed_push(platform: Platform, tmp_path: Path, n: int, changes: list[list[o
                      push=True, marker=str(marker))  # fmt: skip
     faults = platform.faults
     if faults is not None:
-        faults.update({"latency_ms": LATENCY * 1000, "cut_after": 10**6})  # a cut never reached: counts writes
-        start = faults.writes
+        faults.update({"latency_ms": LATENCY * 1000})
+        start = faults.writes  # every write the simulator was asked for
     proc = start_driver(platform, job)
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
@@ -61,7 +61,7 @@ def killed_push(platform: Platform, tmp_path: Path, n: int, changes: list[list[o
     proc.kill()
     proc.wait()
     if faults is not None:
-        faults.update({"latency_ms": 0, "cut_after": None})
+        faults.update({"latency_ms": 0})
     assert running or proc.returncode == 0, f"the pushing process failed on its own:\n{driver_log(job)}"
     return running
 
