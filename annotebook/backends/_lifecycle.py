@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -66,8 +67,9 @@ def steady(interval: float) -> Callable[[int], float]:
 
 
 def quick_first(interval: float, first: float = 0.05, growth: float = 1.5) -> Callable[[int], float]:
-    """A poll schedule that starts short and grows to ``interval``: small jobs end in a second, and a user should
-    not wait a whole interval for one; ``polls`` (1 before the second poll) sets how far it has grown."""
+    """A poll schedule that starts short and grows to ``interval``, since small jobs end in a second and should not
+    keep a user waiting a whole interval: delay n (1 before the second poll) is ``min(interval, first * growth**n)``.
+    """
     return lambda polls: float(min(interval, first * growth**polls))
 
 
@@ -106,11 +108,22 @@ def wait_for(
         sleep(delay(polls))
 
 
-def wait_with_bar(read: Callable[[], Poll], bar: tuple[str, str], progress: bool, **how: Any) -> Poll:
+def wait_with_bar(
+    read: Callable[[], Poll],
+    bar: tuple[str, str],
+    progress: bool,
+    *,
+    timeout: float,
+    delay: Callable[[int], float],
+    late: Callable[[Poll], str],
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Poll:
     """`wait_for` under a progress bar of its own: ``bar`` is its description and unit (steps of the job)."""
     shown = progress_bar(1, bar[0], progress, bar[1])
     try:
-        return wait_for(read, show=lambda done, total: move_bar(shown, done, total), **how)
+        show = partial(move_bar, shown)
+        return wait_for(read, timeout=timeout, delay=delay, late=late, show=show, sleep=sleep, clock=clock)
     finally:
         shown.close()
 
