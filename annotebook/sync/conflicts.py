@@ -62,27 +62,38 @@ def check(
     """
     out = Check()
     known = changes.known
-    known_rows = {str(i): {str(k): v for k, v in r.items()} for i, r in known.to_dict("index").items()}
-    mine = {str(r["id"]): r for r in records(changes.updates)}
+    updates = changes.updates
+    at = {str(i): n for n, i in enumerate(updates["id"])}
     deleting = {str(i) for i in changes.deletes["id"]}
-    looked = set(mine) | deleting
+    looked = set(at) | deleting
+    if units is None:  # only the rows pushed are compared (a push of 1% of a big load stays cheap)
+        known = known[known.index.isin(list(looked))]
+        if caps.revisions != "none":
+            known = known[["rev"]]  # rows are turned into dicts only where a conflict is named
+    known_rows = {str(i): {str(k): v for k, v in r.items()} for i, r in known.to_dict("index").items()}
     if units is not None:
         unit_col = caps.unit
         looked |= {i for i, r in known_rows.items() if str(r.get(unit_col)) in units and not r.get("gone")}
     reids = caps.strategy != "patch"
+
+    def base_of(row_id: str) -> dict[str, Any]:
+        full = changes.known
+        return {str(k): v for k, v in full.loc[row_id].items()} if row_id in full.index else {}
+
     for row_id in sorted(looked - explained):
         base = known_rows.get(row_id, {})
         now = remote.get(row_id)
-        local = mine.get(row_id)
         if now is None:
             if row_id in deleting and not reids:
                 out.gone.append(row_id)
                 continue
-            what = "edited" if local is not None else row_id in deleting
+            what = "edited" if row_id in at else row_id in deleting
             out.problems.append({"id": row_id, "field": "deleted", "base": False, "remote": True, "local": what})
             continue
         if base and _moved(caps, key, now, base):
-            out.problems += [{"id": row_id, **p} for p in _fields(now, local or base, base)]
+            full = base_of(row_id)
+            local = records(updates.iloc[[at[row_id]]])[0] if row_id in at else None
+            out.problems += [{"id": row_id, **p} for p in _fields(now, local or full, full)]
     if units is not None:
         covered = {str(r.get(caps.unit)) for r in known_rows.values()}
         for row_id, now in remote.items():

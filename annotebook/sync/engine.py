@@ -35,7 +35,10 @@ __all__ = ["Context", "apply", "place_of", "records"]
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The rows of ``frame`` as dicts with string keys."""
-    return [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
+    rows = frame.to_dict("records")
+    if all(isinstance(c, str) for c in frame.columns):
+        return rows  # type: ignore[return-value]  # keys are the column names, already str
+    return [{str(k): v for k, v in r.items()} for r in rows]
 
 
 def place_of(backend: Any, dataset: str) -> str:
@@ -90,6 +93,19 @@ class Context:
             return {}
         rows = self.backend.annotations(self.dataset, units, progress=False)
         return {str(r["id"]): r for r in records(rows)}
+
+    def read_rows(self, ids: list[str], units: list[str]) -> dict[str, dict[str, Any]]:
+        """The remote rows ``ids`` plus every row of ``units``: by id where the backend can (``read_rows``), so a
+        push of a few rows of big assets does not re-read the assets whole; else the units of ``ids`` too."""
+        by_id = getattr(self.backend, "read_rows", None)
+        if by_id is None:
+            col = self.caps.unit
+            known = self.changes.known
+            ids_units = known.loc[known.index.isin(ids), col].astype(str).tolist() if len(known) else []
+            return self.read(sorted({*units, *ids_units}))
+        rows = by_id(self.dataset, sorted(set(ids))) if ids else None
+        out = {} if rows is None else {str(r["id"]): r for r in records(rows)}
+        return {**out, **self.read(units)}
 
     def put(self, entry: str, op: str, state: str, /, **data: Any) -> None:
         self.journal.put(self.place, self.owner, entry, op, state, **data)
@@ -148,10 +164,33 @@ def apply(backend: Any, changes: Changes, journal: WriteJournal) -> ApplyResult:
     return ctx.result
 
 
-def before_ids(ctx: Context, remote: Mapping[str, Mapping[str, Any]], unit: str, key: Hashable) -> list[str]:
+def key_index(ctx: Context, remote: Mapping[str, Mapping[str, Any]]) -> dict[tuple[str, str], list[str]]:
+    """The ids of ``remote`` by (unit, journal key), built once for many `before_ids` look-ups."""
+    col, out = ctx.caps.unit, dict[tuple[str, str], list[str]]()
+    for i, r in remote.items():
+        out.setdefault((str(r.get(col)), _text(journal_key(ctx, r))), []).append(i)
+    return out
+
+
+def before_ids(
+    ctx: Context,
+    remote: Mapping[str, Mapping[str, Any]],
+    unit: str,
+    key: Hashable,
+    index: dict[tuple[str, str], list[str]] | None = None,
+) -> list[str]:
     """Ids of the unit's rows that already look like a row about to be created (so a re-read can tell it apart)."""
-    col = ctx.caps.unit
-    return sorted(i for i, r in remote.items() if str(r.get(col)) == unit and ctx.key(r) == key)
+    index = (
+        key_index(ctx, {i: r for i, r in remote.items() if str(r.get(ctx.caps.unit)) == unit})
+        if index is None
+        else index
+    )
+    return sorted(index.get((unit, _text(_json_key(key))), []))
+
+
+def _text(key: Any) -> str:
+    """A journal key as one comparable text."""
+    return json.dumps(key, sort_keys=True, default=str)
 
 
 def find_created(

@@ -65,6 +65,17 @@ class WriteJournal:
                 (place, owner, key, op, state, json.dumps(merged, default=str), time.time()),
             )
 
+    def put_many(self, place: str, owner: str, entries: list[tuple[str, str, str, dict[str, Any]]]) -> None:
+        """Record new entries ``(key, op, state, data)`` in one transaction (a push of thousands of rows)."""
+        now = time.time()
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "INSERT OR REPLACE INTO writes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(place, owner, k, op, st, json.dumps(data, default=str), now) for k, op, st, data in entries],
+            )
+            db.execute("COMMIT")
+
     def state(self, place: str, owner: str, key: str, state: str) -> None:
         with self._db() as db:
             db.execute(
@@ -95,6 +106,8 @@ class WriteJournal:
     def done(self, place: str, owner: str, keys: list[str]) -> None:
         """Drop settled entries: what they journaled is now in the registry's history."""
         with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
             db.executemany(
                 "DELETE FROM writes WHERE place = ? AND owner = ? AND key = ?", [(place, owner, k) for k in keys]
             )
+            db.execute("COMMIT")

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .conflicts import check, raise_conflicts
-from .engine import Context, before_ids, find_created, journal_key, records
+from .engine import Context, before_ids, find_created, journal_key, key_index, records
 
 __all__ = ["run"]
 
@@ -25,7 +25,7 @@ def run(ctx: Context) -> None:
     caps = ctx.caps
     scope = ctx.backend.transaction(ctx.dataset) if caps.atomic else contextlib.nullcontext()
     with scope:
-        remote = ctx.read(ctx.units())
+        remote = _read(ctx)
         _reconcile(ctx, remote)
         found = check(ctx.changes, remote, caps, ctx.key, ctx.explained)
         raise_conflicts(found, ctx.title, ctx.result)
@@ -37,21 +37,42 @@ def run(ctx: Context) -> None:
         _verify(ctx)
 
 
+def _read(ctx: Context) -> dict[str, dict[str, Any]]:
+    """The rows this push patches or deletes (by id), and the whole units it creates in (a lost create is found
+    there by its key), with those of this owner's unsettled entries."""
+    ch, col = ctx.changes, ctx.caps.unit
+    entries = ctx.entries()
+    ids = [
+        *map(str, ch.updates["id"]),
+        *map(str, ch.deletes["id"]),
+        *(e["key"] for e in entries if e["op"] != "create"),
+    ]
+    units = {str(u) for u in ch.creates[col]} | {str(e["data"].get("unit")) for e in entries if e["op"] == "create"}
+    return ctx.read_rows(ids, sorted(units))
+
+
 def _reconcile(ctx: Context, remote: dict[str, dict[str, Any]]) -> None:
-    """Take what this owner's earlier, unanswered writes landed (found by re-reading, never sent again)."""
-    r, claimed = ctx.result, set[str]()
+    """Take what this owner's earlier, unanswered writes of this push's rows landed (found by re-reading, never
+    sent again). An edit landed when the row holds this push's content; entries of rows this push does not carry
+    wait for the frame that does."""
+    ch, r, claimed = ctx.changes, ctx.result, set[str]()
+    creates = set(map(str, ch.creates["id"]))
+    deletes = set(map(str, ch.deletes["id"]))
+    updates = {str(i): n for n, i in enumerate(ch.updates["id"])}
     for e in ctx.entries():
-        key, data = e["key"], e["data"]
-        if e["op"] == "create":
+        key = e["key"]
+        if e["op"] == "create" and key in creates:
             new_id = find_created(ctx, e, remote, claimed)
             if new_id is not None:
                 r.ids[key], r.revs[new_id] = new_id, str(remote[new_id].get("rev"))
                 ctx.landed(key)
-        elif e["op"] == "update" and key in remote and journal_key(ctx, remote[key]) == data.get("rowkey"):
-            r.revs[key] = str(remote[key].get("rev"))
-            ctx.explained.add(key)
-            ctx.landed(key)
-        elif e["op"] == "delete" and key not in remote:
+        elif e["op"] == "update" and key in updates and key in remote:
+            sent = records(ch.updates.iloc[[updates[key]]])[0]
+            if ctx.key(remote[key]) == ctx.key(sent):
+                r.revs[key] = str(remote[key].get("rev"))
+                ctx.explained.add(key)
+                ctx.landed(key)
+        elif e["op"] == "delete" and key in deletes and key not in remote:
             r.deleted.append(key)
             ctx.explained.add(key)
             ctx.landed(key)
@@ -69,24 +90,28 @@ def _write(ctx: Context, remote: dict[str, dict[str, Any]], gone: set[str]) -> N
     creates = ch.creates[~ch.creates["id"].isin(list(r.ids))]
     updates = ch.updates[~ch.updates["id"].isin(list(r.revs))]
     deletes = ch.deletes[~ch.deletes["id"].isin([*r.deleted, *gone])]
+    planned: list[tuple[str, str, str, dict[str, Any]]] = []
+    made: dict[str, dict[str, Any]] = {}
+    index = key_index(ctx, remote) if len(creates) else {}
     for rec in records(creates):
-        key = journal_key(ctx, rec)
-        unit = str(rec[ctx.caps.unit])
-        ctx.put(str(rec["id"]), "create", "pending", rowkey=key, unit=unit, before=before_ids(ctx, remote, unit, key))
-    for rec in records(updates):
-        ctx.put(str(rec["id"]), "update", "pending", rowkey=journal_key(ctx, rec))
-    for row_id in deletes["id"]:
-        ctx.put(str(row_id), "delete", "pending")
+        key, unit = journal_key(ctx, rec), str(rec[ctx.caps.unit])
+        made[str(rec["id"])] = {"rowkey": key, "unit": unit, "before": before_ids(ctx, remote, unit, key, index)}
+        planned.append((str(rec["id"]), "create", "pending", made[str(rec["id"])]))
+    planned += [(str(row_id), "update", "pending", {}) for row_id in updates["id"]]  # the frame's row is the plan
+    planned += [(str(row_id), "delete", "pending", {}) for row_id in deletes["id"]]
+    ctx.journal.put_many(ctx.place, ctx.owner, planned)  # one transaction, before anything is sent
     if ctx.caps.creates_labels and hasattr(b, "create_labels"):
         labels = sorted({str(v) for v in pd.concat([creates["label"], updates["label"]]).dropna()})
         if labels:
             b.create_labels(ctx.dataset, labels)
     try:
         for batch in _batches(creates, ctx.caps.batch_size):
-            for old, (new, rev) in zip(batch["id"], b.create_rows(ctx.dataset, batch), strict=True):
-                r.ids[str(old)], r.revs[str(new)] = str(new), str(rev)
-                ctx.put(str(old), "create", "created", new_id=str(new))
-                ctx.landed(str(old))
+            answered = list(zip(map(str, batch["id"]), b.create_rows(ctx.dataset, batch), strict=True))
+            for old, (new, rev) in answered:
+                r.ids[old], r.revs[str(new)] = str(new), str(rev)
+            created = [(old, "create", "created", {**made[old], "new_id": str(new)}) for old, (new, _) in answered]
+            ctx.journal.put_many(ctx.place, ctx.owner, created)
+            ctx.landed(*(old for old, _ in answered))
         for batch in _batches(updates, ctx.caps.batch_size):
             r.revs.update({str(k): str(v) for k, v in b.patch_rows(ctx.dataset, batch).items()})
             ctx.landed(*[str(i) for i in batch["id"]])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,14 +86,20 @@ def _strip(df: pd.DataFrame) -> pd.DataFrame:
     return df[list(schema.ANNOTATION_COLUMNS)].reset_index(drop=True)
 
 
-def _changes(cs: Changeset, reg: Registry) -> Changes:
+def _changes(cs: Changeset, reg: Registry, whole_units: bool = True) -> Changes:
     updates = _strip(cs.modified).assign(id=cs.modified["_lid"].to_numpy(), rev=cs.modified["_lrev"].to_numpy())
     gone = cs.deleted
     deletes = pd.DataFrame({"id": gone["_lid"].to_numpy(), "asset": gone["asset"].to_numpy()})
     deletes["rev"] = gone["_lrev"].to_numpy()
     creates = _strip(cs.added).assign(dataset=cs.dataset)
-    touched = set(creates["asset"]) | set(updates["asset"]) | set(deletes["asset"])
-    known = [ln.current[ln.current["asset"].isin(touched)] for ln in (reg.lineage(t) for t in cs.tokens)]
+    # what the engine compares with: the rows pushed, and for replace backends every row of the touched assets
+    if whole_units:
+        touched = set(creates["asset"]) | set(updates["asset"]) | set(deletes["asset"])
+        pick = [ln.current[ln.current["asset"].isin(touched)] for ln in (reg.lineage(t) for t in cs.tokens)]
+    else:
+        wanted = pd.Index([*updates["id"], *deletes["id"]], dtype=object)
+        pick = [ln.current[ln.current.index.isin(wanted)] for ln in (reg.lineage(t) for t in cs.tokens)]
+    known = pick
     known = [k for k in known if len(k)]
     return Changes(
         dataset=str(cs.dataset),
@@ -167,7 +174,7 @@ def _land(
     report.fast_forwarded = [str(i) for i in cs.fast_forward["id"]]
     _write_back(frame, cs, reg, report, result)
     if result.settle:  # recorded in the history now: the engine's journal entries have done their work
-        WriteJournal(reg.path).done(place_of(backend, str(cs.dataset)), ",".join(sorted(cs.tokens)), result.settle)
+        _journal(reg).done(place_of(backend, str(cs.dataset)), ",".join(sorted(cs.tokens)), result.settle)
 
 
 def _landed(result: ApplyResult, lid: str) -> bool:
@@ -192,8 +199,18 @@ def _validate(
     check(frame, table)
 
 
+_JOURNALS: dict[Path, WriteJournal] = {}
+
+
+def _journal(reg: Registry) -> WriteJournal:
+    """The engine's journal beside ``reg`` (one object per registry: its table is made and pruned once)."""
+    if reg.path not in _JOURNALS:
+        _JOURNALS[reg.path] = WriteJournal(reg.path)
+    return _JOURNALS[reg.path]
+
+
 def _apply(backend: Backend, cs: Changeset, reg: Registry) -> ApplyResult:
-    changes = _changes(cs, reg)
+    changes = _changes(cs, reg, whole_units=backend.capabilities.replace_per_asset)
     intent = {
         "creates": changes.creates["id"].tolist(),
         "updates": changes.updates["id"].tolist(),
@@ -201,7 +218,7 @@ def _apply(backend: Backend, cs: Changeset, reg: Registry) -> ApplyResult:
     }
     journal = reg.journal_open(str(cs.dataset), cs.tokens, intent)
     try:
-        result = engine.apply(backend, changes, WriteJournal(reg.path))
+        result = engine.apply(backend, changes, _journal(reg))
     except ConflictError as exc:
         reg.journal_close(journal, "conflict", {"error": str(exc)})
         raise

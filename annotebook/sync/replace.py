@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..errors import BackendError
 from .conflicts import Check, check, raise_conflicts
-from .engine import Context, journal_key, records
+from .engine import Context, _text, journal_key, records
 
 __all__ = ["run"]
 
@@ -89,12 +89,6 @@ def _reconcile(ctx: Context, raw: dict[str, dict[str, Any]]) -> dict[str, dict[s
             if row.get("parent") in ctx.renamed:
                 row["parent"] = ctx.renamed[row["parent"]]
     return view
-
-
-def _text(key: Any) -> str:
-    import json
-
-    return json.dumps(key, sort_keys=True, default=str)
 
 
 def _plan(
