@@ -157,12 +157,8 @@ class UnsafeArchive(BackendError):
     """An export archive with a member outside the destination or a link; nothing was extracted."""
 
 
-class ImportFailed(BackendError):
-    """An import session ended in error, or a later session of a split import failed; ``report`` says what landed.
-
-    ``report.files`` has a row per file (imported in the sessions before, rejected in the failed one, skipped after
-    it); ``logs``, ``imported`` and ``not_imported`` are kept as shortcuts for code written before the report.
-    """
+class _ImportError(BackendError):
+    """An import that did not land whole; ``report`` (an `ImportReport`) has a row per file and the log."""
 
     def __init__(self, message: str, report: ImportReport):
         super().__init__(message)
@@ -171,6 +167,14 @@ class ImportFailed(BackendError):
     @property
     def logs(self) -> pd.DataFrame:
         return self.report.logs
+
+
+class ImportFailed(_ImportError):
+    """An import session ended in error, or a later session of a split import failed; ``report`` says what landed.
+
+    ``report.files`` has a row per file (imported in the sessions before, rejected in the failed one, skipped after
+    it); ``logs``, ``imported`` and ``not_imported`` are kept as shortcuts for code written before the report.
+    """
 
     @property
     def imported(self) -> list[str]:
@@ -182,13 +186,5 @@ class ImportFailed(BackendError):
         return [f for f in self.report.files["file"].astype(str) if f not in landed]
 
 
-class ImportRejected(BackendError):
+class ImportRejected(_ImportError):
     """The platform (or the local store) refused an import's files; ``report`` has a row per file and the log."""
-
-    def __init__(self, message: str, report: ImportReport):
-        super().__init__(message)
-        self.report = report
-
-    @property
-    def logs(self) -> pd.DataFrame:
-        return self.report.logs
