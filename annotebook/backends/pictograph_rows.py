@@ -1,0 +1,196 @@
+"""Pictograph annotations <-> canonical rows: one image's annotation list read as rows, and rows as that list.
+
+On the wire (`shared/protocols/clarifai-superannotate-pictograph.md` part C.4) coordinates are absolute pixels:
+a ``bbox`` is ``bounding_box {x, y, w, h}`` (top-left and size) with an optional ``oriented_box {cx, cy, w, h,
+angle}``; a ``polygon`` is ``polygon {paths: [[{x, y}...], ...]}`` (ring 0 the outline, later rings holes; the seed
+docs write a single ``path``, read too); a ``polyline`` is ``polyline {path}``; a ``keypoint`` is one point
+``keypoint {x, y}`` with an optional ``instance_id`` grouping joints, occlusion sent as the attribute
+``occluded: "true"``. ``name`` is the class (the row's ``label``), ``confidence`` (default 1.0) the ``score`` (NaN
+when 1.0, as for human rows), ``created_by`` the ``author``, ``attributes`` a dict (or a list, read too).
+
+Mapping to the data contract: a Pictograph keypoint is a keypoints row of one point; its ``instance_id`` is kept
+in ``attributes["instance_id"]`` so that a save sends it back. Pictograph keeps a save's ids, but has no revision:
+a row's ``rev`` is a fingerprint of what the platform keeps of it (`content_key`), so a re-read tells an edit
+apart even when the ids stayed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from .. import schema
+from ._http import MalformedResponse
+
+__all__ = ["content_key", "problems_of", "row_from_wire", "rows_from_wire", "wire_from_row"]
+
+TYPES = ("bbox", "polygon", "polyline", "keypoint")
+#: contract columns a Pictograph annotation has no place for
+_NO_PLACE = ("value", "text", "answer", "parent", "span_start", "span_end", "status", "frame", "split")
+
+
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+
+
+def _xy(p: Any) -> tuple[float, float]:
+    return float(p["x"]), float(p["y"])
+
+
+def _attributes(raw: Any) -> dict[str, Any]:
+    """The wire's attributes as a dict: a dict as is, a list of ``{name, value}`` or of names (true)."""
+    if isinstance(raw, dict):
+        return {str(k): v for k, v in raw.items()}
+    out: dict[str, Any] = {}
+    for a in raw or []:
+        if isinstance(a, dict) and "name" in a:
+            out[str(a["name"])] = a.get("value")
+        else:
+            out[str(a)] = True
+    return out
+
+
+def row_from_wire(ann: Mapping[str, Any], dataset: str, asset: str, size: tuple[float, float]) -> dict[str, Any]:
+    """One Pictograph annotation as a canonical row; ``size`` is the image's (width, height) in pixels."""
+    w, h = size
+    try:
+        kind = ann["type"]
+        attrs = _attributes(ann.get("attributes"))
+        confidence = ann.get("confidence")
+        score = math.nan if confidence is None or float(confidence) == 1.0 else float(confidence)
+        row: dict[str, Any] = {"dataset": dataset, "asset": asset, "id": str(ann["id"]), "label": ann["name"],
+                               "author": ann.get("created_by"), "score": score}  # fmt: skip
+        if kind == "bbox":
+            row.update(_box(ann, w, h))
+        elif kind in ("polygon", "polyline"):
+            geom = ann[kind]
+            rings = geom.get("paths") if kind == "polygon" and "paths" in geom else [geom["path"]]
+            parts = []
+            for ring in rings:
+                pts = [_xy(p) for p in ring]
+                if kind == "polygon" and len(pts) > 3 and pts[0] == pts[-1]:
+                    pts = pts[:-1]  # a closed ring: the contract does not repeat the first vertex
+                parts.append(tuple(c for x, y in pts for c in (x / w, y / h)))
+            row.update(kind=kind, points=tuple(parts))
+        elif kind == "keypoint":
+            x, y = _xy(ann["keypoint"])
+            occluded = str(attrs.pop("occluded", "false")).lower() == "true"
+            if ann.get("instance_id") is not None:
+                attrs["instance_id"] = int(ann["instance_id"])
+            row.update(kind="keypoints", points=((x / w, y / h),), visibility=(1 if occluded else 2,))
+        else:
+            raise MalformedResponse(f"Pictograph sent an annotation of unknown type {kind!r}: {str(ann)[:200]}")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MalformedResponse(f"Pictograph sent an annotation without a usable {exc}: {str(ann)[:200]}") from exc
+    row["attributes"] = attrs or None
+    row["rev"] = fingerprint(row)
+    return row
+
+
+def _box(ann: Mapping[str, Any], w: float, h: float) -> dict[str, Any]:
+    ob = ann.get("oriented_box")
+    if isinstance(ob, dict) and float(ob.get("angle") or 0) != 0:
+        cx, cy, bw, bh = (float(ob[k]) for k in ("cx", "cy", "w", "h"))
+        x0, y0, x1, y1, angle = cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, float(ob["angle"])
+    else:
+        bb = ann["bounding_box"]
+        x0, y0 = float(bb["x"]), float(bb["y"])
+        x1, y1, angle = x0 + float(bb["w"]), y0 + float(bb["h"]), 0.0
+    return {"kind": "box", "x0": x0 / w, "y0": y0 / h, "x1": x1 / w, "y1": y1 / h, "rotation": angle}
+
+
+def rows_from_wire(
+    items: Sequence[Mapping[str, Any]], dataset: str, asset: str, size: tuple[float, float]
+) -> list[dict[str, Any]]:
+    """The canonical rows of one image's annotation list, in the server's order."""
+    return [row_from_wire(a, dataset, asset, size) for a in items]
+
+
+def problems_of(row: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Why Pictograph cannot carry ``row``, as (column, problem) pairs; empty when it can."""
+    out = [(c, f"{c} cannot be stored on Pictograph") for c in _NO_PLACE if c in row and not _missing(row[c])]
+    kind = row.get("kind")
+    if _missing(row.get("label")):
+        out.append(("label", "a Pictograph annotation needs a class name"))
+    if kind == "box":
+        if not float(row["x1"]) > float(row["x0"]) or not float(row["y1"]) > float(row["y0"]):
+            out.append(("x1", "a Pictograph bbox has w > 0 and h > 0"))
+    elif kind in ("polygon", "polyline", "keypoints"):
+        parts = schema.normal_points(row.get("points")) or ()
+        if kind != "polygon" and len(parts) != 1:
+            out.append(("points", f"a Pictograph {kind} has exactly one part, this row has {len(parts)}"))
+        if kind == "keypoints":
+            vis = tuple(row.get("visibility") or ())
+            if parts and len(parts[0]) != 2:
+                out.append(("points", "a Pictograph keypoint is one point: split a pose into one row per joint"))
+            if any(v not in (1, 2) for v in vis) or any(math.isnan(c) for p in parts for c in p):
+                out.append(("visibility", "a Pictograph keypoint is labelled (visibility 1 or 2)"))
+    else:
+        out.append(("kind", f"Pictograph takes box, polygon, polyline and keypoints rows, not {kind}"))
+    score: Any = row.get("score")
+    if not _missing(score) and not 0 <= float(score) <= 1:
+        out.append(("score", "confidence is within [0, 1]"))
+    return out
+
+
+def wire_from_row(row: Mapping[str, Any], size: tuple[float, float], new_id: str | None = None) -> dict[str, Any]:
+    """The save form of a canonical row (``new_id`` replaces a client id); `problems_of` must be empty."""
+    w, h = size
+    attrs = dict(row.get("attributes") or {})
+    score: Any = row.get("score")
+    out: dict[str, Any] = {"id": new_id or str(row["id"]), "name": str(row["label"])}
+    kind = row["kind"]
+    if kind == "box":
+        x0, y0, x1, y1 = (float(row[c]) for c in ("x0", "y0", "x1", "y1"))
+        out.update(type="bbox", bounding_box={"x": x0 * w, "y": y0 * h, "w": (x1 - x0) * w, "h": (y1 - y0) * h})
+        rotation = 0.0 if _missing(row.get("rotation")) else float(row["rotation"])
+        if rotation:
+            out["oriented_box"] = {"cx": (x0 + x1) / 2 * w, "cy": (y0 + y1) / 2 * h, "w": (x1 - x0) * w,
+                                   "h": (y1 - y0) * h, "angle": rotation % 360}  # fmt: skip
+    else:
+        parts = [[{"x": p[i] * w, "y": p[i + 1] * h} for i in range(0, len(p) - 1, 2)]
+                 for p in schema.normal_points(row["points"]) or ()]  # fmt: skip
+        if kind == "polygon":
+            out.update(type="polygon", polygon={"paths": parts})
+        elif kind == "polyline":
+            out.update(type="polyline", polyline={"path": parts[0]})
+        else:
+            out.update(type="keypoint", keypoint=parts[0][0])
+            if "instance_id" in attrs:
+                out["instance_id"] = int(attrs.pop("instance_id"))
+            if next(iter(row.get("visibility") or (2,))) == 1:
+                attrs["occluded"] = "true"
+    out["confidence"] = 1.0 if _missing(score) else float(score)
+    if isinstance(row.get("author"), str):
+        out["created_by"] = row["author"]
+    out["attributes"] = {k: v for k, v in attrs.items() if v is not None}
+    return out
+
+
+def content_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What Pictograph keeps of a row, in normal form, without its id or asset (a save may rename new rows)."""
+
+    def r(v: Any) -> Any:
+        return None if _missing(v) else round(float(v), 7)
+
+    kind = row["kind"]
+    attrs = schema.normal_value("attributes", row.get("attributes"))
+    label = None if _missing(row.get("label")) else str(row["label"])
+    score = r(row.get("score"))
+    head = (kind, label, None if score == 1.0 else score, json.dumps(attrs, sort_keys=True, default=str))
+    if kind == "box":
+        return (*head, *(r(row.get(c)) for c in ("x0", "y0", "x1", "y1")), r(row.get("rotation")) or 0.0)
+    parts = schema.normal_points(row.get("points")) or ()
+    geom = tuple(tuple(r(c) for c in p) for p in parts)
+    vis = tuple(int(v) for v in row.get("visibility") or ()) if kind == "keypoints" else ()
+    return (*head, geom, vis)
+
+
+def fingerprint(row: Mapping[str, Any]) -> str:
+    """A row's ``rev``: 16 hex digits of its `content_key` (Pictograph gives no revision of its own)."""
+    return hashlib.sha256(json.dumps(content_key(row), default=str).encode()).hexdigest()[:16]
