@@ -25,12 +25,15 @@ def run(ctx: Context) -> None:
     caps = ctx.caps
     scope = ctx.backend.transaction(ctx.dataset) if caps.atomic else contextlib.nullcontext()
     with scope:
+        # the re-check sees the platform as it was when its read was sent, not when the check ended: a write of
+        # another kernel answered while the read was on the wire may not be in it
+        asked = time.time()
         remote = _read(ctx)
         _reconcile(ctx, remote)
         found = check(ctx.changes, remote, caps, ctx.key, ctx.explained)
         raise_conflicts(found, ctx.title, ctx.result)
         ctx.result.gone += found.gone
-        ctx.result.timings["checked"] = time.time()
+        ctx.result.timings["checked"] = asked
         _write(ctx, remote, set(found.gone))
     ctx.result.timings["written"] = time.time()
     if not caps.atomic and not caps.conditional_write:
