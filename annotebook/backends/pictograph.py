@@ -41,7 +41,7 @@ from ..errors import AuthError, BackendError, MalformedResponse, NotSupported, V
 from ._http import ApiClient, SignedUrls, make_client
 from ._remote import cached_image, gc_paused, progress_bar
 from .base import Capabilities
-from .pictograph_rows import content_key, problems_of, rows_from_wire, wire_from_row
+from .pictograph_rows import content_key, fingerprint, problems_of, rows_from_wire, wire_from_row
 
 __all__ = ["BULK_LIMIT", "PictographBackend"]
 
@@ -83,14 +83,17 @@ class PictographBackend:
         page_size: int = 1000,
         workers: int = 16,
         progress: bool = True,
+        bulk_from: int = 3,
     ):
+        """``bulk_from``: a push touching this many images or more saves them in bulk requests (200 a request);
+        fewer are saved one request each, so a failure part way lands what it can and names the rest."""
         key = key or os.environ.get(KEY_ENV)
         if not key:
             raise AuthError(f"no Pictograph API key: set {KEY_ENV} or pass key=...")
         self.base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
         if not 1 <= page_size <= 1000:
             raise ValueError("page_size must be within 1..1000 (Pictograph's limit)")
-        self.page_size, self.workers, self.progress = page_size, workers, progress
+        self.page_size, self.workers, self.progress, self.bulk_from = page_size, workers, progress, bulk_from
         headers = {"X-API-Key": key, "User-Agent": "annotebook (httpx)", "Accept": "application/json"}
         self._api: ApiClient = make_client(self.base_url, headers, timeout, transport, service="Pictograph",
                                            key_env=KEY_ENV)  # fmt: skip
@@ -98,6 +101,9 @@ class PictographBackend:
         weakref.finalize(self, self._api.close)
         #: per dataset, image id -> (path, (width, height), image URL) from the last listing
         self._images: dict[str, dict[str, tuple[str, tuple[float, float], str]]] = {}
+        #: (dataset, image, id) -> (rev, the annotation as read): a row saved unchanged is sent back as read, since
+        #: pixels -> normalised -> pixels can move a float by one ulp
+        self._read: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {}
 
     def __repr__(self) -> str:
         return f"PictographBackend(base_url={self.base_url!r})"
@@ -212,7 +218,9 @@ class PictographBackend:
                 bar.close()
             rows: list[dict[str, Any]] = []
             for a in order:
-                rows += rows_from_wire(found[a], dataset, a, self._images[dataset][a][1])
+                got = rows_from_wire(found[a], dataset, a, self._images[dataset][a][1])
+                self._read.update({(dataset, a, r["id"]): (r["rev"], w) for r, w in zip(got, found[a], strict=True)})
+                rows += got
             return schema.annotations_frame(rows)
 
     def image_path(self, dataset: str, asset: str) -> str | None:
@@ -248,7 +256,7 @@ class PictographBackend:
     def replace_units(
         self, dataset: str, units: Mapping[str, pd.DataFrame], recheck: Callable[[], None]
     ) -> dict[str, str]:
-        """Save each image's whole list: one bulk save per 200 images where several are touched, else one save.
+        """Save each image's whole list: one bulk save per 200 images when ``bulk_from`` or more, else one each.
 
         ``recheck`` runs right before the first save request. Returns, per image refused (a failed bulk entry,
         or a ``previous_count`` other than the re-check saw), why.
@@ -258,10 +266,22 @@ class PictographBackend:
         recheck()
         refused: dict[str, str] = {}
         saved: dict[str, int] = {}
-        if len(bodies) == 1:
-            ((asset, anns),) = bodies.items()
-            answer = self._write("POST", f"{API}/annotations/{self._address(dataset, asset)}", {"annotations": anns})
-            saved[asset] = int(answer.get("previous_count", -1)) if isinstance(answer, dict) else -1
+        if len(bodies) < self.bulk_from:
+            failure: Exception | None = None
+            for asset, anns in bodies.items():
+                if failure is not None:  # what is left stays unsent: the next push sends it
+                    refused[asset] = f"not sent after an earlier save failed ({failure})"
+                    continue
+                try:
+                    url = f"{API}/annotations/{self._address(dataset, asset)}"
+                    answer = self._write("POST", url, {"annotations": anns})
+                except (BackendError, ValidationError) as exc:  # what landed before stays landed and is reported
+                    if not saved:
+                        raise
+                    failure = exc
+                    refused[asset] = f"the save failed ({exc}); a lost answer is reconciled on the next push"
+                    continue
+                saved[asset] = int(answer.get("previous_count", -1)) if isinstance(answer, dict) else -1
         else:
             items = list(bodies.items())
             for start in range(0, len(items), BULK_LIMIT):
@@ -285,6 +305,9 @@ class PictographBackend:
         return {a: int(counts.get(a, 0)) for a in assets}
 
     def _wire_row(self, dataset: str, asset: str, row: dict[str, Any]) -> dict[str, Any]:
+        rev, wire = self._read.get((dataset, asset, str(row["id"])), ("", {}))
+        if wire and fingerprint(row) == rev:
+            return wire
         new = str(row["id"]).startswith("new-")
         return wire_from_row(row, self._image(dataset, asset)[1], new_id=str(uuid.uuid4()) if new else None)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -75,14 +75,14 @@ def row_from_wire(ann: Mapping[str, Any], dataset: str, asset: str, size: tuple[
                 pts = [_xy(p) for p in ring]
                 if kind == "polygon" and len(pts) > 3 and pts[0] == pts[-1]:
                     pts = pts[:-1]  # a closed ring: the contract does not repeat the first vertex
-                parts.append(tuple(c for x, y in pts for c in (x / w, y / h)))
+                parts.append(tuple(c for x, y in pts for c in (_norm(x, w), _norm(y, h))))
             row.update(kind=kind, points=tuple(parts))
         elif kind == "keypoint":
             x, y = _xy(ann["keypoint"])
             occluded = str(attrs.pop("occluded", "false")).lower() == "true"
             if ann.get("instance_id") is not None:
                 attrs["instance_id"] = int(ann["instance_id"])
-            row.update(kind="keypoints", points=((x / w, y / h),), visibility=(1 if occluded else 2,))
+            row.update(kind="keypoints", points=((_norm(x, w), _norm(y, h)),), visibility=(1 if occluded else 2,))
         else:
             raise MalformedResponse(f"Pictograph sent an annotation of unknown type {kind!r}: {str(ann)[:200]}")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -101,7 +101,14 @@ def _box(ann: Mapping[str, Any], w: float, h: float) -> dict[str, Any]:
         bb = ann["bounding_box"]
         x0, y0 = float(bb["x"]), float(bb["y"])
         x1, y1, angle = x0 + float(bb["w"]), y0 + float(bb["h"]), 0.0
-    return {"kind": "box", "x0": x0 / w, "y0": y0 / h, "x1": x1 / w, "y1": y1 / h, "rotation": angle}
+    return {
+        "kind": "box",
+        "x0": _norm(x0, w),
+        "y0": _norm(y0, h),
+        "x1": _norm(x1, w),
+        "y1": _norm(y1, h),
+        "rotation": angle,
+    }
 
 
 def rows_from_wire(
@@ -147,13 +154,14 @@ def wire_from_row(row: Mapping[str, Any], size: tuple[float, float], new_id: str
     kind = row["kind"]
     if kind == "box":
         x0, y0, x1, y1 = (float(row[c]) for c in ("x0", "y0", "x1", "y1"))
-        out.update(type="bbox", bounding_box={"x": x0 * w, "y": y0 * h, "w": (x1 - x0) * w, "h": (y1 - y0) * h})
+        px0, py0 = _px(x0, w), _px(y0, h)
+        out.update(type="bbox", bounding_box={"x": px0, "y": py0, "w": _size(px0, x1, w), "h": _size(py0, y1, h)})
         rotation = 0.0 if _missing(row.get("rotation")) else float(row["rotation"])
         if rotation:
             out["oriented_box"] = {"cx": (x0 + x1) / 2 * w, "cy": (y0 + y1) / 2 * h, "w": (x1 - x0) * w,
                                    "h": (y1 - y0) * h, "angle": rotation % 360}  # fmt: skip
     else:
-        parts = [[{"x": p[i] * w, "y": p[i + 1] * h} for i in range(0, len(p) - 1, 2)]
+        parts = [[{"x": _px(p[i], w), "y": _px(p[i + 1], h)} for i in range(0, len(p) - 1, 2)]
                  for p in schema.normal_points(row["points"]) or ()]  # fmt: skip
         if kind == "polygon":
             out.update(type="polygon", polygon={"paths": parts})
@@ -170,6 +178,47 @@ def wire_from_row(row: Mapping[str, Any], size: tuple[float, float], new_id: str
         out["created_by"] = row["author"]
     out["attributes"] = {k: v for k, v in attrs.items() if v is not None}
     return out
+
+
+def _snap(v: float) -> float:
+    """``v`` or a neighbour within 2 ulps with a shorter decimal form: pixels cannot hold every normalised float
+    (no pixel of a 384-high image divides back to 0.1), so the read takes the value a person or a writer meant."""
+    best, candidates = v, [v]
+    for direction in (math.inf, -math.inf):
+        q = v
+        for _ in range(2):
+            q = math.nextafter(q, direction)
+            candidates.append(q)
+    for c in candidates:
+        if len(repr(c)) < len(repr(best)):
+            best = c
+    return best
+
+
+def _near(start: float, good: Callable[[float], bool]) -> float:
+    """The float within 4 ulps of ``start`` for which ``good`` holds (``start`` itself when none does)."""
+    for direction in (math.inf, -math.inf):
+        q = start
+        for _ in range(5):
+            if good(q):
+                return q
+            q = math.nextafter(q, direction)
+    return start
+
+
+def _norm(p: float, scale: float) -> float:
+    """A pixel coordinate as a normalised one (`_snap` of ``p / scale``)."""
+    return _snap(p / scale)
+
+
+def _px(t: float, scale: float) -> float:
+    """The pixel coordinate that reads back (`_norm`) as exactly ``t``, where one within a few ulps does."""
+    return _near(t * scale, lambda q: _norm(q, scale) == t)
+
+
+def _size(p0: float, t1: float, scale: float) -> float:
+    """A box's width (or height) in pixels from ``p0`` whose far edge reads back as exactly ``t1``."""
+    return _near(t1 * scale - p0, lambda d: _norm(p0 + d, scale) == t1)
 
 
 def content_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
