@@ -83,6 +83,11 @@ def _reconcile(ctx: Context, raw: dict[str, dict[str, Any]]) -> dict[str, dict[s
             ctx.explained.add(old)
             view.pop(new, None)
             view[old] = {**raw[new], "id": old}
+        for x in records(ctx.changes.deletes):  # a deletion carried by that replace (no delete_rows) landed with it
+            row_id = str(x["id"])
+            if str(x.get(ctx.caps.unit)) == unit and row_id not in raw and row_id not in r.deleted:
+                r.deleted.append(row_id)
+                ctx.explained.add(row_id)
         ctx.landed(e["key"])
     if ctx.renamed:
         for row in view.values():
@@ -140,9 +145,9 @@ def _replace(
     seen = {i: str(row.get("rev")) for i, row in raw.items() if str(row.get(ctx.caps.unit)) in plans}
 
     def recheck() -> None:
+        r.timings["checked"] = time.time()  # when the re-read was sent: what it sees is at least as new as this
         now = ctx.read(units)
         moved = sorted(set(seen) ^ set(now) | {i for i in set(seen) & set(now) if str(now[i].get("rev")) != seen[i]})
-        r.timings["checked"] = time.time()
         raise_conflicts(Check(problems=[{"id": ctx.renamed.get(i, i), "field": "rev", "base": seen.get(i),
                                          "remote": (now.get(i) or {}).get("rev"), "local": seen.get(i)}
                                         for i in moved]), ctx.title, r)  # fmt: skip
