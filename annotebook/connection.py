@@ -31,6 +31,8 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "files": ("annotebook.backends.files:FilesBackend", "annotebook"),
     "nexus": ("annotebook.backends.nexus:NexusBackend", "annotebook"),
     "vi": ("annotebook.backends.vi:ViBackend", "annotebook"),
+    "pictograph": ("annotebook.backends.pictograph:PictographBackend", "annotebook"),
+    "clarifai": ("annotebook.backends.clarifai:ClarifaiBackend", "annotebook"),
 }
 
 _CONNECTIONS: dict[tuple[str, str], Connection] = {}

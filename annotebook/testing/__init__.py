@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SIMULATORS", "Faults", "Simulator", "start"]
 
-SIMULATORS = ("nexus", "vi")
+SIMULATORS = ("nexus", "vi", "pictograph", "clarifai")
+#: each simulator module's state class
+_STATES = {"nexus": "NexusState", "vi": "ViState", "pictograph": "PictographState", "clarifai": "ClarifaiState"}
 
 
 @dataclass
@@ -63,6 +65,14 @@ def _module(platform: str) -> Any:
         from . import vi_sim
 
         return vi_sim
+    if platform == "pictograph":
+        from . import pictograph_sim
+
+        return pictograph_sim
+    if platform == "clarifai":
+        from . import clarifai_sim
+
+        return clarifai_sim
     raise ValueError(f"no simulator for {platform!r}; known: {list(SIMULATORS)}")
 
 
@@ -72,6 +82,6 @@ def start(
     """Start the ``platform`` simulator in a background thread (port 0: an ephemeral one); ``options`` go to its
     state (``key=``, ``n_assets=``, ``n_annotations=``, ``image_dir=``, ...)."""
     module = _module(platform)
-    state = module.NexusState(**options) if platform == "nexus" else module.ViState(**options)
+    state: Any = getattr(module, _STATES[platform])(**options)
     server = serve_in_thread(module.make_app(state), host=host, port=port, log_level=log_level)
     return Simulator(url=server.url, state=state, server=server, platform=platform)

@@ -1,4 +1,4 @@
-"""``python -m annotebook.testing serve {nexus,vi} [--port N] [--key K] [--json] [--latency-ms MS] ...``
+"""``python -m annotebook.testing serve PLATFORM [--port N] [--key K] [--json] [--latency-ms MS] ...``
 
 Prints one line once the simulator listens (so ``--port 0`` prints the port it got): for a person, the URL and the
 ``ab.connect`` call; with ``--json``, ``{"url", "platform", "connect", "dataset", "key_env"}`` for a script.

@@ -36,3 +36,30 @@ def vi_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
         yield sim
     finally:
         sim.stop()
+
+
+CLARIFAI_PAT = "sim-clarifai-pat-4e1b7d"
+
+
+@pytest.fixture
+def clarifai_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    """A fresh Clarifai simulator (8 sample inputs in app "shapes") on an ephemeral port, accepting ``CLARIFAI_PAT``."""
+    sim = start("clarifai", key=CLARIFAI_PAT, n_assets=8, image_dir=tmp_path_factory.mktemp("clarifai-sim"))
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+PICTOGRAPH_KEY = "pk_sim_pictograph_5c2e91"
+
+
+@pytest.fixture
+def pictograph_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    """A fresh Pictograph simulator (8 sample images in dataset "shapes") on an ephemeral port, accepting only
+    ``PICTOGRAPH_KEY``."""
+    sim = start("pictograph", key=PICTOGRAPH_KEY, n_assets=8, image_dir=tmp_path_factory.mktemp("pictograph-sim"))
+    try:
+        yield sim
+    finally:
+        sim.stop()

@@ -24,7 +24,7 @@ import pytest
 import annotebook as ab
 from annotebook import schema
 
-from ..conftest import NEXUS_KEY, VI_KEY
+from ..conftest import CLARIFAI_PAT, NEXUS_KEY, PICTOGRAPH_KEY, VI_KEY
 from .edits import EDITS, Content, Edits, live
 
 DRIVER = Path(__file__).with_name("driver.py")
@@ -46,6 +46,8 @@ class Platform:
     key: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     faults: Any = None  # the simulator's `Faults`; None for the local store
+    #: significant digits a normalised coordinate keeps on a platform that stores pixels (None: every digit)
+    digits: int | None = None
 
     def connect(self) -> ab.Connection:
         """A new connection with a new backend object, as a second notebook would open."""
@@ -94,10 +96,23 @@ class Platform:
         return {**os.environ, **self.env}
 
 
-def contents(frame: pd.DataFrame) -> list[tuple[str, ...]]:
-    """The live rows' content in normal form, sorted: what a fresh load must show after a push."""
+def contents(frame: pd.DataFrame, digits: int | None = None) -> list[tuple[str, ...]]:
+    """The live rows' content in normal form, sorted: what a fresh load must show after a push.
+
+    ``digits``: significant digits a platform that stores pixels keeps of a normalised coordinate (its
+    `Platform.digits`); None compares exactly.
+    """
     rows = live(frame)[list(COMPARED)].to_dict("records")
-    return sorted(tuple(repr(schema.normal_value(c, r[c])) for c in COMPARED) for r in rows)
+
+    def shown(column: str, value: Any) -> str:
+        v = schema.normal_value(column, value)
+        if digits is not None and isinstance(v, float):
+            return f"{v:.{digits}g}"
+        if digits is not None and column == "points" and v is not None:
+            return repr(tuple(tuple(None if x is None else f"{x:.{digits}g}" for x in part) for part in v))
+        return repr(v)
+
+    return sorted(tuple(shown(c, r[c]) for c in COMPARED) for r in rows)
 
 
 def ids_and_revs(frame: pd.DataFrame) -> dict[str, str]:
@@ -204,11 +219,42 @@ def _vi(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
     )
 
 
+def _clarifai(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
+    sim = request.getfixturevalue("clarifai_sim")
+    options = {"user_id": sim.state.user_id, "app_id": sim.state.app_id, "base_url": sim.url, "progress": False}
+    return Platform(
+        name="clarifai",
+        dataset=sim.state.app_id,
+        connect_kwargs={"backend": "clarifai", "dataset": sim.state.app_id, "options": options},
+        edits=EDITS["box"](),
+        key=CLARIFAI_PAT,
+        env={"CLARIFAI_PAT": CLARIFAI_PAT},
+        faults=sim.state.faults,
+    )
+
+
+def _pictograph(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
+    sim = request.getfixturevalue("pictograph_sim")
+    options = {"base_url": sim.url, "progress": False}
+    return Platform(
+        name="pictograph",
+        dataset=sim.state.dataset_name,
+        connect_kwargs={"backend": "pictograph", "dataset": sim.state.dataset_name, "options": options},
+        edits=EDITS["box"](),
+        key=PICTOGRAPH_KEY,
+        env={"PICTOGRAPH_API_KEY": PICTOGRAPH_KEY},
+        faults=sim.state.faults,
+        digits=12,  # pixels: a normalised float comes back within an ulp or two, not always to the bit
+    )
+
+
 #: one entry per platform: everything else in this folder is shared
 FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], Platform]] = {
     "local": _local,
     "nexus": _nexus,
     "vi": _vi,
+    "clarifai": _clarifai,
+    "pictograph": _pictograph,
 }
 
 

@@ -61,7 +61,9 @@ def test_a_push_cut_at_each_write_then_run_again_lands_exactly_once(platform: Pl
         fresh = platform.fresh()
         got = {k: count(fresh, c) for k, c in wanted.items()}
         assert got == {"edited": 1, "added": 1, "gone": 0}, f"{switch}={n} ({first}): {got}"
-        assert len(live(fresh)) == before and contents(fresh) == contents(frame), f"{switch}={n}: a duplicate"
+        assert len(live(fresh)) == before and contents(fresh, platform.digits) == contents(frame, platform.digits), (
+            f"{switch}={n}: a duplicate"
+        )
         assert ids_and_revs(fresh) == ids_and_revs(frame)
         seen.append(f"{n}:{first if spent else 'not reached'}")
         if not spent:
@@ -91,7 +93,7 @@ def test_5xx_on_reads_are_retried(platform: Platform) -> None:
     platform.faults.update({"down": 2})
     frame = platform.fresh()
     assert platform.faults.down == 0
-    assert contents(frame) == contents(whole) and sorted(frame.id) == sorted(whole.id)
+    assert contents(frame, platform.digits) == contents(whole, platform.digits) and sorted(frame.id) == sorted(whole.id)
 
 
 def test_a_rejected_write_is_a_push_error_with_what_landed_and_the_rest_pushes_again(platform: Platform) -> None:
@@ -103,7 +105,10 @@ def test_a_rejected_write_is_a_push_error_with_what_landed_and_the_rest_pushes_a
     wanted = {x: platform.edit(frame, x, 1), y: platform.edit(frame, y, 2)}
     # the second write is refused, then the platform is down past the client's retries: a refusal that lasts
     # (a lone 503 on a create is reconciled by a re-read and sent again, which is right and lands everything)
-    faults.update({"reject_after": 2, "down_after": 50})
+    # the second write request, where edits travel one a request; the first where one request carries a batch
+    # (Clarifai's 128): then nothing lands, which is still a report of what did
+    batched = (platform.capabilities.batch_size or 0) > 1
+    faults.update({"reject_after": 1 if batched else 2, "down_after": 50})
     with pytest.raises(PushError) as info:
         frame.annot.push()
     faults.update({"down": 0, "down_after": 0})
