@@ -2,7 +2,8 @@
 
 Under ``/api/v1/developer``: datasets (list, get, the ``download`` listing with unauthenticated signed
 ``image_url``\\ s), images (``limit`` / ``offset`` paging with ``pagination.has_more``, limit capped at 1000; the
-raw bytes; ``review``), annotations by path (``{dataset}/{directory/filename}``, the SDK's form) or by image id
+raw bytes; ``review``; ``metadata`` by path or by image id, which the SDK asks when it is handed an id),
+annotations by path (``{dataset}/{directory/filename}``, the SDK's form) or by image id
 (the seed docs' form): get, save (a whole list, answered with ``previous_count``), delete, and ``bulk`` (at most
 200 images). Save bodies are checked as the server's models are (``extra="forbid"``): unknown keys, a missing id,
 an unknown class or a bad geometry are a 422 naming each field. Errors are
@@ -223,11 +224,14 @@ def make_app(state: PictographState) -> FaultMiddleware:
         if refused is not None:
             return refused
         rest = request.path_params["rest"]
-        review = rest.endswith("/review")
-        ds, _, path = rest.removesuffix("/review").partition("/")
-        image_id = state.image_by_path(ds, path)
+        review, metadata = rest.endswith("/review"), rest.endswith("/metadata")
+        head = rest.removesuffix("/review").removesuffix("/metadata") if review or metadata else rest
+        ds, _, path = head.partition("/")
+        image_id = head if metadata and head in state.images else state.image_by_path(ds, path)
         if image_id is None:
             return DIALECT.error(404, "not_found", f"Image {rest!r} not found")
+        if metadata:  # by id (the SDK's lookup of a UUID it is handed) or by path: the Image as JSON
+            return DIALECT.json({"data": state.image(image_id, base(request))})
         if request.method == "POST" and review:
 
             async def act() -> tuple[int, Any]:
