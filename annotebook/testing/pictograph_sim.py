@@ -42,7 +42,8 @@ A = "/api/v1/developer"
 BULK_LIMIT = 200
 _SLUGS = {"BadRequestError": "bad_request", "ResourceNotFoundError": "not_found", "UnauthorizedError": "unauthorized",
           "ForbiddenError": "forbidden", "ConflictError": "conflict", "MethodNotAllowedError": "method_not_allowed",
-          "TooManyRequests": "rate_limited", "RateLimitError": "rate_limited"}  # fmt: skip
+          "TooManyRequests": "rate_limited", "RateLimitError": "rate_limited", "TooManyRequestsError": "rate_limited",
+          "ServiceUnavailableError": "service_unavailable", "InternalServerError": "internal_error"}  # fmt: skip
 _FIELDS = {"id", "name", "type", "confidence", "created_by", "attributes", "bounding_box", "oriented_box", "polygon",
            "polyline", "keypoint", "instance_id"}  # fmt: skip
 _STATUSES = {"new", "annotate", "in_progress", "review", "complete"}

@@ -272,7 +272,8 @@ def test_error_classes(pictograph_sim: Simulator, mode: str) -> None:
 
     state.faults.update({"rate_limit": 1, "retry_after": 0})
     (limited,) = run_sdk(pictograph_sim, mode, op("images.list", "shapes"))
-    assert (limited["raised"], limited["status"], limited["retry_after"]) == ("RateLimitError", 429, 0.0)
+    assert (limited["raised"], limited["status"], limited["code"], limited["retry_after"]) == (
+        "RateLimitError", 429, "rate_limited", 0.0)  # fmt: skip
     state.faults.update({"rate_limit": 1, "retry_after": 0})
     (retried,) = run_sdk(pictograph_sim, mode, op("images.list", "shapes"), retries=1)  # Retry-After honoured
     assert len(value(retried)) == len(state.images)
