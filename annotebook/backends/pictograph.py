@@ -143,9 +143,7 @@ class PictographBackend:
 
     def labels(self, dataset: str) -> pd.DataFrame:
         classes = self.dataset(dataset).get("classes") or []
-        rows = [{"dataset": dataset, "name": c.get("name"), "index": i, "color": c.get("color"),
-                 "keypoints": tuple(c["keypoints"]) if c.get("keypoints") else None,
-                 "skeleton": tuple(tuple(p) for p in c["skeleton"]) if c.get("skeleton") else None}
+        rows = [{"dataset": dataset, "name": c.get("name"), "index": i, "color": c.get("color"), **_skeleton(c)}
                 for i, c in enumerate(classes)]  # fmt: skip
         return schema.labels_frame(rows)
 
@@ -362,3 +360,15 @@ def _validation_error(exc: BackendError) -> ValidationError:
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in r.items()} for r in df.to_dict("records")]
+
+
+def _skeleton(cls: dict[str, Any]) -> dict[str, Any]:
+    """A class's point names and skeleton, from the SDK's ``{nodes: [{name, x, y}], edges: [[a, b]]}`` or from a
+    bare list of index pairs (with the names in ``keypoints``): both shapes are in use."""
+    raw = cls.get("skeleton")
+    names = cls.get("keypoints")
+    if isinstance(raw, dict):
+        names = [n.get("name") for n in raw.get("nodes") or [] if isinstance(n, dict)] or names
+        raw = raw.get("edges")
+    return {"keypoints": tuple(names) if names else None,
+            "skeleton": tuple(tuple(int(i) for i in p) for p in raw) if raw else None}  # fmt: skip

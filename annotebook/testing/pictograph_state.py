@@ -63,7 +63,12 @@ class PictographState:
         assets, anns, labels = make_shapes(self.image_dir, n_assets=n_assets, seed=seed)
         for r in labels.to_dict("records"):
             kind = "keypoint" if r["keypoints"] else "bbox"
-            skeleton = [list(p) for p in r["skeleton"]] if r["skeleton"] else None
+            # the SDK's shape of a class skeleton: named nodes (no template position here) and index-pair edges
+            skeleton = (
+                {"nodes": [{"name": str(n), "x": 0.0, "y": 0.0} for n in r["keypoints"]],
+                 "edges": [list(p) for p in (r["skeleton"] or ())]}
+                if r["keypoints"] else None
+            )  # fmt: skip
             self.classes.append({"name": str(r["name"]), "type": kind, "color": str(r["color"]), "attributes": [],
                                  "skeleton": skeleton})  # fmt: skip
         for name in sorted(set(anns["label"].dropna()) - {c["name"] for c in self.classes}):

@@ -279,8 +279,6 @@ def test_error_classes(pictograph_sim: Simulator, mode: str) -> None:
     assert len(value(retried)) == len(state.images)
 
 
-@pytest.mark.xfail(strict=True, reason="the simulator serves a class's skeleton as annotebook's backend reads it "
-                   "(a list of index pairs); the SDK's Dataset model wants {nodes, edges}: see the report")  # fmt: skip
 def test_dataset_get_reads_the_class_list(pictograph_sim: Simulator) -> None:
     (got,) = run_sdk(pictograph_sim, "sync", op("datasets.get", "shapes"))
     assert [c["name"] for c in value(got)["classes"]] == [c["name"] for c in pictograph_sim.state.classes]
