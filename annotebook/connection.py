@@ -55,13 +55,30 @@ class Connection:
         """The datasets on this backend, one row each."""
         return self.backend.datasets()
 
-    def assets(self, dataset: str | None = None) -> pd.DataFrame:
-        """One row per asset of ``dataset`` (name, width, height, uri, status, ...), traced to this connection."""
+    def assets(self, dataset: str | None = None, **filters: Any) -> pd.DataFrame:
+        """One row per asset of ``dataset`` (name, width, height, uri, status, ...), traced to this connection.
+
+        ``filters`` go to the backend only when given; one the backend does not take raises `NotSupported` naming
+        it. A filtered table is not kept as the dataset's assets (a push still sees them all).
+
+        >>> conn.assets(status="ANNOTATION_AWAITING_REVIEW").annot.load()   # doctest: +SKIP
+        """
+        import inspect
+
         from .sync.registry import registry
 
         dataset = self._dataset(dataset)
-        assets = self.backend.assets(dataset)
-        self._assets_cache[dataset] = assets
+        if not filters:
+            assets = self.backend.assets(dataset)
+            self._assets_cache[dataset] = assets
+        else:
+            method: Any = self.backend.assets
+            params = inspect.signature(method).parameters
+            takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+            lacking = [k for k in filters if not takes_any and (k not in params or k == "dataset")]
+            if lacking:
+                raise NotSupported(f"the {self.backend.name} backend's assets take no {', '.join(lacking)} filter")
+            assets = method(dataset, **filters)
         token = registry().new_load(self.backend.name, self.backend.spec(), dataset, _no_rows())
         assets["load"] = token
         return assets

@@ -44,6 +44,7 @@ from ._http import ApiClient, SignedUrls, make_client
 from ._remote import cached_image, gc_paused
 from .base import Capabilities
 from .clarifai_rows import (
+    STATUS_CODES,
     annotation_id,
     body_from_row,
     carried,
@@ -67,6 +68,19 @@ _LIMITED = {11003, 11005}
 _NOT_FOUND = {11101, 30102, 24153, 21200}
 _INVALID = {11100, 11102, 24155, 10020}
 _SERVER = {98004, 98005, 99004, 99009, 99002}
+
+
+#: input statuses (``status_code_pb2``) by name, with their ``INPUT_*`` aliases
+INPUT_STATUSES = {"INPUT_DOWNLOAD_SUCCESS": 30000, "INPUT_DOWNLOAD_PENDING": 30001, "INPUT_DOWNLOAD_FAILED": 30002,
+                  "INPUT_DOWNLOAD_IN_PROGRESS": 30003, "INPUT_SUCCESS": 30000, "INPUT_PENDING": 30001,
+                  "INPUT_FAILED": 30002, "INPUT_IN_PROGRESS": 30003}  # fmt: skip
+
+
+def _code(value: Any, names: Mapping[str, int]) -> int | None:
+    """A status code as a number: the wire sends numbers, or enum names."""
+    if isinstance(value, str) and not value.isdigit():
+        return names.get(value)
+    return int(value) if value is not None else None
 
 
 def check_status(body: Any, what: str) -> dict[str, Any]:
@@ -209,10 +223,31 @@ class ClarifaiBackend:
         df = pd.DataFrame({"dataset": [self.app_id], "description": [f"app {self.app_id} of {self.user_id}"]})
         return df.astype({"dataset": schema.STR, "description": schema.STR})
 
-    def assets(self, dataset: str) -> pd.DataFrame:
+    def assets(self, dataset: str, status: str | int | Sequence[str | int] | None = None) -> pd.DataFrame:
+        """Every input of the app; ``status=`` (a name, a code, or several) keeps the inputs of that input status
+        (``INPUT_DOWNLOAD_SUCCESS``, asked of ListInputs as ``status.code``) or holding an annotation of that
+        annotation status (``ANNOTATION_AWAITING_REVIEW``, asked of ListAnnotations as ``statuses.code``). Both
+        answers are checked here too, so a server that ignores a filter still gives the right inputs."""
+        wanted = [] if status is None else [status] if isinstance(status, str | int) else list(status)
+        codes = {INPUT_STATUSES.get(str(s)) or STATUS_CODES.get(str(s)) or (int(s) if str(s).isdigit() else 0)
+                 for s in wanted}  # fmt: skip
+        if 0 in codes:
+            known = sorted([*INPUT_STATUSES, *STATUS_CODES])
+            raise ValueError(f"unknown Clarifai status in {wanted!r}; give codes or names: {', '.join(known)}")
+        of_inputs = {c for c in codes if c in INPUT_STATUSES.values()}
+        annotated: set[str] = set()
+        if codes - of_inputs:  # inputs holding an annotation of one of these statuses
+            query = self._query(dataset, list_all_annotations=True, **{"statuses.code": sorted(codes - of_inputs)})
+            for page in self._pages(self._path(dataset, "/annotations"), "annotations", query):
+                annotated |= {str(a.get("input_id")) for a in page
+                              if _code((a.get("status") or {}).get("code"), STATUS_CODES) in codes}  # fmt: skip
+        one = {"status.code": next(iter(of_inputs))} if len(of_inputs) == 1 and codes == of_inputs else {}
         rows = []
-        for page in self._pages(self._path(dataset, "/inputs"), "inputs", self._query(dataset)):
+        for page in self._pages(self._path(dataset, "/inputs"), "inputs", self._query(dataset, **one)):
             for i in page:
+                state = i.get("status") or {}
+                if codes and str(i["id"]) not in annotated and _code(state.get("code"), INPUT_STATUSES) not in codes:
+                    continue
                 image = (i.get("data") or {}).get("image") or {}
                 info = image.get("image_info") or {}
                 meta = (i.get("data") or {}).get("metadata") or {}
@@ -221,7 +256,7 @@ class ClarifaiBackend:
                 rows.append({"dataset": dataset, "asset": str(i["id"]), "name": meta.get("filename") or str(i["id"]),
                              "width": info.get("width") or meta.get("width"),
                              "height": info.get("height") or meta.get("height"), "uri": url or None,
-                             "status": (i.get("status") or {}).get("description")})  # fmt: skip
+                             "status": state.get("description")})  # fmt: skip
         return schema.assets_frame(rows)
 
     def labels(self, dataset: str) -> pd.DataFrame:

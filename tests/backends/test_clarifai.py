@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -11,7 +12,7 @@ import pytest
 import annotebook as ab
 from annotebook.backends.clarifai import ClarifaiBackend, check_status
 from annotebook.backends.clarifai_rows import annotation_id, body_from_row, rows_from_wire
-from annotebook.errors import AuthError, NotCarried, NotFound, RateLimited, ValidationError
+from annotebook.errors import AuthError, NotCarried, NotFound, NotSupported, RateLimited, ValidationError
 from annotebook.testing import Simulator
 
 from .conftest import CLARIFAI_PAT
@@ -111,3 +112,46 @@ def test_a_status_is_patched_and_filters_a_load(clarifai_sim: Simulator) -> None
     ).annotations()
     assert list(review["id"]) == [box]
     assert isinstance(review, pd.DataFrame)
+
+
+def test_assets_filter_by_annotation_or_input_status(clarifai_sim: Simulator, tmp_path: Path) -> None:
+    conn = _connect(clarifai_sim)
+    anns = conn.annotations()
+    box = anns[anns.kind == "box"].iloc[0]
+    anns.loc[anns.id == box["id"], "status"] = "ANNOTATION_AWAITING_REVIEW"
+    anns.annot.push()
+    review = conn.assets(status="ANNOTATION_AWAITING_REVIEW")  # the example
+    assert list(review["asset"]) == [box["asset"]]
+    assert set(review.annot.load()["asset"]) == {box["asset"]}
+    assert len(conn.cached_assets("shapes")) == 8  # a filtered table is not taken for the app's inputs
+    other = next(i for i in clarifai_sim.state.inputs if i != box["asset"])
+    clarifai_sim.state.inputs[other]["status"] = {"code": 30002, "description": "Download failed"}
+    failed = conn.assets(status="INPUT_DOWNLOAD_FAILED")
+    assert list(failed["asset"]) == [other] and list(failed["status"]) == ["Download failed"]
+    assert set(conn.assets(status=["INPUT_DOWNLOAD_FAILED", 24157])["asset"]) == {other, box["asset"]}
+    with pytest.raises(ValueError, match="unknown Clarifai status"):
+        conn.assets(status="DONE")
+    with pytest.raises(NotSupported, match="clarifai backend's assets take no split filter"):
+        conn.assets(split="train")
+    local = ab.connect("local", path=str(tmp_path / "store"))
+    with pytest.raises(NotSupported, match="local backend's assets take no status filter"):
+        local.assets("x", status="done")
+
+
+def test_a_status_filter_goes_on_the_wire() -> None:
+    seen: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.path, list(request.url.params.multi_items())))
+        return httpx.Response(200, json={"status": {"code": 10000}})  # an empty page: the end of the listing
+
+    backend = ClarifaiBackend(app_id="a", pat="p", base_url="http://clarifai.test",
+                              transport=httpx.MockTransport(answer))  # fmt: skip
+    backend.assets("a", status="INPUT_DOWNLOAD_FAILED")
+    assert seen[-1][0] == "/v2/users/me/apps/a/inputs" and ("status.code", "30002") in seen[-1][1]
+    seen.clear()
+    backend.assets("a", status="ANNOTATION_AWAITING_REVIEW")
+    (path, query), (then, rest) = seen
+    assert path.endswith("/annotations") and ("statuses.code", "24157") in query
+    assert ("list_all_annotations", "True") in query
+    assert then.endswith("/inputs") and not [k for k, _ in rest if k.startswith("status")]
