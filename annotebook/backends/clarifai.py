@@ -282,6 +282,27 @@ class ClarifaiBackend:
         with ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="clarifai-list") as pool:
             return [a for found in pool.map(fetch, shards) for a in found]
 
+    def client_row_id(self, client_id: str) -> str:
+        """The id the row a push creates for ``client_id`` gets: its annotation id, chosen on the client."""
+        return annotation_id(client_id)
+
+    def read_rows(self, dataset: str, ids: Sequence[str]) -> pd.DataFrame:
+        """The rows ``ids`` as Clarifai holds them now (those gone are left out): ListAnnotations by annotation ids,
+        so a push re-reads what it writes, not whole inputs."""
+        wanted = {str(i) for i in ids}
+        anns = sorted({split_id(i)[0] for i in wanted})
+        url = self._path(dataset, "/annotations")
+        shards = [anns[i : i + SHARD] for i in range(0, len(anns), SHARD)]
+
+        def fetch(shard: list[str]) -> list[dict[str, Any]]:
+            query = self._query(dataset, ids=shard, list_all_annotations=True)
+            return [a for page in self._pages(url, "annotations", query) for a in page]
+
+        with ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="clarifai-ids") as pool:
+            found = [a for got in pool.map(fetch, shards) for a in got]
+        rows = [r for a in found for r in rows_from_wire(a, dataset) if str(r["id"]) in wanted]
+        return schema.annotations_frame(rows)
+
     def annotations(
         self, dataset: str, assets: Sequence[str] | None = None, progress: bool | None = None
     ) -> pd.DataFrame:

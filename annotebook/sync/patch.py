@@ -50,8 +50,17 @@ def _read(ctx: Context) -> dict[str, dict[str, Any]]:
         *map(str, ch.deletes["id"]),
         *(e["key"] for e in entries if e["op"] != "create"),
     ]
+    creating = [*map(str, ch.creates["id"]), *(e["key"] for e in entries if e["op"] == "create")]
+    chosen = _chosen(ctx)
+    if chosen is not None:  # the client chose the ids: a lost create is looked up by its id, not by its unit's rows
+        return ctx.read_rows([*ids, *map(chosen, creating)], [])
     units = {str(u) for u in ch.creates[col]} | {str(e["data"].get("unit")) for e in entries if e["op"] == "create"}
     return ctx.read_rows(ids, sorted(units))
+
+
+def _chosen(ctx: Context) -> Any:
+    """``client_row_id`` (client id -> the id its create gets) where the backend chooses ids on the client."""
+    return getattr(ctx.backend, "client_row_id", None) if ctx.caps.client_ids else None
 
 
 def _reconcile(ctx: Context, remote: dict[str, dict[str, Any]]) -> None:
@@ -65,7 +74,10 @@ def _reconcile(ctx: Context, remote: dict[str, dict[str, Any]]) -> None:
     for e in ctx.entries():
         key = e["key"]
         if e["op"] == "create" and key in creates:
-            new_id = find_created(ctx, e, remote, claimed)
+            chosen = _chosen(ctx)
+            new_id = (
+                (chosen(key) if chosen(key) in remote else None) if chosen else find_created(ctx, e, remote, claimed)
+            )
             if new_id is not None:
                 r.ids[key], r.revs[new_id] = new_id, str(remote[new_id].get("rev"))
                 ctx.landed(key)
@@ -95,10 +107,12 @@ def _write(ctx: Context, remote: dict[str, dict[str, Any]], gone: set[str]) -> N
     deletes = ch.deletes[~ch.deletes["id"].isin([*r.deleted, *gone])]
     planned: list[tuple[str, str, str, dict[str, Any]]] = []
     made: dict[str, dict[str, Any]] = {}
-    index = key_index(ctx, remote) if len(creates) else {}
+    by_key = _chosen(ctx) is None  # without client-chosen ids a lost create is found by its key on its unit
+    index = key_index(ctx, remote) if len(creates) and by_key else {}
     for rec in records(creates):
         key, unit = journal_key(ctx, rec), str(rec[ctx.caps.unit])
-        made[str(rec["id"])] = {"rowkey": key, "unit": unit, "before": before_ids(ctx, remote, unit, key, index)}
+        before = before_ids(ctx, remote, unit, key, index) if by_key else []
+        made[str(rec["id"])] = {"rowkey": key, "unit": unit, "before": before}
         planned.append((str(rec["id"]), "create", "pending", made[str(rec["id"])]))
     planned += [(str(row_id), "update", "pending", {}) for row_id in updates["id"]]  # the frame's row is the plan
     planned += [(str(row_id), "delete", "pending", {}) for row_id in deletes["id"]]
@@ -141,7 +155,10 @@ def _verify(ctx: Context) -> None:
             **{str(rec["id"]): rec for rec in records(ctx.changes.updates) if str(rec["id"]) in r.revs}}  # fmt: skip
     if not sent:
         return
-    now = ctx.read(sorted({str(rec[ctx.caps.unit]) for rec in sent.values()}))
+    if hasattr(ctx.backend, "read_rows"):  # what was written, by id: not the whole units again
+        now = ctx.read_rows(list(sent), [])
+    else:
+        now = ctx.read(sorted({str(rec[ctx.caps.unit]) for rec in sent.values()}))
     for row_id, rec in sent.items():
         if row_id not in now or ctx.key(now[row_id]) != ctx.key(rec):
             r.failed.append({"id": row_id, "op": "write", "error": f"row {row_id}: another writer changed it during "

@@ -165,7 +165,8 @@ def _land(
 ) -> None:
     """Record what landed in the registry and write it into the frame; rows that did not land stay as they were."""
     _record(cs, result, backend, frame, reg)
-    report.created = {k: v for k, v in result.ids.items() if k in set(cs.added["id"])}
+    added = set(cs.added["id"])
+    report.created = {k: v for k, v in result.ids.items() if k in added}
     report.updated = [str(i) for i in cs.modified["_lid"] if _landed(result, str(i))]
     report.deleted = list(result.deleted)
     report.failed = list(result.failed)
