@@ -34,7 +34,6 @@ from ..errors import (
     AuthError,
     BackendError,
     MalformedResponse,
-    NotCarried,
     NotFound,
     RateLimited,
     ServerError,
@@ -42,6 +41,7 @@ from ..errors import (
 )
 from ._http import ApiClient, SignedUrls, make_client
 from ._remote import cached_image, gc_paused
+from ._rows import refuse_uncarried
 from .base import Capabilities
 from .clarifai_rows import (
     STATUS_CODES,
@@ -333,16 +333,7 @@ class ClarifaiBackend:
 
     def check_rows(self, dataset: str, rows: pd.DataFrame) -> None:
         """Every row a Clarifai annotation cannot carry is named at once; nothing is written."""
-        problems = []
-        for rec in rows.to_dict("records"):
-            for why in problems_of({str(k): v for k, v in rec.items()}):
-                problems.append({"id": rec["id"], "column": why.split(":")[0].split(" ")[0], "problem": why})
-        if problems:
-            raise NotCarried(
-                f"{len({p['id'] for p in problems})} row(s) have fields a Clarifai annotation cannot carry; "
-                "nothing was written",
-                pd.DataFrame(problems),
-            )
+        refuse_uncarried(rows, problems_of, "a Clarifai annotation cannot carry")
 
     def create_labels(self, dataset: str, names: list[str]) -> None:
         """Concepts the app lacks are created (one POST; creating a concept twice is harmless)."""

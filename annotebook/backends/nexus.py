@@ -44,6 +44,7 @@ from ..errors import (
 )
 from ._http import ApiClient, SignedUrls, make_client, outcome_unknown
 from ._remote import cached_image, crc32c_b64, extract_zip, gc_paused, progress_bar
+from ._rows import refuse_uncarried
 from .base import Capabilities
 from .nexus_rows import _objects, body_from_row, carried, row_from_wire
 from .nexus_transfer import EXPORT_FORMATS, MAX_SESSION_FILES, NexusTransfer
@@ -310,16 +311,8 @@ class NexusBackend(NexusTransfer):
 
     def check_rows(self, dataset: str, rows: pd.DataFrame) -> None:
         """Every row with fields a Nexus create cannot carry is named at once; nothing is written."""
-        problems = []
-        for rec in rows.to_dict("records"):
-            _, why = body_from_row({str(k): v for k, v in rec.items()})
-            problems += [{"id": rec["id"], "column": w.split(":")[0].split(" ")[0], "problem": w} for w in why]
-        if problems:
-            raise NotCarried(
-                f"{len({p['id'] for p in problems})} row(s) have fields a Nexus create cannot carry; nothing was "
-                "written (these rows are read-only on Nexus)",
-                pd.DataFrame(problems),
-            )
+        refuse_uncarried(rows, lambda rec: body_from_row(rec)[1],
+                         "a Nexus create cannot carry (these rows are read-only on Nexus)")  # fmt: skip
 
     def create_labels(self, dataset: str, names: list[str]) -> None:
         """Tags the project lacks are created (an unanswered create is looked for before it is sent again)."""

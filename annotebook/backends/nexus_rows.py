@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import schema
 from ._http import MalformedResponse
+from ._rows import stored_keypoints
 
 __all__ = ["body_from_row", "carried", "fingerprint", "row_from_wire"]
 
@@ -134,12 +135,7 @@ def carried(row: Mapping[Any, Any]) -> dict[str, Any]:
     if kind == "tag" and out["value"] is None:
         out["value"] = True
     if kind == "keypoints" and out["points"]:
-        flat = out["points"][0]
-        pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2)]
-        seen = out["visibility"] or (2,) * len(pairs)
-        kept = [(p, v) if p[0] is not None and v else ((None, None), 0) for p, v in zip(pairs, seen, strict=False)]
-        out["points"] = (tuple(c for p, _ in kept for c in p),)
-        out["visibility"] = tuple(v for _, v in kept)
+        out["points"], out["visibility"] = stored_keypoints(out)
     return out
 
 

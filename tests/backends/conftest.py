@@ -12,54 +12,40 @@ pytest.importorskip("uvicorn")
 from annotebook.testing import Simulator, start
 
 NEXUS_KEY = "sim-secret-key-7f3a9c"
+#: a key of the shape the Vi SDK checks locally: "dtvi_" and 98 characters
+VI_KEY = "dtvi_" + ("sim0123456789abcdef" * 6)[:98]
+CLARIFAI_PAT = "sim-clarifai-pat-4e1b7d"
+PICTOGRAPH_KEY = "pk_sim_pictograph_5c2e91"
+
+
+def _serve(platform: str, key: str, tmp: pytest.TempPathFactory) -> Iterator[Simulator]:
+    """A fresh simulator of ``platform`` (8 sample assets) on an ephemeral port, accepting only ``key``."""
+    sim = start(platform, key=key, n_assets=8, image_dir=tmp.mktemp(f"{platform}-sim"))
+    try:
+        yield sim
+    finally:
+        sim.stop()
 
 
 @pytest.fixture
 def nexus_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
-    """A fresh Nexus simulator (8 sample assets) on an ephemeral port, accepting only ``NEXUS_KEY``."""
-    sim = start("nexus", key=NEXUS_KEY, n_assets=8, image_dir=tmp_path_factory.mktemp("nexus-sim"))
-    try:
-        yield sim
-    finally:
-        sim.stop()
-
-
-#: a key of the shape the Vi SDK checks locally: "dtvi_" and 98 characters
-VI_KEY = "dtvi_" + ("sim0123456789abcdef" * 6)[:98]
+    """Nexus: one project of 8 sample assets; ``NEXUS_KEY``."""
+    yield from _serve("nexus", NEXUS_KEY, tmp_path_factory)
 
 
 @pytest.fixture
 def vi_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
-    """A fresh Vi simulator (8 sample assets in "shapes" and "shapesqa") on an ephemeral port, accepting ``VI_KEY``."""
-    sim = start("vi", key=VI_KEY, n_assets=8, image_dir=tmp_path_factory.mktemp("vi-sim"))
-    try:
-        yield sim
-    finally:
-        sim.stop()
-
-
-CLARIFAI_PAT = "sim-clarifai-pat-4e1b7d"
+    """Vi: 8 sample assets in "shapes" (phrase grounding) and "shapesqa" (VQA); ``VI_KEY``."""
+    yield from _serve("vi", VI_KEY, tmp_path_factory)
 
 
 @pytest.fixture
 def clarifai_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
-    """A fresh Clarifai simulator (8 sample inputs in app "shapes") on an ephemeral port, accepting ``CLARIFAI_PAT``."""
-    sim = start("clarifai", key=CLARIFAI_PAT, n_assets=8, image_dir=tmp_path_factory.mktemp("clarifai-sim"))
-    try:
-        yield sim
-    finally:
-        sim.stop()
-
-
-PICTOGRAPH_KEY = "pk_sim_pictograph_5c2e91"
+    """Clarifai: 8 sample inputs in app "shapes"; ``CLARIFAI_PAT``."""
+    yield from _serve("clarifai", CLARIFAI_PAT, tmp_path_factory)
 
 
 @pytest.fixture
 def pictograph_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
-    """A fresh Pictograph simulator (8 sample images in dataset "shapes") on an ephemeral port, accepting only
-    ``PICTOGRAPH_KEY``."""
-    sim = start("pictograph", key=PICTOGRAPH_KEY, n_assets=8, image_dir=tmp_path_factory.mktemp("pictograph-sim"))
-    try:
-        yield sim
-    finally:
-        sim.stop()
+    """Pictograph: 8 sample images in dataset "shapes"; ``PICTOGRAPH_KEY``."""
+    yield from _serve("pictograph", PICTOGRAPH_KEY, tmp_path_factory)
