@@ -207,7 +207,7 @@ class AnnotAccessor:
             self._obj,
             dry_run=dry_run,
             connect=lambda name, spec: connection_for(name, spec).backend,
-            assets=lambda dataset: _connection_of(self._obj, dataset),
+            assets=lambda dataset: self._traced()[0].cached_assets(dataset),
         )
 
     def _push_statuses(self, dry_run: bool) -> pd.DataFrame:
@@ -267,13 +267,3 @@ def _fresh_labels(index: pd.Index, ids: list[str]) -> pd.Index:
         start = int(index.max()) + 1
         return pd.Index(range(start, start + len(ids)))
     return pd.Index(ids)
-
-
-def _connection_of(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    """The assets table of ``dataset`` as the connection of the frame's load has it (listed once per connection)."""
-    from .connection import connection_for
-    from .sync.registry import registry
-
-    token = next(iter(frame["load"].dropna()), None)
-    backend, spec, _ = registry().load_info(str(token))
-    return connection_for(backend, spec).cached_assets(dataset)

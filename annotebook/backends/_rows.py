@@ -10,9 +10,14 @@ from typing import Any
 
 import pandas as pd
 
+from .. import schema
 from ..errors import NotCarried
 
-__all__ = ["refuse_uncarried", "stored_keypoints"]
+__all__ = ["refuse_uncarried", "stored_fields", "stored_keypoints"]
+
+#: the fields a platform that stores regions keeps per kind, besides asset, label, kind, attributes and frame
+_BY_KIND = {"box": ("x0", "y0", "x1", "y1", "rotation"), "polygon": ("points",),
+            "keypoints": ("points", "visibility"), "tag": ("value",)}  # fmt: skip
 
 
 def refuse_uncarried(rows: pd.DataFrame, why_of: Callable[[dict[str, Any]], Iterable[str]], what: str) -> None:
@@ -38,3 +43,19 @@ def stored_keypoints(out: Mapping[str, Any]) -> tuple[Any, Any]:
     seen = out["visibility"] or (2,) * len(pairs)
     kept = [(p, v) if p[0] is not None and v else ((None, None), 0) for p, v in zip(pairs, seen, strict=False)]
     return (tuple(c for p, _ in kept for c in p),), tuple(v for _, v in kept)
+
+
+def stored_fields(row: Mapping[Any, Any], extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The fields of ``row`` a region-storing platform keeps (plus ``extra``), in normal form, as it stores them: a
+    box's rotation is 0, a tag without a value is true, keypoints as `stored_keypoints`. Extents of point kinds are
+    derived from the points and left out. A row and its re-read copy compare equal through this."""
+    kind = row.get("kind")
+    columns = ("asset", "label", "kind", "attributes", "frame", *extra, *_BY_KIND.get(str(kind), ()))
+    out = {c: schema.normal_value(c, row.get(c)) for c in columns}
+    if kind == "box" and out["rotation"] is None:
+        out["rotation"] = 0.0
+    if kind == "tag" and out["value"] is None:
+        out["value"] = True
+    if kind == "keypoints" and out["points"]:
+        out["points"], out["visibility"] = stored_keypoints(out)
+    return out

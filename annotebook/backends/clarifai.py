@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 import os
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -327,8 +328,6 @@ class ClarifaiBackend:
     # -- the sync engine's primitives (`annotebook.sync.patch`) ------------------------------------------------
     def row_key(self, row: Mapping[str, Any]) -> str:
         """What a Clarifai annotation keeps of a row, in normal form."""
-        import json
-
         return json.dumps(carried(row), sort_keys=True, default=str)
 
     def check_rows(self, dataset: str, rows: pd.DataFrame) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import schema
 from ..errors import MalformedResponse
-from ._rows import stored_keypoints
+from ._rows import stored_fields
 
 __all__ = [
     "STATUS_CODES",
@@ -222,23 +222,10 @@ def concept_body(row: Mapping[str, Any], ann_id: str, value: bool = True) -> dic
     return {"id": ann_id, "input_id": str(row["asset"]), "data": {"concepts": [concept]}}
 
 
-#: the fields of a canonical row a Clarifai annotation carries, besides asset, label, kind, attributes, frame, status
-_CARRIED = {"box": ("x0", "y0", "x1", "y1", "rotation"), "polygon": ("points",),
-            "keypoints": ("points", "visibility"), "tag": ("value",)}  # fmt: skip
-
-
 def carried(row: Mapping[Any, Any]) -> dict[str, Any]:
     """The fields of ``row`` a Clarifai annotation keeps, in normal form, as it stores them: a box's rotation is 0,
     a tag without a value is true, a missing status is success, an unlabelled keypoint is NaN at visibility 0."""
-    kind = row.get("kind")
-    columns = ("asset", "label", "kind", "attributes", "frame", "status", *_CARRIED.get(str(kind), ()))
-    out = {c: schema.normal_value(c, row.get(c)) for c in columns}
+    out = stored_fields(row, ("status",))
     if out["status"] is None:
         out["status"] = DEFAULT_STATUS
-    if kind == "box" and out["rotation"] is None:
-        out["rotation"] = 0.0
-    if kind == "tag" and out["value"] is None:
-        out["value"] = True
-    if kind == "keypoints" and out["points"]:
-        out["points"], out["visibility"] = stored_keypoints(out)
     return out

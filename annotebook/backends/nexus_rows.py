@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import schema
 from ._http import MalformedResponse
-from ._rows import stored_keypoints
+from ._rows import stored_fields
 
 __all__ = ["body_from_row", "carried", "fingerprint", "row_from_wire"]
 
@@ -115,11 +115,6 @@ def fingerprint(ann: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(core).encode()).hexdigest()[:24]
 
 
-#: the fields of a canonical row a Nexus annotation carries, besides asset, label, kind, attributes and frame
-_CARRIED = {"box": ("x0", "y0", "x1", "y1", "rotation"), "polygon": ("points",),
-            "keypoints": ("points", "visibility"), "tag": ("value",)}  # fmt: skip
-
-
 def carried(row: Mapping[Any, Any]) -> dict[str, Any]:
     """The fields of a canonical row that a Nexus annotation carries, in normal form, as a create stores them.
 
@@ -127,16 +122,7 @@ def carried(row: Mapping[Any, Any]) -> dict[str, Any]:
     0, a tag is true, a keypoint without visibility is visible, and an unlabelled one (NaN or visibility 0) is
     NaN at visibility 0. Extents of point kinds are derived from the points and left out.
     """
-    kind = row.get("kind")
-    columns = ("asset", "label", "kind", "attributes", "frame", *_CARRIED.get(str(kind), ()))
-    out = {c: schema.normal_value(c, row.get(c)) for c in columns}
-    if kind == "box" and out["rotation"] is None:
-        out["rotation"] = 0.0
-    if kind == "tag" and out["value"] is None:
-        out["value"] = True
-    if kind == "keypoints" and out["points"]:
-        out["points"], out["visibility"] = stored_keypoints(out)
-    return out
+    return stored_fields(row)
 
 
 def _not_carried(
