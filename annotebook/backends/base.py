@@ -84,6 +84,8 @@ class ApplyResult:
     timings: dict[str, float] = field(default_factory=dict)
     #: journal keys the push settles once it has recorded this result in the registry (`annotebook.sync.journal`)
     settle: list[str] = field(default_factory=list)
+    #: content the platform filled in on a created row that the frame left empty (``author``, ``status``), by new id
+    assigned: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -159,8 +159,21 @@ def _verify(ctx: Context) -> None:
         now = ctx.read_rows(list(sent), [])
     else:
         now = ctx.read(sorted({str(rec[ctx.caps.unit]) for rec in sent.values()}))
+    created = set(r.ids.values()) - set(map(str, ctx.changes.updates["id"]))
     for row_id, rec in sent.items():
         if row_id not in now or ctx.key(now[row_id]) != ctx.key(rec):
             r.failed.append({"id": row_id, "op": "write", "error": f"row {row_id}: another writer changed it during "
                              "this push (re-read after the write differs from what was sent); reload"})  # fmt: skip
             r.revs.pop(row_id, None)
+        elif row_id in created:
+            filled = {c: now[row_id][c] for c in SERVER_FILLED if _empty(rec.get(c)) and not _empty(now[row_id].get(c))}
+            if filled:
+                r.assigned[row_id] = filled
+
+
+#: columns a platform fills in on a row it creates (who made it, its review status) when the frame left them empty
+SERVER_FILLED = ("author", "status")
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (not isinstance(value, (list, tuple, dict)) and bool(pd.isna(value)))

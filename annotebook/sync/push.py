@@ -243,7 +243,8 @@ def _record(cs: Changeset, result: ApplyResult, backend: Backend, frame: pd.Data
             continue
         token = rec["load"] if isinstance(rec["load"], str) else tokens[0]
         entry = {"id": new_id, "rev": result.revs.get(new_id), "prev_id": rec["id"], "prev_rev": None}
-        by_token.setdefault(token, []).append({**entry, "content": rec, "deleted": False})
+        content = {str(k): v for k, v in rec.items()} | result.assigned.get(new_id, {})  # the platform filled in
+        by_token.setdefault(token, []).append({**entry, "content": content, "deleted": False})
     for rec in cs.modified.to_dict("records"):
         if not _landed(result, rec["_lid"]):
             continue
@@ -304,6 +305,7 @@ def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushR
     revs = frame["rev"].to_numpy(dtype=object, copy=True)
     loads = frame["load"].to_numpy(dtype=object, copy=True)
     fill_token = cs.tokens[0] if cs.tokens else None
+    content_updates: list[tuple[int, dict[str, Any]]] = []
     for rec in cs.added.to_dict("records"):
         new_id = report.created.get(rec["id"])
         if new_id is not None:
@@ -311,6 +313,8 @@ def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushR
             ids[pos] = new_id
             revs[pos] = result.revs.get(new_id)
             loads[pos] = rec["load"] if isinstance(rec["load"], str) else fill_token
+            if new_id in result.assigned:
+                content_updates.append((pos, result.assigned[new_id]))
     for rec in cs.modified.to_dict("records"):
         if not _landed(result, rec["_lid"]):
             continue
@@ -328,7 +332,6 @@ def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushR
         if rec["_lid"] in landed:
             revs[rec["_pos"]] = deletion_rev(rec["_lrev"])
     gone: list[int] = []
-    content_updates: list[tuple[int, dict[str, Any]]] = []
     for rec in cs.fast_forward.to_dict("records"):
         lineage = reg.lineage(rec["load"])
         pos = rec["_pos"]
@@ -357,10 +360,11 @@ def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushR
         flags[gone] = True
         frame["deleted"] = flags
     if content_updates:
-        for col in schema.CONTENT_COLUMNS:
+        for col in [c for c in schema.CONTENT_COLUMNS if any(c in content for _, content in content_updates)]:
             values = frame[col].to_numpy(dtype=object, copy=True)
             for pos, content in content_updates:
-                values[pos] = _cell(col, content[col])
+                if col in content:
+                    values[pos] = _cell(col, content[col])
             frame[col] = pd.Series(values, index=frame.index, dtype=object).astype(schema.ANNOTATION_COLUMNS[col])
 
 

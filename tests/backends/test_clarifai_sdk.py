@@ -327,12 +327,17 @@ def test_what_annotebook_pushed_the_client_lists_identically(clarifai_sim: Simul
     (listed,) = run_client(clarifai_sim, listing(list_all_annotations=True))
     client = canonical(ok(listed)["annotations"])
     pd.testing.assert_frame_equal(client, normal(conn.assets("shapes").annot.load()))
-    # the pushed frame agrees too, but for what the server gives a new annotation: annotebook leaves them unset
-    pushed, assigned = normal(anns), ["status", "author"]
-    new = pushed["status"] == repr(None)
-    assert new.sum() == 1 and client.loc[new, assigned].values.tolist() == [[repr("ANNOTATION_SUCCESS"),
-                                                                               repr("sim-user")]]  # fmt: skip
-    pd.testing.assert_frame_equal(client.drop(columns=assigned), pushed.drop(columns=assigned))
+    # the pushed frame agrees too, the server's author and status of the new row included (R-14)
+    pushed = normal(anns)
+    assert pushed.loc[pushed["id"] == repr(client_row_id_of_new(anns)), ["status", "author"]].values.tolist() == [
+        [repr("ANNOTATION_SUCCESS"), repr("sim-user")]]  # fmt: skip
+    pd.testing.assert_frame_equal(client, pushed)
+
+
+def client_row_id_of_new(anns: pd.DataFrame) -> str:
+    """The id of the one row the test added (its label and box are unique in the frame)."""
+    (row_id,) = anns.loc[(anns["label"] == "star") & (anns["x0"] == 0.05) & (anns["y1"] == 0.35), "id"]
+    return str(row_id)
 
 
 def test_what_the_client_posted_annotebook_loads_identically(clarifai_sim: Simulator) -> None:

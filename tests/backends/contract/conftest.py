@@ -30,8 +30,8 @@ from .edits import EDITS, Content, Edits, live
 DRIVER = Path(__file__).with_name("driver.py")
 
 #: what a fresh load is compared on: every content column a platform keeps (ids and revisions apart)
-COMPARED = ("asset", "kind", "label", "x0", "y0", "x1", "y1", "rotation", "points", "visibility", "value", "text",
-            "answer", "parent", "span_start", "span_end", "attributes")  # fmt: skip
+COMPARED = ("asset", "kind", "label", "author", "status", "x0", "y0", "x1", "y1", "rotation", "points", "visibility",
+            "value", "text", "answer", "parent", "span_start", "span_end", "attributes")  # fmt: skip
 
 
 @dataclass
