@@ -84,8 +84,9 @@ class ApplyResult:
     timings: dict[str, float] = field(default_factory=dict)
     #: journal keys the push settles once it has recorded this result in the registry (`annotebook.sync.journal`)
     settle: list[str] = field(default_factory=list)
-    #: content the platform filled in on a created row that the frame left empty (``author``, ``status``), by new id
-    assigned: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: content as the platform stored it where it differs from what was sent, by landed id: what it filled in on a
+    #: created row that the frame left empty (``author``, ``status``), coordinates at its own precision
+    stored: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @runtime_checkable

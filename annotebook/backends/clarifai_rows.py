@@ -16,6 +16,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from .. import schema
 from ..errors import MalformedResponse
 from ._rows import stored_fields
@@ -224,8 +226,18 @@ def concept_body(row: Mapping[str, Any], ann_id: str, value: bool = True) -> dic
 
 def carried(row: Mapping[Any, Any]) -> dict[str, Any]:
     """The fields of ``row`` a Clarifai annotation keeps, in normal form, as it stores them: a box's rotation is 0,
-    a tag without a value is true, a missing status is success, an unlabelled keypoint is NaN at visibility 0."""
+    a tag without a value is true, a missing status is success, an unlabelled keypoint is NaN at visibility 0,
+    coordinates at 32 bits."""
     out = stored_fields(row, ("status",))
     if out["status"] is None:
         out["status"] = DEFAULT_STATUS
+    for c in ("x0", "y0", "x1", "y1"):  # proto floats: Clarifai keeps 32 bits of a coordinate
+        if isinstance(out.get(c), float):
+            out[c] = _float32(out[c])
+    if out.get("points"):
+        out["points"] = tuple(tuple(None if v is None else _float32(v) for v in part) for part in out["points"])
     return out
+
+
+def _float32(value: float) -> float:
+    return float(np.float32(value))

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import schema
 from .conflicts import check, raise_conflicts
 from .engine import Context, before_ids, find_created, journal_key, key_index, records
 
@@ -143,6 +144,9 @@ def _write(ctx: Context, remote: dict[str, dict[str, Any]], gone: set[str]) -> N
         from ..errors import BackendError
 
         if isinstance(exc, BackendError):
+            if not ctx.caps.conditional_write:  # what did land is checked and taken as stored before the report
+                with contextlib.suppress(BackendError):
+                    _verify(ctx)
             raise ctx.fail(exc, ctx.title) from exc
         raise
 
@@ -165,14 +169,26 @@ def _verify(ctx: Context) -> None:
             r.failed.append({"id": row_id, "op": "write", "error": f"row {row_id}: another writer changed it during "
                              "this push (re-read after the write differs from what was sent); reload"})  # fmt: skip
             r.revs.pop(row_id, None)
-        elif row_id in created:
-            filled = {c: now[row_id][c] for c in SERVER_FILLED if _empty(rec.get(c)) and not _empty(now[row_id].get(c))}
-            if filled:
-                r.assigned[row_id] = filled
+            continue
+        stored = _as_stored(rec, now[row_id], row_id in created)
+        if stored:
+            r.stored[row_id] = stored
 
 
 #: columns a platform fills in on a row it creates (who made it, its review status) when the frame left them empty
 SERVER_FILLED = ("author", "status")
+#: columns a platform keeps at its own precision (Clarifai: 32-bit floats)
+GEOMETRY = ("x0", "y0", "x1", "y1", "rotation", "points")
+
+
+def _as_stored(sent: dict[str, Any], now: dict[str, Any], created: bool) -> dict[str, Any]:
+    """What the platform holds of a row that landed, where it differs from what was sent: server-filled fields of
+    a new row, coordinates at the platform's precision (equal under the backend's ``row_key``)."""
+    out = {c: now.get(c) for c in SERVER_FILLED if created and _empty(sent.get(c)) and not _empty(now.get(c))}
+    for c in GEOMETRY:
+        if c in now and schema.normal_value(c, now[c]) != schema.normal_value(c, sent.get(c)):
+            out[c] = now[c]
+    return out
 
 
 def _empty(value: Any) -> bool:

@@ -243,7 +243,7 @@ def _record(cs: Changeset, result: ApplyResult, backend: Backend, frame: pd.Data
             continue
         token = rec["load"] if isinstance(rec["load"], str) else tokens[0]
         entry = {"id": new_id, "rev": result.revs.get(new_id), "prev_id": rec["id"], "prev_rev": None}
-        content = {str(k): v for k, v in rec.items()} | result.assigned.get(new_id, {})  # the platform filled in
+        content = {str(k): v for k, v in rec.items()} | result.stored.get(new_id, {})  # as the platform holds it
         by_token.setdefault(token, []).append({**entry, "content": content, "deleted": False})
     for rec in cs.modified.to_dict("records"):
         if not _landed(result, rec["_lid"]):
@@ -255,7 +255,8 @@ def _record(cs: Changeset, result: ApplyResult, backend: Backend, frame: pd.Data
             "prev_id": rec["_lid"],
             "prev_rev": rec["_lrev"],
         }
-        by_token[rec["load"]].append({**entry, "content": rec, "deleted": False})
+        content = {str(k): v for k, v in rec.items()} | result.stored.get(new_id, {})
+        by_token[rec["load"]].append({**entry, "content": content, "deleted": False})
     landed = set(result.deleted) | set(result.gone)  # a row deleted elsewhere is deleted here too
     for rec in cs.deleted.to_dict("records"):
         if rec["_lid"] in landed:
@@ -313,14 +314,16 @@ def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushR
             ids[pos] = new_id
             revs[pos] = result.revs.get(new_id)
             loads[pos] = rec["load"] if isinstance(rec["load"], str) else fill_token
-            if new_id in result.assigned:
-                content_updates.append((pos, result.assigned[new_id]))
+            if new_id in result.stored:
+                content_updates.append((pos, result.stored[new_id]))
     for rec in cs.modified.to_dict("records"):
         if not _landed(result, rec["_lid"]):
             continue
         pos = rec["_pos"]
         ids[pos] = result.ids.get(rec["_lid"], rec["_lid"])
         revs[pos] = result.revs.get(ids[pos])
+        if ids[pos] in result.stored:
+            content_updates.append((pos, result.stored[ids[pos]]))
     if result.moved:  # rows of this frame the push did not send whose id changed with their asset
         sent = set(cs.modified["_pos"]) | set(cs.added["_pos"]) | set(cs.deleted["_pos"])
         for pos, row_id in enumerate(frame["id"].tolist()):

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ._server import Faults
 
 __all__ = ["ANNOTATION_STATUSES", "ClarifaiState", "WireError", "encode_annotation"]
@@ -94,12 +96,25 @@ def _concepts_of(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+COORDINATES = ("top_row", "left_col", "bottom_row", "right_col", "row", "col", "z")
+
+
+def _float32(value: Any) -> float:
+    """A proto ``float`` as the REST gateway prints it: stored in 32 bits, shown in the fewest digits that read
+    back to the same 32-bit value (0.35 stays 0.35; 0.123456789 becomes 0.12345679)."""
+    return float(str(np.float32(float(value))))
+
+
 def _strip_zeros(obj: Any) -> Any:
-    """Proto3 JSON leaves default values out: a coordinate or a point field equal to 0 is not sent."""
+    """Proto3 JSON leaves default values out: a coordinate or a point field equal to 0 is not sent; coordinates
+    are proto floats, 32 bits wide."""
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
-            if k in ("top_row", "left_col", "bottom_row", "right_col", "row", "col", "z") and not v:
+            if k in COORDINATES:
+                if not v:
+                    continue
+                out[k] = _float32(v)
                 continue
             out[k] = _strip_zeros(v)
         return out

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -155,3 +156,26 @@ def test_a_status_filter_goes_on_the_wire() -> None:
     assert path.endswith("/annotations") and ("statuses.code", "24157") in query
     assert ("list_all_annotations", "True") in query
     assert then.endswith("/inputs") and not [k for k, _ in rest if k.startswith("status")]
+
+
+def test_coordinates_land_at_32_bits_and_the_pushed_frame_holds_them(clarifai_sim: Simulator) -> None:
+    """Clarifai keeps a coordinate as a proto float: a push of 0.123456789 lands as 0.12345679. The re-read after
+    the write accepts that (it is no other writer), and the frame then holds what the platform holds."""
+    conn = _connect(clarifai_sim)
+    anns = conn.assets("shapes").annot.load()
+    box = str(anns.loc[(anns.kind == "box") & anns.author.eq("sim-user"), "id"].iloc[0])
+    anns.loc[anns.id == box, ["x0", "y1"]] = [0.123456789012, 0.987654321098]
+    anns.annot.add_box(str(anns["asset"].iloc[0]), "star", (0.111111111111, 0.2, 0.333333333333, 0.4))
+    report = anns.annot.push()
+    assert report.ok and report.updated == [box] and len(report.created) == 1, report
+    new = report.created[next(iter(report.created))]
+    mine = anns.set_index("id")
+    assert mine.loc[box, ["x0", "y1"]].tolist() == [0.12345679, 0.9876543]  # what a listing prints
+    assert mine.loc[new, "x1"] == float(str(np.float32(0.333333333333))) and mine.loc[new, "author"] == "sim-user"
+    assert len(anns.annot.diff()) == 0
+    fresh = conn.assets("shapes").annot.load().set_index("id")
+    cols = ["x0", "y0", "x1", "y1", "label", "author", "status"]
+    pd.testing.assert_frame_equal(fresh.loc[[box, new], cols], mine.loc[[box, new], cols])
+    assert clarifai_sim.state.annotations[box]["data"]["regions"][0]["region_info"]["bounding_box"]["left_col"] == (
+        0.123456789012
+    )  # the wire held the client's digits; the listing prints them at 32 bits
