@@ -41,7 +41,8 @@ from ..errors import AuthError, BackendError, MalformedResponse, NotSupported, V
 from ._http import ApiClient, SignedUrls, make_client
 from ._remote import cached_image, gc_paused, progress_bar
 from .base import Capabilities
-from .pictograph_rows import content_key, fingerprint, problems_of, rows_from_wire, wire_from_row
+from .pictograph_poses import Templates, is_pose, pose_wires, templates_of
+from .pictograph_rows import _px, content_key, fingerprint, problems_of, read_rows, wire_from_row
 
 __all__ = ["BULK_LIMIT", "PictographBackend"]
 
@@ -101,9 +102,11 @@ class PictographBackend:
         weakref.finalize(self, self._api.close)
         #: per dataset, image id -> (path, (width, height), image URL) from the last listing
         self._images: dict[str, dict[str, tuple[str, tuple[float, float], str]]] = {}
-        #: (dataset, image, id) -> (rev, the annotation as read): a row saved unchanged is sent back as read, since
-        #: pixels -> normalised -> pixels can move a float by one ulp
-        self._read: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {}
+        #: (dataset, image, id) -> (rev, the annotations it was read from): a row saved unchanged is sent back as
+        #: read, since pixels -> normalised -> pixels can move a float by one ulp; a pose keeps its joints' ids
+        self._read: dict[tuple[str, str, str], tuple[str, list[Mapping[str, Any]]]] = {}
+        #: per dataset, its pose classes and their joints (`pictograph_poses.templates_of`), as last read
+        self._templates: dict[str, Templates] = {}
 
     def __repr__(self) -> str:
         return f"PictographBackend(base_url={self.base_url!r})"
@@ -140,6 +143,12 @@ class PictographBackend:
         if not isinstance(data, dict):
             raise MalformedResponse(f"Pictograph sent a dataset that is not {{data: {{...}}}}: {str(answer)[:200]}")
         return data
+
+    def templates(self, dataset: str, fresh: bool = True) -> Templates:
+        """The dataset's pose classes and their joint classes (read again unless ``fresh`` is False and known)."""
+        if fresh or dataset not in self._templates:
+            self._templates[dataset] = templates_of(self.dataset(dataset).get("classes") or [])
+        return self._templates[dataset]
 
     def labels(self, dataset: str) -> pd.DataFrame:
         classes = self.dataset(dataset).get("classes") or []
@@ -197,29 +206,35 @@ class PictographBackend:
                 order = [str(a) for a in dict.fromkeys(assets)]
                 for a in order:
                     self._image(dataset, a)
-            bar = progress_bar(len(order), "listing annotations", self.progress if progress is None else progress,
-                               "image")  # fmt: skip
-            found: dict[str, list[dict[str, Any]]] = {}
-
-            def one(asset: str) -> None:
-                found[asset] = self._wire(dataset, asset)
-                bar.update(1)
-
-            try:
-                if self.workers <= 1 or len(order) <= 1:
-                    for a in order:
-                        one(a)
-                else:
-                    with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="pictograph") as pool:
-                        list(pool.map(one, order))
-            finally:
-                bar.close()
+            self.templates(dataset)
+            found = self._fetch(dataset, order, self.progress if progress is None else progress)
             rows: list[dict[str, Any]] = []
+            templates = self._templates.get(dataset, {})
             for a in order:
-                got = rows_from_wire(found[a], dataset, a, self._images[dataset][a][1])
-                self._read.update({(dataset, a, r["id"]): (r["rev"], w) for r, w in zip(got, found[a], strict=True)})
-                rows += got
+                for row, wires in read_rows(found[a], dataset, a, self._images[dataset][a][1], templates):
+                    self._read[(dataset, a, row["id"])] = (row["rev"], wires)
+                    rows.append(row)
             return schema.annotations_frame(rows)
+
+    def _fetch(self, dataset: str, order: list[str], progress: bool) -> dict[str, list[dict[str, Any]]]:
+        """Each image's annotation list as sent (one GET per image, ``self.workers`` at once, under a bar)."""
+        bar = progress_bar(len(order), "listing annotations", progress, "image")
+        found: dict[str, list[dict[str, Any]]] = {}
+
+        def one(asset: str) -> None:
+            found[asset] = self._wire(dataset, asset)
+            bar.update(1)
+
+        try:
+            if self.workers <= 1 or len(order) <= 1:
+                for a in order:
+                    one(a)
+            else:
+                with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="pictograph") as pool:
+                    list(pool.map(one, order))
+        finally:
+            bar.close()
+        return found
 
     def image_path(self, dataset: str, asset: str) -> str | None:
         """The image's pixels in the on-disk cache, downloaded once from its ``image_url`` (relisted if expired)."""
@@ -238,10 +253,12 @@ class PictographBackend:
 
     def check_rows(self, dataset: str, rows: pd.DataFrame) -> None:
         """Rows a Pictograph save cannot carry (kind, geometry, unknown classes) are named before any request."""
-        classes = {str(c.get("name")) for c in self.dataset(dataset).get("classes") or []}
+        found = self.dataset(dataset).get("classes") or []
+        classes = {str(c.get("name")) for c in found}
+        templates = self._templates[dataset] = templates_of(found)
         problems = []
         for r in _records(rows):
-            problems += [{"id": r["id"], "column": c, "problem": p} for c, p in problems_of(r)]
+            problems += [{"id": r["id"], "column": c, "problem": p} for c, p in problems_of(r, templates)]
             if isinstance(r.get("label"), str) and r["label"] not in classes:
                 problems.append({"id": r["id"], "column": "label", "problem": f"unknown class {r['label']!r}: "
                                  f"Pictograph datasets take the classes they have ({sorted(classes)})"})  # fmt: skip
@@ -259,7 +276,7 @@ class PictographBackend:
         ``recheck`` runs right before the first save request. Returns, per image refused (a failed bulk entry,
         or a ``previous_count`` other than the re-check saw), why.
         """
-        bodies = {a: [self._wire_row(dataset, a, r) for r in _records(rows)] for a, rows in units.items()}
+        bodies = {a: self._wire_unit(dataset, a, _records(rows)) for a, rows in units.items()}
         before = self._counts(dataset, list(units))
         recheck()
         refused: dict[str, str] = {}
@@ -297,17 +314,33 @@ class PictographBackend:
         return refused
 
     def _counts(self, dataset: str, assets: list[str]) -> dict[str, int]:
-        """How many regions each image holds now (the engine has just read them: the listing is cheap to repeat)."""
-        frame = self.annotations(dataset, assets, progress=False)
-        counts = frame.groupby("asset").size().to_dict() if len(frame) else {}
-        return {a: int(counts.get(a, 0)) for a in assets}
+        """How many annotations each image holds now (a pose counts its joints, as ``previous_count`` does)."""
+        return {a: len(items) for a, items in self._fetch(dataset, assets, False).items()}
 
-    def _wire_row(self, dataset: str, asset: str, row: dict[str, Any]) -> dict[str, Any]:
-        rev, wire = self._read.get((dataset, asset, str(row["id"])), ("", {}))
-        if wire and fingerprint(row) == rev:
-            return wire
-        new = str(row["id"]).startswith("new-")
-        return wire_from_row(row, self._image(dataset, asset)[1], new_id=str(uuid.uuid4()) if new else None)
+    def _wire_unit(self, dataset: str, asset: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """An image's whole save body from its rows; a pose without an ``instance_id`` gets the next free one."""
+        templates = self.templates(dataset, fresh=False)
+        used = [int(a["instance_id"]) for r in rows if r.get("kind") == "keypoints"
+                for a in [r.get("attributes") or {}] if isinstance(a.get("instance_id"), int | float)]  # fmt: skip
+        free = iter(range(max(used, default=0) + 1, 1 << 30))
+        body: list[dict[str, Any]] = []
+        for row in rows:
+            rev, wires = self._read.get((dataset, asset, str(row["id"])), ("", []))
+            if wires and fingerprint(row) == rev and _same_instance(row, wires):
+                body += [dict(w) for w in wires]
+                continue
+            size = self._image(dataset, asset)[1]
+            points = schema.normal_points(row.get("points")) or ()
+            if row.get("kind") == "keypoints" and points and is_pose(row.get("label"), len(points[0]) // 2,
+                                                                      templates):  # fmt: skip
+                attrs = row.get("attributes") or {}
+                instance = int(attrs["instance_id"]) if "instance_id" in attrs else next(free)
+                ids = {str(w.get("name")): str(w["id"]) for w in wires}
+                body += pose_wires({**row, "points": points}, templates[str(row["label"])], size, _px, ids, instance)
+                continue
+            new = str(row["id"]).startswith("new-")
+            body.append(wire_from_row(row, size, new_id=str(uuid.uuid4()) if new else None))
+        return body
 
     def _write(self, method: str, url: str, body: Any) -> Any:
         """One write with its own ``Idempotency-Key`` (kept across retries); a 422 names every field refused."""
@@ -356,6 +389,14 @@ def _validation_error(exc: BackendError) -> ValidationError:
     message = (error or {}).get("message") if isinstance(error, dict) else None
     return ValidationError(f"Pictograph refused the save ({message or exc}); nothing of it was written",
                            pd.DataFrame(rows, columns=["id", "column", "problem"]) if rows else None)  # fmt: skip
+
+
+def _same_instance(row: Mapping[str, Any], wires: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the row still names the instance its joints were read with (its rev leaves ``instance_id`` out)."""
+    if row.get("kind") != "keypoints":
+        return True
+    attrs = row.get("attributes") or {}
+    return all(w.get("instance_id") == attrs.get("instance_id") for w in wires)
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:

@@ -8,8 +8,10 @@ docs write a single ``path``, read too); a ``polyline`` is ``polyline {path}``; 
 ``occluded: "true"``. ``name`` is the class (the row's ``label``), ``confidence`` (default 1.0) the ``score`` (NaN
 when 1.0, as for human rows), ``created_by`` the ``author``, ``attributes`` a dict (or a list, read too).
 
-Mapping to the data contract: a Pictograph keypoint is a keypoints row of one point; its ``instance_id`` is kept
-in ``attributes["instance_id"]`` so that a save sends it back. Pictograph keeps a save's ids, but has no revision:
+Mapping to the data contract: the joints of one pose (keypoints sharing an ``instance_id``, named for the joint
+classes of a pose class's skeleton) are one keypoints row of the pose class (`pictograph_poses`); any other
+keypoint is a keypoints row of one point. The ``instance_id`` is kept in ``attributes["instance_id"]`` so that a
+save sends it back. Pictograph keeps a save's ids, but has no revision:
 a row's ``rev`` is a fingerprint of what the platform keeps of it (`content_key`), so a re-read tells an edit
 apart even when the ids stayed.
 """
@@ -26,8 +28,9 @@ import pandas as pd
 
 from .. import schema
 from ._http import MalformedResponse
+from .pictograph_poses import OCCLUDED, Templates, attributes_of, group, is_pose, occluded
 
-__all__ = ["content_key", "problems_of", "row_from_wire", "rows_from_wire", "wire_from_row"]
+__all__ = ["content_key", "problems_of", "read_rows", "row_from_wire", "rows_from_wire", "wire_from_row"]
 
 TYPES = ("bbox", "polygon", "polyline", "keypoint")
 #: contract columns a Pictograph annotation has no place for
@@ -42,25 +45,12 @@ def _xy(p: Any) -> tuple[float, float]:
     return float(p["x"]), float(p["y"])
 
 
-def _attributes(raw: Any) -> dict[str, Any]:
-    """The wire's attributes as a dict: a dict as is, a list of ``{name, value}`` or of names (true)."""
-    if isinstance(raw, dict):
-        return {str(k): v for k, v in raw.items()}
-    out: dict[str, Any] = {}
-    for a in raw or []:
-        if isinstance(a, dict) and "name" in a:
-            out[str(a["name"])] = a.get("value")
-        else:
-            out[str(a)] = True
-    return out
-
-
 def row_from_wire(ann: Mapping[str, Any], dataset: str, asset: str, size: tuple[float, float]) -> dict[str, Any]:
     """One Pictograph annotation as a canonical row; ``size`` is the image's (width, height) in pixels."""
     w, h = size
     try:
         kind = ann["type"]
-        attrs = _attributes(ann.get("attributes"))
+        attrs = attributes_of(ann.get("attributes"))
         confidence = ann.get("confidence")
         score = math.nan if confidence is None or float(confidence) == 1.0 else float(confidence)
         row: dict[str, Any] = {"dataset": dataset, "asset": asset, "id": str(ann["id"]), "label": ann["name"],
@@ -79,10 +69,11 @@ def row_from_wire(ann: Mapping[str, Any], dataset: str, asset: str, size: tuple[
             row.update(kind=kind, points=tuple(parts))
         elif kind == "keypoint":
             x, y = _xy(ann["keypoint"])
-            occluded = str(attrs.pop("occluded", "false")).lower() == "true"
+            hidden = occluded(attrs)
+            attrs.pop(OCCLUDED, None)
             if ann.get("instance_id") is not None:
                 attrs["instance_id"] = int(ann["instance_id"])
-            row.update(kind="keypoints", points=((_norm(x, w), _norm(y, h)),), visibility=(1 if occluded else 2,))
+            row.update(kind="keypoints", points=((_norm(x, w), _norm(y, h)),), visibility=(1 if hidden else 2,))
         else:
             raise MalformedResponse(f"Pictograph sent an annotation of unknown type {kind!r}: {str(ann)[:200]}")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -112,14 +103,70 @@ def _box(ann: Mapping[str, Any], w: float, h: float) -> dict[str, Any]:
 
 
 def rows_from_wire(
-    items: Sequence[Mapping[str, Any]], dataset: str, asset: str, size: tuple[float, float]
+    items: Sequence[Mapping[str, Any]],
+    dataset: str,
+    asset: str,
+    size: tuple[float, float],
+    templates: Templates | None = None,
 ) -> list[dict[str, Any]]:
-    """The canonical rows of one image's annotation list, in the server's order."""
-    return [row_from_wire(a, dataset, asset, size) for a in items]
+    """The canonical rows of one image's annotation list, in the server's order (poses grouped by ``templates``)."""
+    return [row for row, _ in read_rows(items, dataset, asset, size, templates)]
 
 
-def problems_of(row: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Why Pictograph cannot carry ``row``, as (column, problem) pairs; empty when it can."""
+def read_rows(
+    items: Sequence[Mapping[str, Any]],
+    dataset: str,
+    asset: str,
+    size: tuple[float, float],
+    templates: Templates | None = None,
+) -> list[tuple[dict[str, Any], list[Mapping[str, Any]]]]:
+    """Each row of one image's list with the annotations it was read from (a pose's joints, in template order)."""
+    out: list[tuple[dict[str, Any], list[Mapping[str, Any]]]] = []
+    for label, slots in group(items, templates or {}):
+        if label is None:
+            (i,) = slots
+            assert i is not None
+            out.append((row_from_wire(items[i], dataset, asset, size), [items[i]]))
+        else:
+            joints = [items[i] if i is not None else None for i in slots]
+            out.append((_pose_row(joints, label, dataset, asset, size), [j for j in joints if j is not None]))
+    return out
+
+
+def _pose_row(
+    joints: Sequence[Mapping[str, Any] | None], label: str, dataset: str, asset: str, size: tuple[float, float]
+) -> dict[str, Any]:
+    """One object's joints (None: a slot without one) as one keypoints row labelled with its template class."""
+    w, h = size
+    first = next(j for j in joints if j is not None)
+    try:
+        points: list[float] = []
+        visibility = []
+        for j in joints:
+            if j is None:
+                points += [math.nan, math.nan]
+                visibility.append(0)
+                continue
+            x, y = _xy(j["keypoint"])
+            points += [_norm(x, w), _norm(y, h)]
+            visibility.append(1 if occluded(attributes_of(j.get("attributes"))) else 2)
+        attrs = attributes_of(first.get("attributes"))
+        attrs.pop(OCCLUDED, None)
+        attrs["instance_id"] = int(first["instance_id"])
+        confidence = first.get("confidence")
+        score = math.nan if confidence is None or float(confidence) == 1.0 else float(confidence)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MalformedResponse(f"Pictograph sent a joint without a usable {exc}: {str(first)[:200]}") from exc
+    row: dict[str, Any] = {"dataset": dataset, "asset": asset, "id": str(first["id"]), "label": label,
+                           "kind": "keypoints", "points": (tuple(points),), "visibility": tuple(visibility),
+                           "author": first.get("created_by"), "score": score, "attributes": attrs}  # fmt: skip
+    row["rev"] = fingerprint(row)
+    return row
+
+
+def problems_of(row: Mapping[str, Any], templates: Templates | None = None) -> list[tuple[str, str]]:
+    """Why Pictograph cannot carry ``row``, as (column, problem) pairs; empty when it can (``templates``: the
+    dataset's pose classes, `pictograph_poses.templates_of`)."""
     out = [(c, f"{c} cannot be stored on Pictograph") for c in _NO_PLACE if c in row and not _missing(row[c])]
     kind = row.get("kind")
     if _missing(row.get("label")):
@@ -131,18 +178,36 @@ def problems_of(row: Mapping[str, Any]) -> list[tuple[str, str]]:
         parts = schema.normal_points(row.get("points")) or ()
         if kind != "polygon" and len(parts) != 1:
             out.append(("points", f"a Pictograph {kind} has exactly one part, this row has {len(parts)}"))
-        if kind == "keypoints":
-            vis = tuple(row.get("visibility") or ())
-            if parts and len(parts[0]) != 2:
-                out.append(("points", "a Pictograph keypoint is one point: split a pose into one row per joint"))
-            if any(v not in (1, 2) for v in vis) or any(math.isnan(c) for p in parts for c in p):
-                out.append(("visibility", "a Pictograph keypoint is labelled (visibility 1 or 2)"))
+        if kind == "keypoints" and parts:
+            out += _keypoint_problems(row, parts[0], templates or {})
     else:
         out.append(("kind", f"Pictograph takes box, polygon, polyline and keypoints rows, not {kind}"))
     score: Any = row.get("score")
     if not _missing(score) and not 0 <= float(score) <= 1:
         out.append(("score", "confidence is within [0, 1]"))
     return out
+
+
+def _keypoint_problems(row: Mapping[str, Any], part: tuple[float, ...], templates: Templates) -> list[tuple[str, str]]:
+    n = len(part) // 2
+    vis = tuple(row.get("visibility") or ())
+    label = row.get("label")
+    if len(vis) != n:
+        return [("visibility", f"{len(vis)} visibility value(s) for {n} point(s)")]
+    if n > 1 and not is_pose(label, n, templates):
+        nodes = templates.get(str(label))
+        why = (
+            f"the class {label!r} has {len(nodes)} joints"
+            if nodes
+            else f"{label!r} is not a pose class (one whose skeleton names its joints: {sorted(templates)})"
+        )
+        return [("points", f"a Pictograph pose of {n} points needs a class of {n} joints: {why}")]
+    labelled = [k for k in range(n) if int(vis[k]) != 0]
+    if (n == 1 and not labelled) or any(int(v) not in (0, 1, 2) for v in vis):
+        return [("visibility", "a Pictograph keypoint is labelled (visibility 1 or 2; 0 only for a pose's joint)")]
+    if not labelled or any(math.isnan(part[2 * k]) or math.isnan(part[2 * k + 1]) for k in labelled):
+        return [("points", "every labelled point has coordinates, and a pose has at least one")]
+    return []
 
 
 def wire_from_row(row: Mapping[str, Any], size: tuple[float, float], new_id: str | None = None) -> dict[str, Any]:
@@ -229,6 +294,9 @@ def content_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
     kind = row["kind"]
     attrs = schema.normal_value("attributes", row.get("attributes"))
+    if kind == "keypoints" and isinstance(attrs, dict) and "instance_id" in attrs:
+        # a new pose is given its instance id by the save: the row's identity does not depend on it
+        attrs = schema.normal_value("attributes", {k: v for k, v in attrs.items() if k != "instance_id"} or None)
     label = None if _missing(row.get("label")) else str(row["label"])
     score = r(row.get("score"))
     head = (kind, label, None if score == 1.0 else score, json.dumps(attrs, sort_keys=True, default=str))

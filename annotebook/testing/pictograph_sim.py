@@ -121,7 +121,8 @@ def _geometry(a: dict[str, Any]) -> list[tuple[list[Any], str]]:
         out = [] if _points([a.get("keypoint")], 1) else [(["keypoint"], "a keypoint needs {x, y}")]
         if "bounding_box" in a:
             out.append((["bounding_box"], "a keypoint must not carry bounding_box"))
-        if "instance_id" in a and not (isinstance(a["instance_id"], int) and a["instance_id"] >= 1):
+        iid = a.get("instance_id")
+        if iid is not None and not (isinstance(iid, int) and not isinstance(iid, bool) and iid >= 1):
             out.append((["instance_id"], "instance_id is an integer >= 1"))
         return out
     return [(["type"], f"type must be one of bbox, polygon, polyline, keypoint, not {kind!r}")]

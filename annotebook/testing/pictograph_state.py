@@ -1,7 +1,8 @@
 """The Pictograph simulator's organization in memory: one dataset, its classes, images and annotation lists.
 
 The dataset ("shapes") is seeded from `annotebook.samples.make_shapes` (its images; its boxes, polygons and
-keypoints in pixels, a pose as one keypoint annotation per joint sharing an ``instance_id``), or with
+keypoints in pixels, a pose as one keypoint annotation per joint, named for the joint's own class ``tip1`` ...
+``tip5``, sharing an ``instance_id``; the pose class "star-tips" lists them as its skeleton's nodes), or with
 ``n_annotations=`` as a synthetic dataset without pixels, fast enough for benchmarks. Annotations are held per image
 as Pictograph returns them. Idempotency keys map to the answer first given, so a retried write is answered again,
 not applied again. The seeding converts with this module's own code, never the backend's.
@@ -61,16 +62,22 @@ class PictographState:
             self._seed_synthetic(digest, n_assets, n_annotations, seed)
             return
         assets, anns, labels = make_shapes(self.image_dir, n_assets=n_assets, seed=seed)
+        joints: dict[str, tuple[str, ...]] = {}
         for r in labels.to_dict("records"):
             kind = "keypoint" if r["keypoints"] else "bbox"
-            # the SDK's shape of a class skeleton: named nodes (no template position here) and index-pair edges
+            # the SDK's shape of a class skeleton: its joints, each a class of its own, and index-pair edges
             skeleton = (
-                {"nodes": [{"name": str(n), "x": 0.0, "y": 0.0} for n in r["keypoints"]],
+                {"nodes": [{"name": str(n), "x": 0.5, "y": 0.5} for n in r["keypoints"]],
                  "edges": [list(p) for p in (r["skeleton"] or ())]}
                 if r["keypoints"] else None
             )  # fmt: skip
             self.classes.append({"name": str(r["name"]), "type": kind, "color": str(r["color"]), "attributes": [],
                                  "skeleton": skeleton})  # fmt: skip
+            if r["keypoints"]:
+                joints[str(r["name"])] = tuple(str(n) for n in r["keypoints"])
+        for name in dict.fromkeys(n for names in joints.values() for n in names):
+            self.classes.append({"name": name, "type": "keypoint", "color": "#f0c000", "attributes": [],
+                                 "skeleton": None})  # fmt: skip
         for name in sorted(set(anns["label"].dropna()) - {c["name"] for c in self.classes}):
             self.classes.append({"name": str(name), "type": "bbox", "color": "#888888", "attributes": [],
                                  "skeleton": None})  # fmt: skip
@@ -84,7 +91,8 @@ class PictographState:
                             _STATUS.get(str(r["status"]), "new"), path.stat().st_size)  # fmt: skip
         for n, r in enumerate(anns.to_dict("records")):
             image_id, w, h = ids[str(r["asset"])]
-            self.annotations[image_id] += _seed_annotations(r, w, h, f"{digest[:8]}-{n}")
+            instance = 1 + len({a.get("instance_id") for a in self.annotations[image_id]} - {None})
+            self.annotations[image_id] += _seed_annotations(r, w, h, f"{digest[:8]}-{n}", joints, instance)
 
     def _add_image(self, image_id: str, filename: str, width: int, height: int, status: str, size: int) -> None:
         self.images[image_id] = {
@@ -149,8 +157,11 @@ def _pt(x: float, y: float) -> dict[str, float]:
     return {"x": x, "y": y}
 
 
-def _seed_annotations(r: Mapping[Any, Any], w: float, h: float, ident: str) -> list[dict[str, Any]]:
-    """A canonical sample row as Pictograph holds it, in pixels (a pose: one keypoint per labelled joint)."""
+def _seed_annotations(
+    r: Mapping[Any, Any], w: float, h: float, ident: str, joints: Mapping[str, tuple[str, ...]], instance: int
+) -> list[dict[str, Any]]:
+    """A canonical sample row as Pictograph holds it, in pixels (a pose: one keypoint per labelled joint, named for
+    its joint's class, sharing the pose's ``instance``)."""
     attrs = {str(k): (str(v).lower() if isinstance(v, bool) else v) for k, v in (r["attributes"] or {}).items()}
     base = {"id": ident, "name": str(r["label"]), "confidence": 1.0, "attributes": attrs}
     if r["kind"] == "box":
@@ -169,9 +180,11 @@ def _seed_annotations(r: Mapping[Any, Any], w: float, h: float, ident: str) -> l
         for j, (p, v) in enumerate(zip(parts[0], r["visibility"], strict=True)):
             if int(v) == 0 or math.isnan(p["x"]):
                 continue
-            joint = {**attrs, **({"occluded": "true"} if int(v) == 1 else {})}
-            out.append({**base, "id": f"{ident}-{j}", "type": "keypoint", "keypoint": p, "instance_id": 1,
-                        "attributes": joint})  # fmt: skip
+            # a joint's "occluded" is its visibility (1): a pose-wide flag has no place on Pictograph
+            shared = {k: x for k, x in attrs.items() if k != "occluded"}
+            joint = {**shared, **({"occluded": "true"} if int(v) == 1 else {})}
+            out.append({**base, "id": f"{ident}-{j}", "name": joints[str(r["label"])][j], "type": "keypoint",
+                        "keypoint": p, "instance_id": instance, "attributes": joint})  # fmt: skip
         return out
     return []
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pandas as pd
 import pytest
@@ -152,3 +154,111 @@ def test_a_moved_previous_count_is_reported(pictograph_sim: Simulator, bulk_from
 
     refused = backend.replace_units("shapes", {asset: frame[frame["asset"] == asset]}, another_writer)
     assert list(refused) == [asset] and "another writer" in refused[asset]
+
+
+# -- poses: the joints of one object are one keypoints row ---------------------------------------------------------
+TIPS = ("tip1", "tip2", "tip3", "tip4", "tip5")
+
+
+def test_a_seeded_pose_loads_as_the_samples_keypoints_row(pictograph_sim: Simulator, tmp_path) -> None:
+    from annotebook.samples import make_shapes
+
+    _, sample, _ = make_shapes(tmp_path, n_assets=8, seed=0)
+    backend, _ = _backend(pictograph_sim)
+    loaded = backend.annotations("shapes")
+    poses, expected = loaded[loaded["kind"] == "keypoints"], sample[sample["kind"] == "keypoints"]
+    assert len(poses) == len(expected) >= 1
+    for got, want in zip(poses.to_dict("records"), expected.to_dict("records"), strict=True):
+        assert (got["label"], got["visibility"]) == ("star-tips", tuple(want["visibility"]))
+        assert got["points"][0] == pytest.approx(want["points"][0], abs=1e-9, nan_ok=True)
+        assert got["attributes"]["instance_id"] >= 1
+    labels = backend.labels("shapes").set_index("name")
+    assert labels.loc["star-tips", "keypoints"] == TIPS and set(TIPS) <= set(labels.index)
+
+
+def joint(ident: str, name: str, x: float, y: float, instance: int | None, **extra: object) -> dict:
+    grouped = {} if instance is None else {"instance_id": instance}
+    return {"id": ident, "name": name, "type": "keypoint", "keypoint": pt(x, y), **grouped, "confidence": 1.0,
+            "attributes": {}, **extra}  # fmt: skip
+
+
+def test_joints_group_by_instance_and_template_and_the_rest_stay_points(pictograph_sim: Simulator) -> None:
+    state = pictograph_sim.state
+    first = next(iter(state.images))
+    state.annotations[first] = [
+        joint("a3", "tip3", 30, 30, 1, attributes={"occluded": "yes"}),
+        joint("b1", "tip1", 50, 50, 2),
+        joint("a1", "tip1", 10, 10, 1),
+        joint("a1x", "tip1", 11, 11, 1),  # a second tip1 of object 1: a point of its own
+        joint("lone", "tip2", 5, 5, None),  # no instance: a lone landmark
+        joint("c1", "tip1", 70, 70, 3, confidence=0.5),
+        joint("c2", "tip2", 71, 71, 3),  # object 3's joints differ in confidence: not one row
+    ]
+    w, h = float(state.images[first]["width"]), float(state.images[first]["height"])
+    rows = backend_rows(pictograph_sim, first)
+    assert list(rows.index) == ["a1", "b1", "a1x", "lone", "c1", "c2"]  # a pose sits where its first joint is
+    pose = rows.loc["a1"]
+    assert (pose["label"], pose["visibility"], pose["attributes"]) == ("star-tips", (2, 0, 1, 0, 0), {"instance_id": 1})
+    assert pose["points"][0][:6] == pytest.approx((10 / w, 10 / h, float("nan"), float("nan"), 30 / w, 30 / h),
+                                                  nan_ok=True)  # fmt: skip
+    assert rows.loc["b1", "visibility"] == (2, 0, 0, 0, 0)
+    for single, label in (("a1x", "tip1"), ("lone", "tip2"), ("c1", "tip1"), ("c2", "tip2")):
+        assert (rows.loc[single, "label"], len(rows.loc[single, "points"][0])) == (label, 2)
+    backend, _ = _backend(pictograph_sim)
+    frame = backend.annotations("shapes", [first])
+    before = list(state.annotations[first])
+    assert backend.replace_units("shapes", {first: frame}, lambda: None) == {}
+
+    def held(anns: list[dict]) -> list[str]:
+        return sorted(json.dumps(a, sort_keys=True) for a in anns)
+
+    assert held(state.annotations[first]) == held(before)  # every joint saved back as it was read
+
+
+def test_a_pose_is_written_back_as_its_joints(pictograph_sim: Simulator) -> None:
+    import annotebook as ab
+
+    state = pictograph_sim.state
+    conn = ab.connect("pictograph", dataset="shapes", key=PICTOGRAPH_KEY, base_url=pictograph_sim.url, progress=False)
+    anns = conn.annotations()
+    pose = anns.index[anns["kind"] == "keypoints"][0]
+    asset = anns.at[pose, "asset"]
+    ids = {a["name"]: a["id"] for a in state.annotations[asset] if a["type"] == "keypoint"}
+    part = list(anns.at[pose, "points"][0])
+    part[2:4] = [float("nan"), float("nan")]  # tip2 removed
+    part[0] += 0.01  # tip1 moved
+    anns.at[pose, "points"] = (tuple(part),)
+    anns.at[pose, "visibility"] = (1, 0, 2, 2, 2)  # tip1 occluded now
+    other = next(a for a in anns["asset"] if a != asset)
+    new = ((0.1, 0.1, 0.2, 0.2, 0.3, 0.3, float("nan"), float("nan"), 0.5, 0.5),)
+    anns.annot.add_rows(anns.annot.new_rows([{"asset": other, "label": "star-tips", "kind": "keypoints",
+                                              "points": new, "visibility": (2, 2, 1, 0, 2)}]))  # fmt: skip
+    assert anns.annot.push().ok
+    joints = {a["name"]: a for a in state.annotations[asset] if a["type"] == "keypoint"}
+    assert sorted(joints) == ["tip1", "tip3", "tip4", "tip5"]
+    assert {n: j["id"] for n, j in joints.items()} == {n: ids[n] for n in joints}  # the joints keep their ids
+    w = float(state.images[asset]["width"])
+    assert joints["tip1"]["keypoint"]["x"] == pytest.approx(part[0] * w) and joints["tip1"]["attributes"] == {
+        "occluded": "true"}  # fmt: skip
+    made = [a for a in state.annotations[other] if a["type"] == "keypoint"]
+    assert [(a["name"], a["instance_id"]) for a in made] == [("tip1", 1), ("tip2", 1), ("tip3", 1), ("tip5", 1)]
+    again = conn.annotations()
+    mine = again[(again["asset"] == other) & (again["kind"] == "keypoints")].iloc[0]
+    assert mine["points"][0] == pytest.approx(new[0], nan_ok=True) and mine["visibility"] == (2, 2, 1, 0, 2)
+    assert len(anns.annot.diff()) == 0
+
+
+def test_a_pose_the_dataset_cannot_hold_is_named_before_any_write(pictograph_sim: Simulator) -> None:
+    backend, wire = _backend(pictograph_sim)
+    asset = next(iter(pictograph_sim.state.images))
+    bad = pd.DataFrame([{"id": "new-1", "asset": asset, "label": "circle", "kind": "keypoints",
+                         "points": ((0.1, 0.1, 0.2, 0.2),), "visibility": (2, 2)},
+                        {"id": "new-2", "asset": asset, "label": "star-tips", "kind": "keypoints",
+                         "points": ((0.1, 0.1, 0.2, 0.2),), "visibility": (2, 2)}])  # fmt: skip
+    sent = len(wire.requests)
+    with pytest.raises(ValidationError) as caught:
+        backend.check_rows("shapes", bad)
+    problems = caught.value.problems
+    assert problems is not None and problems["id"].tolist() == ["new-1", "new-2"]
+    assert "not a pose class" in problems["problem"].iloc[0] and "has 5 joints" in problems["problem"].iloc[1]
+    assert all(r.method == "GET" for r in wire.requests[sent:])

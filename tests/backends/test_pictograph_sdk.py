@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 import annotebook as ab
+from annotebook.backends.pictograph_poses import templates_of
 from annotebook.backends.pictograph_rows import rows_from_wire
 from annotebook.testing import Simulator
 from tests.peers import cached_venv
@@ -314,13 +315,18 @@ def assert_same_rows(left: pd.DataFrame, right: pd.DataFrame) -> None:
 
 
 def sdk_frame(sim: Simulator, mode: str) -> pd.DataFrame:
-    """Every image's annotations as the SDK reads them (by filename), read into rows by the backend's wire reader."""
+    """Every image's annotations as the SDK reads them (by filename), read into rows by the backend's wire reader
+    (poses grouped by the class templates the SDK reads)."""
     order = images(sim)
-    answers = run_sdk(sim, mode, *(op("annotations.get", "shapes", name) for _, name in order))
+    dataset, *answers = run_sdk(sim, mode, op("datasets.get", "shapes"),
+                                *(op("annotations.get", "shapes", name) for _, name in order))  # fmt: skip
+    templates = templates_of(value(dataset)["classes"])
+    assert templates == {"star-tips": ("tip1", "tip2", "tip3", "tip4", "tip5")}
     rows = []
     for (image_id, _), answer in zip(order, answers, strict=True):
         img = sim.state.images[image_id]
-        rows += rows_from_wire(value(answer), "shapes", image_id, (float(img["width"]), float(img["height"])))
+        size = (float(img["width"]), float(img["height"]))
+        rows += rows_from_wire(value(answer), "shapes", image_id, size, templates)
     return ab.annotations_frame(rows)
 
 
