@@ -43,8 +43,9 @@ from ._remote import cached_image, gc_paused, progress_bar
 from .base import Capabilities
 from .pictograph_poses import Templates, is_pose, pose_wires, templates_of
 from .pictograph_rows import _px, content_key, fingerprint, problems_of, read_rows, wire_from_row
+from .pictograph_transfer import EXPORT_FORMATS, PictographTransfer, read_export
 
-__all__ = ["BULK_LIMIT", "PictographBackend"]
+__all__ = ["BULK_LIMIT", "EXPORT_FORMATS", "PictographBackend", "read_export"]
 
 KEY_ENV = "PICTOGRAPH_API_KEY"
 URL_ENV = "PICTOGRAPH_BASE_URL"
@@ -56,7 +57,7 @@ BULK_LIMIT = 200
 REVIEW_ACTIONS = {"complete": "approve", "annotate": "request_changes"}
 
 
-class PictographBackend:
+class PictographBackend(PictographTransfer):
     """The datasets of one Pictograph organization; the key from ``key=`` or ``PICTOGRAPH_API_KEY``."""
 
     name = "pictograph"
@@ -73,6 +74,7 @@ class PictographBackend:
         creates_labels=False,
         statuses=True,
         atomic=False,
+        export_formats=EXPORT_FORMATS,
     )
 
     def __init__(
@@ -156,9 +158,11 @@ class PictographBackend:
                 for i, c in enumerate(classes)]  # fmt: skip
         return schema.labels_frame(rows)
 
-    def _list_images(self, dataset: str) -> list[dict[str, Any]]:
+    def _list_images(self, dataset: str, status: str | None = None) -> list[dict[str, Any]]:
+        """Every image of the dataset (of one ``status`` when given), its addresses and sizes remembered."""
         found, known = [], {}
-        for page in self._pages(f"{API}/images/", [("dataset", dataset)]):
+        params = [("dataset", dataset), *([("status", status)] if status else [])]
+        for page in self._pages(f"{API}/images/", params):
             for img in page:
                 if not isinstance(img, dict) or "id" not in img or "filename" not in img:
                     raise MalformedResponse(f"Pictograph sent an image without id or filename: {str(img)[:200]}")
@@ -167,13 +171,17 @@ class PictographBackend:
                 size = (float(img.get("width") or 1), float(img.get("height") or 1))
                 known[str(img["id"])] = (path, size, str(img.get("image_url") or ""))
                 found.append(img)
-        self._images[dataset] = known
+        if status:
+            self._images.setdefault(dataset, {}).update(known)
+        else:
+            self._images[dataset] = known
         return found
 
-    def assets(self, dataset: str) -> pd.DataFrame:
+    def assets(self, dataset: str, status: str | None = None) -> pd.DataFrame:
+        """The images of the dataset (of one ``status``: new, annotate, review, complete) as the assets table."""
         rows = [{"dataset": dataset, "asset": str(i["id"]), "name": i["filename"], "width": i.get("width"),
                  "height": i.get("height"), "uri": i.get("image_url") or None, "status": i.get("status")}
-                for i in self._list_images(dataset)]  # fmt: skip
+                for i in self._list_images(dataset, status)]  # fmt: skip
         return schema.assets_frame(rows)
 
     def _image(self, dataset: str, asset: str) -> tuple[str, tuple[float, float], str]:

@@ -5,8 +5,9 @@ Under ``/api/v1/developer``: datasets (list, get, the ``download`` listing with 
 raw bytes; ``review``; ``metadata`` by path or by image id, which the SDK asks when it is handed an id),
 annotations by path (``{dataset}/{directory/filename}``, the SDK's form) or by image id
 (the seed docs' form): get, save (a whole list, answered with ``previous_count``), delete, and ``bulk`` (at most
-200 images). Save bodies are checked as the server's models are (``extra="forbid"``): unknown keys, a missing id,
-an unknown class or a bad geometry are a 422 naming each field. Errors are
+200 images). Exports and the dataset download listing are `pictograph_exports`. Save bodies are checked as
+the server's models are (``extra="forbid"``): unknown keys, a missing id, an unknown class or a bad geometry
+are a 422 naming each field. Errors are
 ``{"error": {"code", "message", "details"}, "detail"}``. A write that repeats an ``Idempotency-Key`` gets the first
 answer again and is not applied twice. Where the SDK and the seed docs differ (``paths`` or ``path``, addressing by
 path or by id, ``in_progress`` or ``annotate``), both are accepted.
@@ -33,6 +34,7 @@ from starlette.routing import Route
 
 from ._server import FaultMiddleware
 from .kit import ConnectInfo, Dialect, simulator_app, storage_error
+from .pictograph_exports import export_routes, storage_body
 from .pictograph_state import PictographState
 
 __all__ = ["DIALECT", "KEY_ENV", "PictographState", "connect_info", "make_app"]
@@ -50,6 +52,7 @@ _STATUSES = {"new", "annotate", "in_progress", "review", "complete"}
 
 
 def error_body(code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Pictograph's error envelope: ``{"error": {code, message, details: {errors}}, "detail": message}``."""
     slug = _SLUGS.get(code, code if code.islower() else "error")
     return {"error": {"code": slug, "message": message, "details": {"errors": errors} if errors else {}},
             "detail": message}  # fmt: skip
@@ -195,11 +198,11 @@ def make_app(state: PictographState) -> FaultMiddleware:
             return refused
         if request.path_params["name"] not in (state.dataset_name, state.dataset_id):
             return DIALECT.error(404, "not_found", f"Dataset {request.path_params['name']!r} not found")
-        limit = min(int(request.query_params.get("limit") or 10000), 10000)
+        limit = min(int(request.query_params.get("limit") or state.download_cap), state.download_cap)
         wanted = request.query_params.get("status_filter")
         items = [{"filename": img["filename"], "image_url": state.signed_url(base(request), i) if i in state.files
                   else None, "annotation_url": state.image(i, base(request))["annotation_url"]}
-                 for i, img in state.images.items() if not wanted or img["status"] == wanted][:limit]  # fmt: skip
+                 for i, img in state.images.items() if state.status_is(i, wanted)][:limit]  # fmt: skip
         return DIALECT.json({"data": {"id": state.dataset_id, "items": items}})
 
     async def images(request: Request) -> Response:
@@ -215,7 +218,7 @@ def make_app(state: PictographState) -> FaultMiddleware:
             return DIALECT.error(422, "validation_error", "limit and offset are integers")
         found = [i for i, img in state.images.items()
                  if (not q.get("filename") or img["filename"] == q["filename"])
-                 and (not q.get("status") or img["status"] == q["status"])]  # fmt: skip
+                 and state.status_is(i, q.get("status"))]  # fmt: skip
         page = [state.image(i, base(request)) for i in found[offset : offset + limit]]
         more = offset + limit < len(found)
         return DIALECT.json({"data": page, "pagination": {"total": len(found), "limit": limit, "offset": offset,
@@ -313,7 +316,8 @@ def make_app(state: PictographState) -> FaultMiddleware:
         image_id = request.path_params["iid"]
         if image_id not in state.files or not state.signed_ok(image_id, request.query_params):
             return storage_error(403, "AccessDenied")
-        return FileResponse(state.files[image_id])
+        path = state.files[image_id]
+        return storage_body(state, path.read_bytes(), "image/jpeg" if path.suffix == ".jpg" else "image/png")
 
     def describe() -> dict[str, Any]:
         return {"dataset": state.dataset_name, "images": len(state.images),
@@ -330,5 +334,6 @@ def make_app(state: PictographState) -> FaultMiddleware:
         Route(f"{A}/annotations/bulk", bulk, methods=["POST"]),
         Route(f"{A}/annotations/{{rest:path}}", annotations, methods=["GET", "POST", "DELETE"]),
         Route("/files/{iid}/{name}", file),
+        *export_routes(state, auth, DIALECT, error_body),
     ]
     return simulator_app(routes, state.faults, DIALECT, describe)

@@ -58,6 +58,12 @@ class PictographState:
         #: Idempotency-Key -> (status, answer) of the write that first carried it
         self.idempotent: dict[str, tuple[int, Any]] = {}
         self.classes: list[dict[str, Any]] = []
+        #: export id -> its job (`pictograph_exports`); the failure the next export ends with; downloads to cut
+        self.exports: dict[str, Any] = {}
+        self.export_failure: str | None = None
+        self.cut_downloads = 0
+        #: how many items the dataset download listing gives at most (the platform's 10,000)
+        self.download_cap = 10_000
         if n_annotations is not None:
             self._seed_synthetic(digest, n_assets, n_annotations, seed)
             return
@@ -145,12 +151,21 @@ class PictographState:
                 "image_url": self.signed_url(base, image_id) if image_id in self.files else None,
                 "thumbnail_url": None, "annotation_url": f"{base}/api/v1/developer/annotations/{path}"}  # fmt: skip
 
+    def status_is(self, image_id: str, wanted: str | None) -> bool:
+        """Whether the image has status ``wanted`` (None: any); ``in_progress`` and ``annotate`` are one status."""
+        have = self.images[image_id]["status"]
+        return not wanted or have == wanted or {have, wanted} == {"annotate", "in_progress"}
+
+    def sign(self, kind: str, ident: str) -> str:
+        """The query of a signed URL of ``kind`` naming ``ident``, valid ``url_ttl`` seconds."""
+        return _SIGNER.sign(kind, ident, self.url_ttl)[0]
+
     def signed_url(self, base: str, image_id: str) -> str:
         query, _ = _SIGNER.sign("file", image_id, self.url_ttl)
         return f"{base}/files/{image_id}/{self.images[image_id]['filename']}?{query}"
 
-    def signed_ok(self, image_id: str, query: Mapping[str, str]) -> bool:
-        return _SIGNER.valid("file", image_id, query)
+    def signed_ok(self, image_id: str, query: Mapping[str, str], kind: str = "file") -> bool:
+        return _SIGNER.valid(kind, image_id, query)
 
 
 def _pt(x: float, y: float) -> dict[str, float]:
