@@ -214,23 +214,33 @@ class PictographBackend(PictographTransfer):
                 order = [str(a) for a in dict.fromkeys(assets)]
                 for a in order:
                     self._image(dataset, a)
-            self.templates(dataset)
-            found = self._fetch(dataset, order, self.progress if progress is None else progress)
-            rows: list[dict[str, Any]] = []
-            templates = self._templates.get(dataset, {})
-            for a in order:
-                for row, wires in read_rows(found[a], dataset, a, self._images[dataset][a][1], templates):
-                    self._read[(dataset, a, row["id"])] = (row["rev"], wires)
-                    rows.append(row)
+            templates = self.templates(dataset)
+
+            def decode(asset: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                # decoded in the worker, while the other requests wait on the network
+                read = read_rows(items, dataset, asset, self._images[dataset][asset][1], templates)
+                self._read.update({(dataset, asset, row["id"]): (row["rev"], wires) for row, wires in read})
+                return [row for row, _ in read]
+
+            found = self._fetch(dataset, order, self.progress if progress is None else progress, decode)
+            rows = [row for a in order for row in found[a]]
             return schema.annotations_frame(rows)
 
-    def _fetch(self, dataset: str, order: list[str], progress: bool) -> dict[str, list[dict[str, Any]]]:
-        """Each image's annotation list as sent (one GET per image, ``self.workers`` at once, under a bar)."""
+    def _fetch(
+        self,
+        dataset: str,
+        order: list[str],
+        progress: bool,
+        decode: Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Each image's annotation list as sent, or ``decode(image, list)`` of it (one GET per image,
+        ``self.workers`` at once, under a bar)."""
         bar = progress_bar(len(order), "listing annotations", progress, "image")
         found: dict[str, list[dict[str, Any]]] = {}
 
         def one(asset: str) -> None:
-            found[asset] = self._wire(dataset, asset)
+            items = self._wire(dataset, asset)
+            found[asset] = decode(asset, items) if decode is not None else items
             bar.update(1)
 
         try:

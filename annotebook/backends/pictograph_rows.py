@@ -246,18 +246,12 @@ def wire_from_row(row: Mapping[str, Any], size: tuple[float, float], new_id: str
 
 
 def _snap(v: float) -> float:
-    """``v`` or a neighbour within 2 ulps with a shorter decimal form: pixels cannot hold every normalised float
-    (no pixel of a 384-high image divides back to 0.1), so the read takes the value a person or a writer meant."""
-    best, candidates = v, [v]
-    for direction in (math.inf, -math.inf):
-        q = v
-        for _ in range(2):
-            q = math.nextafter(q, direction)
-            candidates.append(q)
-    for c in candidates:
-        if len(repr(c)) < len(repr(best)):
-            best = c
-    return best
+    """``v``, or the decimal of at most 15 significant digits within 2 ulps of it: pixels cannot hold every
+    normalised float (no pixel of a 384-high image divides back to 0.1), so the read takes the value a person or a
+    writer meant. Two such decimals are farther apart than 4 ulps, so there is at most one, the nearest 15-digit one.
+    """
+    short = float(f"{v:.15g}")
+    return short if abs(short - v) <= 2 * math.ulp(v) else v
 
 
 def _near(start: float, good: Callable[[float], bool]) -> float:
@@ -293,13 +287,18 @@ def content_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
         return None if _missing(v) else round(float(v), 7)
 
     kind = row["kind"]
-    attrs = schema.normal_value("attributes", row.get("attributes"))
+    raw = row.get("attributes")
+    if isinstance(raw, Mapping):
+        attrs = schema.normal_value("attributes", raw) if raw else None
+    else:
+        attrs = None if _missing(raw) else raw
     if kind == "keypoints" and isinstance(attrs, dict) and "instance_id" in attrs:
         # a new pose is given its instance id by the save: the row's identity does not depend on it
         attrs = schema.normal_value("attributes", {k: v for k, v in attrs.items() if k != "instance_id"} or None)
     label = None if _missing(row.get("label")) else str(row["label"])
     score = r(row.get("score"))
-    head = (kind, label, None if score == 1.0 else score, json.dumps(attrs, sort_keys=True, default=str))
+    shown = json.dumps(attrs, sort_keys=True, default=str) if attrs else "{}"
+    head = (kind, label, None if score == 1.0 else score, shown)
     if kind == "box":
         return (*head, *(r(row.get(c)) for c in ("x0", "y0", "x1", "y1")), r(row.get("rotation")) or 0.0)
     parts = schema.normal_points(row.get("points")) or ()
@@ -310,4 +309,4 @@ def content_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def fingerprint(row: Mapping[str, Any]) -> str:
     """A row's ``rev``: 16 hex digits of its `content_key` (Pictograph gives no revision of its own)."""
-    return hashlib.sha256(json.dumps(content_key(row), default=str).encode()).hexdigest()[:16]
+    return hashlib.blake2b(repr(content_key(row)).encode(), digest_size=8).hexdigest()

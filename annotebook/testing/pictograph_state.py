@@ -121,7 +121,7 @@ class PictographState:
             x, y = rng.random() * 500, rng.random() * 380
             box = {"x": x, "y": y, "w": 20 + rng.random() * 100, "h": 20 + rng.random() * 80}
             ann = {"id": f"syn-{n}", "name": rng.choice(names), "type": "bbox", "bounding_box": box}
-            self.annotations[rng.choice(ids)].append({**ann, "confidence": 1.0, "attributes": []})
+            self.annotations[ids[n % len(ids)]].append({**ann, "confidence": 1.0, "attributes": []})
 
     # -- lookups ---------------------------------------------------------------------------------------------------
     def image_by_path(self, dataset: str, path: str) -> str | None:
