@@ -23,6 +23,7 @@ import json
 import tempfile
 import time
 import uuid
+import warnings
 import zipfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -131,6 +132,28 @@ class PictographTransfer:
             why = last.status.get("error_message") or "no error message given"
             raise BackendError(f"Pictograph export {name!r} of {dataset!r} failed on the server: {why}")
 
+    def _export_lists(self, dataset: str, progress: bool) -> dict[str, list[dict[str, Any]]]:
+        """Every image's annotation list, as held, from one server-side export in Pictograph's JSON (each
+        ``annotations/<file>.json`` names its ``image_uuid``), the export deleted after (its failure is warned)."""
+        name = f"annotebook-load-{uuid.uuid4().hex[:12]}"
+        self._write("POST", f"{API}/exports/", {"dataset_name": dataset, "name": name, "format": "pictograph",
+                                                "include_images": False})  # fmt: skip
+        try:
+            self._wait_export(dataset, name, progress)
+            answer = self._api.get(f"{API}/exports/{quote(name, safe='')}/download", params={"dataset": dataset})
+            link = (answer.get("data") or {}).get("download_url") if isinstance(answer, dict) else None
+            if not link:
+                raise MalformedResponse(f"Pictograph export {name!r} has no download_url: {str(answer)[:200]}")
+            with tempfile.TemporaryFile() as tmp:
+                download(self._files, str(link), tmp, f"export {name} download", progress=progress)
+                tmp.seek(0)
+                return _lists_of(tmp, name)
+        finally:
+            try:
+                self._api.request("DELETE", f"{API}/exports/{quote(name, safe='')}", params={"dataset": dataset})
+            except BackendError as exc:
+                warnings.warn(f"the export {name!r} that this load read was not deleted: {exc}", stacklevel=3)
+
     # -- the dataset download ------------------------------------------------------------------------------
     def _download_dataset(
         self, dataset: str, dest: Path, images: bool, progress: bool, status: str | None
@@ -233,6 +256,24 @@ def _fetch_zip(files: SignedUrls, url: str, dest: Path, what: str, progress: boo
         except zipfile.BadZipFile as exc:
             raise MalformedResponse(f"Pictograph {what}: the archive is not a whole ZIP ({exc}); "
                                     "nothing was extracted") from exc  # fmt: skip
+
+
+def _lists_of(archive: Any, name: str) -> dict[str, list[dict[str, Any]]]:
+    """image id -> its annotation list, from a Pictograph JSON export's ``annotations/*.json``."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    try:
+        with zipfile.ZipFile(archive) as z:
+            for member in z.namelist():
+                if not member.endswith(".json") or PurePosixPath(member).parent.name != "annotations":
+                    continue
+                doc = json.loads(z.read(member))
+                items, image = doc.get("annotations"), doc.get("image_uuid") or doc.get("image_id")
+                if not isinstance(items, list) or not image:
+                    raise MalformedResponse(f"Pictograph export {name!r}: {member} has no image_uuid or annotations")
+                out[str(image)] = items
+    except zipfile.BadZipFile as exc:
+        raise MalformedResponse(f"Pictograph export {name!r}: the archive is not a whole ZIP ({exc})") from exc
+    return out
 
 
 # -- read back -----------------------------------------------------------------------------------------------------

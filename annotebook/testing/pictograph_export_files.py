@@ -67,7 +67,7 @@ def _stem(img: Mapping[str, Any]) -> str:
 
 
 def _json(value: Any) -> bytes:
-    return json.dumps(value, indent=2).encode()
+    return json.dumps(value).encode()
 
 
 def _corners(a: Mapping[str, Any]) -> list[tuple[float, float]]:

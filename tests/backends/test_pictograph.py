@@ -262,3 +262,18 @@ def test_a_pose_the_dataset_cannot_hold_is_named_before_any_write(pictograph_sim
     assert problems is not None and problems["id"].tolist() == ["new-1", "new-2"]
     assert "not a pose class" in problems["problem"].iloc[0] and "has 5 joints" in problems["problem"].iloc[1]
     assert all(r.method == "GET" for r in wire.requests[sent:])
+
+
+def test_the_plain_box_path_gives_the_general_rows_rev() -> None:
+    """Boxes without rotation or attributes are read by a shortcut: its rev must be the one `fingerprint` gives."""
+    import random
+
+    from annotebook.backends.pictograph_rows import _plain_box, fingerprint, row_from_wire
+
+    rng = random.Random(7)
+    for i in range(3000):
+        box = {"x": rng.random() * 600, "y": rng.random() * 400, "w": 1 + rng.random() * 90, "h": 1 + rng.random()}
+        ann = {"id": f"a{i}", "name": "square", "type": "bbox", "bounding_box": box, "attributes": [],
+               "confidence": rng.choice([1.0, 0.5, rng.random()]), **({"created_by": "me"} if i % 3 else {})}  # fmt: skip
+        row = row_from_wire(ann, "d", "a", (640.0, 480.0))
+        assert _plain_box(ann, "d", "a", 640.0, 480.0) == row and row["rev"] == fingerprint(row)

@@ -230,3 +230,23 @@ def test_the_download_of_one_status(pictograph_sim: Simulator, tmp_path: Path) -
     assert files_under(tmp_path) == [f"{n}.json" for n in done]
     assert backend.assets("shapes", status="complete")["name"].tolist() == [
         img["filename"] for img in state.images.values() if img["status"] == "complete"]  # fmt: skip
+
+
+# -- a load read from one export -------------------------------------------------------------------------------------
+def test_a_load_from_one_export_equals_the_load_image_by_image(pictograph_sim: Simulator) -> None:
+    state = pictograph_sim.state
+    backend, _ = _backend(pictograph_sim)
+    by_image = backend.annotations("shapes")
+    bulk, wire = _backend(pictograph_sim)
+    bulk.export_from = 4
+    assets = list(state.images)
+    state.annotations[assets[-1]].append({"id": "late", "name": "square", "type": "bbox", "confidence": 1.0,
+                                          "attributes": [], "bounding_box": {"x": 1, "y": 2, "w": 3, "h": 4}})  # fmt: skip
+    by_export = bulk.annotations("shapes")
+    assert [r.url.path.rsplit("/", 2)[-2] for r in wire.requests if "/annotations/" in r.url.path] == []
+    assert state.exports == {}  # deleted after it was read
+    pd.testing.assert_frame_equal(by_export[by_export["id"] != "late"].reset_index(drop=True), by_image)
+    assert "late" in set(by_export["id"])
+    few = bulk.annotations("shapes", assets[:2])  # fewer than export_from: image by image
+    assert set(few["asset"]) <= set(assets[:2]) and state.exports == {}
+    assert len([r for r in wire.requests if "/annotations/" in r.url.path]) == 2
