@@ -102,8 +102,17 @@ def _plain_box(ann: Mapping[str, Any], dataset: str, asset: str, w: float, h: fl
     author = ann.get("created_by")
     n0, m0, n1, m1 = _norm(x0, w), _norm(y0, h), _norm(x1, w), _norm(y1, h)
     score = math.nan if confidence == 1.0 else confidence
-    key = ("box", label, None if confidence == 1.0 else round(confidence, 7), "{}", round(n0, 7), round(m0, 7),
-           round(n1, 7), round(m1, 7), 0.0)  # `content_key` of this row, built directly
+    key = (
+        "box",
+        label,
+        None if confidence == 1.0 else round(confidence, 7),
+        "{}",
+        round(n0, 7),
+        round(m0, 7),
+        round(n1, 7),
+        round(m1, 7),
+        0.0,
+    )  # `content_key` of this row, built directly
     return {"dataset": dataset, "asset": asset, "id": str(ident), "label": label, "author": author, "score": score,
             "kind": "box", "x0": n0, "y0": m0, "x1": n1, "y1": m1, "rotation": 0.0, "attributes": None,
             "rev": _digest(key)}  # fmt: skip

@@ -273,7 +273,8 @@ def test_the_plain_box_path_gives_the_general_rows_rev() -> None:
     rng = random.Random(7)
     for i in range(3000):
         box = {"x": rng.random() * 600, "y": rng.random() * 400, "w": 1 + rng.random() * 90, "h": 1 + rng.random()}
+        who = {"created_by": "me"} if i % 3 else {}
         ann = {"id": f"a{i}", "name": "square", "type": "bbox", "bounding_box": box, "attributes": [],
-               "confidence": rng.choice([1.0, 0.5, rng.random()]), **({"created_by": "me"} if i % 3 else {})}  # fmt: skip
+               "confidence": rng.choice([1.0, 0.5, rng.random()]), **who}  # fmt: skip
         row = row_from_wire(ann, "d", "a", (640.0, 480.0))
         assert _plain_box(ann, "d", "a", 640.0, 480.0) == row and row["rev"] == fingerprint(row)
