@@ -377,3 +377,76 @@ def test_what_the_sdk_saved_annotebook_loads_identically(pictograph_sim: Simulat
     assert [kp["points"][0][0] * w, kp["points"][0][1] * h] == pytest.approx([300.5, 200.5], abs=1e-9)
     other = rows.loc["sdk-bulk"]
     assert (other["asset"], other["rotation"]) == (second, 0.0)
+
+
+# -- exports and the dataset download, by the SDK and read back by annotebook ------------------------------------------
+FORMATS = ("pictograph", "darwin", "coco", "yolo", "yolo_obb", "yolo_pose", "dota", "pascal_voc", "cvat", "datumaro",
+           "labelme", "csv")  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_exports_in_every_format_are_created_polled_and_downloaded(
+    pictograph_sim: Simulator, mode: str, tmp_path: Path
+) -> None:
+    import zipfile
+
+    state = pictograph_sim.state
+    ops = []
+    for fmt in FORMATS:
+        ops += [op("exports.create", "shapes", f"sdk-{fmt}", format=fmt, include_images=fmt == "coco",
+                   poll_interval=0.01),
+                op("exports.download", "shapes", f"sdk-{fmt}", str(tmp_path / f"{fmt}.zip"))]  # fmt: skip
+    *answers, listed = run_sdk(pictograph_sim, mode, *ops, op("exports.list", dataset_name="shapes"))
+    for fmt, made, got in zip(FORMATS, answers[::2], answers[1::2], strict=True):
+        export = value(made)
+        assert (export["name"], export["format"], export["status"]) == (f"sdk-{fmt}", fmt, "completed")
+        assert export["image_count"] == len(state.images) and export["download_url"]
+        with zipfile.ZipFile(value(got)) as z:
+            assert z.testzip() is None and z.namelist()
+            assert (fmt == "coco") == any(n.startswith("images/") for n in z.namelist())
+    assert sorted(e["name"] for e in value(listed)) == sorted(f"sdk-{f}" for f in FORMATS)
+    assert not list(tmp_path.glob("*.part"))
+
+    state.export_failure = "the exporter ran out of memory"
+    failed, again = run_sdk(
+        pictograph_sim,
+        mode,
+        op("exports.create", "shapes", "sdk-bad", format="coco", poll_interval=0.01),
+        op("exports.create", "shapes", "sdk-coco", format="coco", poll_interval=0.01),
+    )
+    assert failed["raised"] == "ApiError" and "the exporter ran out of memory" in failed["message"]
+    assert (again["raised"], again["status"], again["code"]) == ("ConflictError", 409, "conflict")
+
+
+def _load(sim: Simulator) -> pd.DataFrame:
+    return _connect(sim).annotations()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_what_the_sdk_downloaded_annotebook_reads_as_its_load(
+    pictograph_sim: Simulator, mode: str, tmp_path: Path
+) -> None:
+    from annotebook.backends.pictograph import read_export
+
+    full, exported, _ = run_sdk(
+        pictograph_sim,
+        mode,
+        op("datasets.download", "shapes", str(tmp_path / "full")),
+        op("exports.create", "shapes", "sdk-json", format="pictograph", poll_interval=0.01),
+        op("exports.download", "shapes", "sdk-json", str(tmp_path / "json.zip")),
+    )
+    assert value(full)["failures"] == [] and value(exported)["status"] == "completed"
+    loaded = _load(pictograph_sim)
+    templates = _connect(pictograph_sim).backend.templates("shapes")
+    written = sorted(p for p in (tmp_path / "full").iterdir())
+    downloaded = read_export(ab.ExportResult.of("pictograph", "shapes", "pictograph", tmp_path / "full", written),
+                             templates=templates)  # sizes from the images the SDK wrote beside the files  # fmt: skip
+    assert_same_rows(downloaded, loaded)
+    assert downloaded.sort_values("id")["rev"].tolist() == loaded.sort_values("id")["rev"].tolist()
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "json.zip") as z:
+        z.extractall(tmp_path / "json")
+    files = sorted(p for p in (tmp_path / "json").rglob("*") if p.is_file())
+    from_export = read_export(ab.ExportResult.of("pictograph", "shapes", "pictograph", tmp_path / "json", files))
+    assert_same_rows(from_export, loaded)
