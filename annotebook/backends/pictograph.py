@@ -372,9 +372,10 @@ class PictographBackend(PictographTransfer):
             body.append(wire_from_row(row, size, new_id=str(uuid.uuid4()) if new else None))
         return body
 
-    def _write(self, method: str, url: str, body: Any) -> Any:
-        """One write with its own ``Idempotency-Key`` (kept across retries); a 422 names every field refused."""
-        headers = {"Idempotency-Key": uuid.uuid4().hex, "Content-Type": "application/json"}
+    def _write(self, method: str, url: str, body: Any, key: str | None = None) -> Any:
+        """One write with its own ``Idempotency-Key`` (or ``key``, to send one write again); a 422 names every
+        field refused."""
+        headers = {"Idempotency-Key": key or uuid.uuid4().hex, "Content-Type": "application/json"}
         try:
             return self._api.json(method, url, json=body, headers=headers)
         except BackendError as exc:

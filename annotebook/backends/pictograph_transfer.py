@@ -34,7 +34,7 @@ from urllib.parse import quote, urlsplit
 import pandas as pd
 
 from .. import schema
-from ..errors import BackendError, MalformedResponse
+from ..errors import BackendError, ConnectionFailed, MalformedResponse, ServerError
 from ..formats import load
 from ._http import ApiClient, SignedUrls
 from ._lifecycle import Poll, download, quick_first, wait_with_bar
@@ -70,7 +70,7 @@ class PictographTransfer:
     if TYPE_CHECKING:  # provided by PictographBackend
 
         def _list_images(self, dataset: str, status: str | None = None) -> list[dict[str, Any]]: ...
-        def _write(self, method: str, url: str, body: Any) -> Any: ...
+        def _write(self, method: str, url: str, body: Any, key: str | None = None) -> Any: ...
         def templates(self, dataset: str, fresh: bool = True) -> Templates: ...
         def assets(self, dataset: str) -> pd.DataFrame: ...
 
@@ -100,7 +100,7 @@ class PictographTransfer:
         body.update({k: opts[k] for k in ("class_filter", "status_filter") if opts[k] is not None})
         if opts["organize_by_split"]:
             body["organize_by_split"] = True
-        made = self._write("POST", f"{API}/exports/", body)
+        made = self._create(body)
         export_id = str((made.get("data") or {}).get("id")) if isinstance(made, dict) else None
         self._wait_export(dataset, name, progress)
         answer = self._api.get(f"{API}/exports/{quote(name, safe='')}/download", params={"dataset": dataset})
@@ -111,6 +111,15 @@ class PictographTransfer:
         written = _fetch_zip(self._files, str(link), dest, f"export {name} download", progress)
         reader = READERS.get(fmt, (None,))[0] if fmt != "pictograph" else None
         return ExportResult.of("pictograph", dataset, fmt, dest, written, reader, export_id)
+
+    def _create(self, body: dict[str, Any]) -> Any:
+        """Ask for an export; an answer lost to a cut or a 5xx is asked again once with the same
+        ``Idempotency-Key``, which Pictograph answers with the first answer rather than a second export."""
+        key = uuid.uuid4().hex
+        try:
+            return self._write("POST", f"{API}/exports/", body, key)
+        except (ServerError, ConnectionFailed):
+            return self._write("POST", f"{API}/exports/", body, key)
 
     def _wait_export(self, dataset: str, name: str, progress: bool) -> None:
         url = f"{API}/exports/{quote(name, safe='')}"
@@ -136,8 +145,7 @@ class PictographTransfer:
         """Every image's annotation list, as held, from one server-side export in Pictograph's JSON (each
         ``annotations/<file>.json`` names its ``image_uuid``), the export deleted after (its failure is warned)."""
         name = f"annotebook-load-{uuid.uuid4().hex[:12]}"
-        self._write("POST", f"{API}/exports/", {"dataset_name": dataset, "name": name, "format": "pictograph",
-                                                "include_images": False})  # fmt: skip
+        self._create({"dataset_name": dataset, "name": name, "format": "pictograph", "include_images": False})
         try:
             self._wait_export(dataset, name, progress)
             answer = self._api.get(f"{API}/exports/{quote(name, safe='')}/download", params={"dataset": dataset})

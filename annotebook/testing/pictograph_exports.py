@@ -84,7 +84,7 @@ class ExportJob:
 
 def _zip(files: dict[str, bytes]) -> bytes:
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:  # a server favours speed
         for name, data in sorted(files.items()):
             z.writestr(name, data)
     return out.getvalue()

@@ -55,6 +55,7 @@ class PictographState:
         self.images: dict[str, dict[str, Any]] = {}  # image id -> Image (without URLs)
         self.files: dict[str, Path] = {}
         self.annotations: dict[str, list[dict[str, Any]]] = {}  # image id -> its list, as saved
+        self._by_path: dict[str, str] = {}  # "directory/filename" -> image id
         #: Idempotency-Key -> (status, answer) of the write that first carried it
         self.idempotent: dict[str, tuple[int, Any]] = {}
         self.classes: list[dict[str, Any]] = []
@@ -101,6 +102,7 @@ class PictographState:
             self.annotations[image_id] += _seed_annotations(r, w, h, f"{digest[:8]}-{n}", joints, instance)
 
     def _add_image(self, image_id: str, filename: str, width: int, height: int, status: str, size: int) -> None:
+        self._by_path[filename] = image_id  # at the dataset's root: no directory
         self.images[image_id] = {
             "id": image_id, "dataset_id": self.dataset_id, "filename": filename, "status": status, "split": None,
             "file_size": size, "width": width, "height": height,
@@ -128,11 +130,8 @@ class PictographState:
         """The id of the image at ``{directory/filename}`` of ``dataset`` (name or id); a bare id is taken too."""
         if dataset not in (self.dataset_name, self.dataset_id):
             return None
-        folder, _, filename = path.strip("/").rpartition("/")
-        for image_id, img in self.images.items():
-            if img["filename"] == filename and (img["directory_path"] or "").strip("/") == folder:
-                return image_id
-        return path if path in self.images else None
+        found = self._by_path.get(path.strip("/"))
+        return found if found is not None else path if path in self.images else None
 
     def dataset(self) -> dict[str, Any]:
         count = sum(len(v) for v in self.annotations.values())

@@ -184,6 +184,17 @@ def test_a_broken_zip_is_named_and_nothing_is_extracted(pictograph_sim: Simulato
     assert files_under(tmp_path) == []
 
 
+@pytest.mark.parametrize("fault", ["fail_after", "cut_after"])
+def test_a_create_whose_answer_is_lost_makes_one_export(pictograph_sim: Simulator, tmp_path: Path, fault: str) -> None:
+    state = pictograph_sim.state
+    backend, wire = _backend(pictograph_sim)
+    state.faults.update({fault: 1})  # the create lands, its answer is lost
+    result = backend.export("coco", tmp_path, "shapes", progress=False, name="once")
+    creates = [r for r in wire.requests if r.method == "POST"]
+    assert len(creates) == 2 and len({r.headers["Idempotency-Key"] for r in creates}) == 1
+    assert [j.name for j in state.exports.values()] == ["once"] and result.paths
+
+
 def test_polls_ride_out_a_rate_limit_and_latency(pictograph_sim: Simulator, tmp_path: Path) -> None:
     backend, _ = _backend(pictograph_sim)
     backend._api.backoff = 0
