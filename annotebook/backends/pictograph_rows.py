@@ -237,6 +237,8 @@ def _keypoint_problems(row: Mapping[str, Any], part: tuple[float, ...], template
             else f"{label!r} is not a pose class (one whose skeleton names its joints: {sorted(templates)})"
         )
         return [("points", f"a Pictograph pose of {n} points needs a class of {n} joints: {why}")]
+    if n > 1 and OCCLUDED in (row.get("attributes") or {}):
+        return [("attributes", "a pose's joints are occluded by their visibility (1), not by an attribute")]
     labelled = [k for k in range(n) if int(vis[k]) != 0]
     if (n == 1 and not labelled) or any(int(v) not in (0, 1, 2) for v in vis):
         return [("visibility", "a Pictograph keypoint is labelled (visibility 1 or 2; 0 only for a pose's joint)")]

@@ -254,13 +254,17 @@ def test_a_pose_the_dataset_cannot_hold_is_named_before_any_write(pictograph_sim
     bad = pd.DataFrame([{"id": "new-1", "asset": asset, "label": "circle", "kind": "keypoints",
                          "points": ((0.1, 0.1, 0.2, 0.2),), "visibility": (2, 2)},
                         {"id": "new-2", "asset": asset, "label": "star-tips", "kind": "keypoints",
-                         "points": ((0.1, 0.1, 0.2, 0.2),), "visibility": (2, 2)}])  # fmt: skip
+                         "points": ((0.1, 0.1, 0.2, 0.2),), "visibility": (2, 2)},
+                        {"id": "new-3", "asset": asset, "label": "star-tips", "kind": "keypoints",
+                         "points": ((0.1, 0.1) * 5,), "visibility": (2,) * 5,
+                         "attributes": {"occluded": True}}])  # fmt: skip
     sent = len(wire.requests)
     with pytest.raises(ValidationError) as caught:
         backend.check_rows("shapes", bad)
     problems = caught.value.problems
-    assert problems is not None and problems["id"].tolist() == ["new-1", "new-2"]
+    assert problems is not None and problems["id"].tolist() == ["new-1", "new-2", "new-3"]
     assert "not a pose class" in problems["problem"].iloc[0] and "has 5 joints" in problems["problem"].iloc[1]
+    assert "by their visibility" in problems["problem"].iloc[2]
     assert all(r.method == "GET" for r in wire.requests[sent:])
 
 
