@@ -261,3 +261,25 @@ def test_a_load_from_one_export_equals_the_load_image_by_image(pictograph_sim: S
     few = bulk.annotations("shapes", assets[:2])  # fewer than export_from: image by image
     assert set(few["asset"]) <= set(assets[:2]) and state.exports == {}
     assert len([r for r in wire.requests if "/annotations/" in r.url.path]) == 2
+
+
+@pytest.mark.slow
+def test_the_download_of_more_than_ten_thousand_images_gets_them_all(tmp_path: Path) -> None:
+    """At the platform's own cap: the listing stops at 10,000 items, the image pages bring the other 50."""
+    from annotebook.testing import start
+
+    sim = start("pictograph", key=PICTOGRAPH_KEY, n_assets=10_050, n_annotations=10_050)
+    try:
+        backend, wire = _backend(sim)
+        backend.workers = 32
+        result = backend.export("pictograph", tmp_path, "shapes", progress=False)
+        assert len(result.files) == 10_050 and len(list(tmp_path.glob("*.json"))) == 10_050
+        (listing,) = [r for r in wire.requests if r.url.path.endswith("/download")]
+        answered = json.loads(httpx.get(str(listing.url), headers={"X-API-Key": PICTOGRAPH_KEY}).content)
+        assert len(answered["data"]["items"]) == 10_000  # the cap is the platform's, not made small here
+        pages = [dict(r.url.params)["offset"] for r in wire.requests if r.url.path.endswith("/images/")]
+        assert pages == [str(n) for n in range(0, 11_000, 1000)]
+        back = read_export(result, backend.assets("shapes"))
+        assert len(back) == 10_050 and back["asset"].nunique() == 10_050
+    finally:
+        sim.stop()
