@@ -1,0 +1,127 @@
+"""The annotations as the checks see them: live rows, extents, pixel sizes and label groups, computed once."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from annotebook.geometry import extent
+from annotebook.schema import STR
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.intp]
+
+#: kinds whose rows are regions: they have an area, and may duplicate or overlap each other
+REGION_KINDS = ("box", "polygon")
+
+
+class View:
+    """Arrays of the non-deleted rows of ``anns`` that several checks share.
+
+    ``assets`` gives pixel sizes (aspects and sizes are then measured in pixels; without it, in normalised units)
+    and the list of assets (for empty assets); ``labels`` is the labels table (for unknown labels).
+    """
+
+    def __init__(self, anns: pd.DataFrame, assets: pd.DataFrame | None = None, labels: pd.DataFrame | None = None):
+        deleted = anns["deleted"].fillna(False).to_numpy(dtype=bool) if "deleted" in anns.columns else False
+        self.anns = anns[~np.asarray(deleted, dtype=bool)] if np.any(deleted) else anns
+        self.assets = assets
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.anns)
+
+    def column(self, name: str) -> npt.NDArray[Any]:
+        """A column's values as objects, None where missing (a missing column reads as all None)."""
+        if name not in self.anns.columns:
+            return np.full(len(self.anns), None, dtype=object)
+        out = self.anns[name].to_numpy(dtype=object, copy=True)
+        out[pd.isna(out)] = None
+        return out
+
+    @cached_property
+    def ids(self) -> npt.NDArray[Any]:
+        return self.column("id")
+
+    @cached_property
+    def asset(self) -> npt.NDArray[Any]:
+        return self.column("asset")
+
+    @cached_property
+    def asset_codes(self) -> IntArray:
+        """A small integer per (dataset, asset), in sorted order of the keys."""
+        keys = self._keys(self.anns)
+        return np.asarray(pd.factorize(keys, sort=True)[0], dtype=np.intp)
+
+    @staticmethod
+    def _keys(df: pd.DataFrame) -> pd.Series:
+        dataset = df["dataset"].astype(STR) if "dataset" in df.columns else pd.Series("", index=df.index, dtype=STR)
+        return dataset.fillna("") + "\x1f" + df["asset"].astype(STR).fillna("")
+
+    @cached_property
+    def kind(self) -> npt.NDArray[Any]:
+        return self.column("kind")
+
+    def of_kind(self, *kinds: str) -> BoolArray:
+        return np.asarray(self.anns["kind"].isin(kinds).to_numpy(dtype=bool))
+
+    @cached_property
+    def label(self) -> npt.NDArray[Any]:
+        return self.column("label")
+
+    @cached_property
+    def label_codes(self) -> IntArray:
+        """An integer per label (-1 where missing)."""
+        return np.asarray(pd.factorize(self.anns["label"])[0], dtype=np.intp)
+
+    @cached_property
+    def extent(self) -> FloatArray:
+        """(n, 4) normalised axis-aligned extents (rotated boxes: the rotated rectangle's extent); NaN if none."""
+        return extent(self.anns, self._assets_for_rotation).to_numpy(dtype=np.float64)
+
+    @cached_property
+    def corners(self) -> FloatArray:
+        """(n, 4) x0, y0, x1, y1 as stored (a rotated box's unrotated corners)."""
+        return self.anns[["x0", "y0", "x1", "y1"]].to_numpy(dtype=np.float64, na_value=np.nan)
+
+    @property
+    def _assets_for_rotation(self) -> pd.DataFrame | None:
+        if self.assets is None or not self.sized.all():
+            return None
+        return self.assets
+
+    @cached_property
+    def size(self) -> FloatArray:
+        """(n, 2) pixel width and height of each row's asset; NaN when unknown (no assets table, no size)."""
+        out = np.full((len(self.anns), 2), np.nan)
+        if self.assets is None or not len(self.anns):
+            return out
+        table = self.assets.assign(_key=self._keys(self.assets)).drop_duplicates("_key").set_index("_key")
+        sizes = table.reindex(self._keys(self.anns).to_numpy())[["width", "height"]]
+        return np.asarray(sizes.to_numpy(dtype=np.float64, na_value=np.nan))
+
+    @cached_property
+    def sized(self) -> BoolArray:
+        return np.asarray(np.isfinite(self.size).all(axis=1) & (self.size > 0).all(axis=1))
+
+    @cached_property
+    def scale(self) -> FloatArray:
+        """(n, 2) the factor to pixels: the asset's size where known, else 1 (normalised units)."""
+        return np.where(self.sized[:, None], self.size, 1.0)
+
+    @cached_property
+    def wh(self) -> FloatArray:
+        """(n, 2) width and height of each row's box (corners as stored) or extent, in pixels where known."""
+        box = self.of_kind("box", "grounding")
+        c = np.where(box[:, None], self.corners, self.extent)
+        return np.stack([c[:, 2] - c[:, 0], c[:, 3] - c[:, 1]], axis=1) * self.scale
+
+    @cached_property
+    def region(self) -> BoolArray:
+        """Region rows (boxes, polygons) with a finite extent."""
+        return self.of_kind(*REGION_KINDS) & np.isfinite(self.extent).all(axis=1)

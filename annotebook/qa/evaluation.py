@@ -1,0 +1,319 @@
+"""`evaluate`: predictions against ground truth, the COCO way.
+
+Box rows are matched per asset and label with COCO's greedy rules (`annotebook.qa.matching`), at COCO's ten IoU
+thresholds 0.50:0.05:0.95 and at the caller's ``iou``. AP per label is COCO's: 101-point interpolated precision
+over recall, averaged over the thresholds; mAP is the mean over labels with ground truth. With boxes in pixels
+(an assets table with sizes), ``maxDets`` 100 and area range "all", the numbers equal pycocotools' ``COCOeval``
+(``iouType="bbox"``) to float rounding; a test checks it against pycocotools on a 10,000-image set.
+
+Crowd regions (``attributes["iscrowd"]`` true) follow COCO: they are ignored, absorb any number of detections,
+and a detection's IoU with them divides by the detection's area.
+
+>>> ev = evaluate(anns, preds, iou=0.5, assets=assets)  # doctest: +SKIP
+>>> ev.summary()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from annotebook.schema import STR
+
+from ._view import View
+from .matching import Boxes, Match, match
+
+__all__ = ["IOU_THRESHOLDS", "RECALL_THRESHOLDS", "Evaluation", "evaluate"]
+
+#: COCO's thresholds, built exactly as pycocotools builds them
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
+BACKGROUND = "(background)"
+MATCH_COLUMNS = {
+    "id": STR,
+    "asset": STR,
+    "label": STR,
+    "source": STR,
+    "outcome": STR,
+    "match": STR,
+    "iou": "float64",
+    "score": "float64",
+}
+
+
+@dataclass(frozen=True)
+class _Side:
+    """The rows of one side (truth or predictions) taking part, as arrays."""
+
+    ids: npt.NDArray[Any]
+    asset: npt.NDArray[Any]
+    asset_code: npt.NDArray[np.intp]
+    label: npt.NDArray[Any]
+    xywh: npt.NDArray[np.float64]
+    score: npt.NDArray[np.float64]
+    crowd: npt.NDArray[np.bool_]
+
+
+def _side(df: pd.DataFrame, assets: pd.DataFrame | None, kinds: tuple[str, ...], keys: pd.Index) -> _Side:
+    view = View(df, assets)
+    rows = view.of_kind(*kinds) & np.isfinite(view.corners).all(axis=1) & pd.notna(view.label)
+    c = np.where(view.of_kind("box")[:, None], view.corners, view.extent)[rows]
+    scale = view.scale[rows]
+    x0, y0 = c[:, 0] * scale[:, 0], c[:, 1] * scale[:, 1]
+    xywh = np.stack([x0, y0, c[:, 2] * scale[:, 0] - x0, c[:, 3] * scale[:, 1] - y0], axis=1)
+    akeys = View._keys(view.anns).to_numpy()[rows]
+    code = keys.get_indexer(akeys)
+    inside = code >= 0  # predictions on assets the truth does not have are left out, as COCO does
+    score = pd.to_numeric(view.anns["score"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[rows]
+    return _Side(
+        view.ids[rows][inside],
+        view.asset[rows][inside],
+        code[inside],
+        view.label[rows][inside],
+        xywh[inside],
+        np.nan_to_num(score[inside], nan=1.0),
+        _crowd(view.column("attributes")[rows])[inside],
+    )
+
+
+def _crowd(attributes: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    has = np.flatnonzero([isinstance(a, dict) and bool(a) for a in attributes])
+    out = np.zeros(len(attributes), dtype=bool)
+    out[has] = [bool(attributes[i].get("iscrowd", False)) for i in has]
+    return out
+
+
+def evaluate(
+    truth: pd.DataFrame,
+    preds: pd.DataFrame,
+    iou: float = 0.5,
+    assets: pd.DataFrame | None = None,
+    max_dets: int = 100,
+    kinds: tuple[str, ...] = ("box",),
+) -> Evaluation:
+    """Match ``preds`` (rows with a ``score``; NaN counts as 1) to ``truth`` and measure them (see the module).
+
+    ``assets`` gives pixel sizes (COCO measures in pixels) and the set of images: predictions on other assets
+    are left out. ``kinds``: the rows compared (default box rows; ``("box", "polygon")`` adds polygon extents).
+    """
+    live_assets = assets if assets is not None else truth[["dataset", "asset"]].drop_duplicates()
+    keys = pd.Index(View._keys(live_assets).drop_duplicates().sort_values().to_numpy())
+    gt, dt = _side(truth, assets, kinds, keys), _side(preds, assets, kinds, keys)
+    labels = pd.Index(sorted(set(gt.label.tolist()) | set(dt.label.tolist())))
+    gl, dl = labels.get_indexer(gt.label), labels.get_indexer(dt.label)
+    n_labels = max(len(labels), 1)
+    gb = Boxes(gt.asset_code * n_labels + gl, gt.xywh, crowd=gt.crowd)
+    db = Boxes(dt.asset_code * n_labels + dl, dt.xywh, score=dt.score)
+    thresholds = np.unique(np.r_[IOU_THRESHOLDS, iou])
+    m = match(gb, db, thresholds, max_dets)
+    return Evaluation(gt, dt, labels, gl, dl, m, thresholds, float(iou), max_dets)
+
+
+class Evaluation:
+    """The result of `evaluate`: the match table, AP per label, mAP, precision / recall, confusion, PR curves."""
+
+    def __init__(
+        self,
+        gt: _Side,
+        dt: _Side,
+        labels: pd.Index,
+        gt_label: npt.NDArray[np.intp],
+        dt_label: npt.NDArray[np.intp],
+        m: Match,
+        thresholds: npt.NDArray[np.float64],
+        iou: float,
+        max_dets: int,
+    ):
+        self._gt, self._dt, self._labels = gt, dt, labels
+        self._gl, self._dl, self._m = gt_label, dt_label, m
+        self._thresholds, self.iou, self.max_dets = thresholds, iou, max_dets
+
+    def _t(self, iou: float) -> int:
+        return int(np.argmin(np.abs(self._thresholds - iou)))
+
+    # -- COCO accumulation ----------------------------------------------------------------------------------
+    @cached_property
+    def _curves(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """(precision (T, R, K), recall (T, K), positives per label): COCO's ``accumulate`` for area "all"."""
+        return accumulate(self._gt, self._dt, self._gl, self._dl, self._m, len(self._labels), self.max_dets)
+
+    @property
+    def precision(self) -> npt.NDArray[np.float64]:
+        """COCO's interpolated precision, shape (IoU thresholds, 101 recall points, labels); -1 where no truth."""
+        return self._curves[0]
+
+    @cached_property
+    def ap(self) -> pd.Series:
+        """AP@[.5:.95] per label with ground truth (COCO's per-category AP)."""
+        return self._ap(slice(None))
+
+    def _ap(self, which: Any) -> pd.Series:
+        coco = np.isin(self._thresholds, IOU_THRESHOLDS) if isinstance(which, slice) else which
+        p = self.precision[coco]
+        has = self._curves[2] > 0
+        values = p[..., has].reshape(-1, int(has.sum())).mean(axis=0) if has.any() else np.zeros(0)
+        return pd.Series(values, index=self._labels[has], name="AP", dtype="float64")
+
+    @property
+    def map(self) -> float:
+        """mAP@[.5:.95]: COCO's ``stats[0]``."""
+        return float(self.ap.mean()) if len(self.ap) else float("nan")
+
+    def ap_at(self, iou: float) -> pd.Series:
+        """AP per label at one IoU threshold (one of COCO's ten, or the ``iou`` given to `evaluate`)."""
+        return self._ap(np.isclose(self._thresholds, iou))
+
+    # -- tables ---------------------------------------------------------------------------------------------
+    @cached_property
+    def matches(self) -> pd.DataFrame:
+        """One row per ground-truth and per predicted box at ``iou``: outcome TP / FP / FN (``ignored``: a crowd
+        region, or a prediction matched to one), the matched row's id, the IoU (a prediction's best IoU with the
+        truth of its label when unmatched) and the score. Predictions past ``max_dets`` per asset and label are
+        ``FP`` as COCO does not count them at all: see ``outcome == "skipped"``."""
+        t = self._t(self.iou)
+        gt, dt, m = self._gt, self._dt, self._m
+        dm, gm = m.dt_gt[t], m.gt_dt[t]
+        dt_out = np.where(dm >= 0, np.where(gt.crowd[np.maximum(dm, 0)], "ignored", "TP"), "FP")
+        dt_out = np.where(m.dt_rank >= self.max_dets, "skipped", dt_out)
+        gt_out = np.where(gt.crowd, "ignored", np.where(gm >= 0, "TP", "FN"))
+        gt_iou = np.where(gm >= 0, m.dt_iou[t][np.maximum(gm, 0)], np.nan)
+        frame = pd.DataFrame(
+            {
+                "id": np.r_[gt.ids, dt.ids],
+                "asset": np.r_[gt.asset, dt.asset],
+                "label": np.r_[gt.label, dt.label],
+                "source": np.r_[np.full(len(gt.ids), "truth"), np.full(len(dt.ids), "prediction")],
+                "outcome": np.r_[gt_out, dt_out],
+                "match": np.r_[np.where(gm >= 0, dt.ids[np.maximum(gm, 0)], None), np.where(dm >= 0, gt.ids[np.maximum(dm, 0)], None)]
+                if len(dt.ids) and len(gt.ids)
+                else np.full(len(gt.ids) + len(dt.ids), None),
+                "iou": np.r_[gt_iou, m.dt_iou[t]],
+                "score": np.r_[np.full(len(gt.ids), np.nan), dt.score],
+            }
+        )
+        return frame.astype(MATCH_COLUMNS)
+
+    def summary(self, score: float | None = None) -> pd.DataFrame:
+        """Per label: truth and prediction counts, TP / FP / FN, precision and recall at ``iou`` (predictions with
+        a score of at least ``score``, default all), AP@[.5:.95], AP50, AP75 and AP at ``iou``; a last row "all"
+        with the totals and the means (mAP)."""
+        mt = self.matches
+        if score is not None:
+            mt = mt[(mt["source"] == "truth") | (mt["score"] >= score)]
+            mt = _unmatch_dropped(mt)
+        counted = mt[mt["outcome"] != "ignored"]
+        table = pd.crosstab(counted["label"], [counted["source"], counted["outcome"]])
+        out = pd.DataFrame(index=pd.Index(self._labels, name="label"))
+        get = lambda s, o: table[(s, o)] if (s, o) in table.columns else 0  # noqa: E731
+        out["truth"] = (get("truth", "TP") + get("truth", "FN")) if len(table) else 0
+        out["predicted"] = (get("prediction", "TP") + get("prediction", "FP")) if len(table) else 0
+        out["TP"] = get("prediction", "TP") if len(table) else 0
+        out["FP"] = get("prediction", "FP") if len(table) else 0
+        out["FN"] = get("truth", "FN") if len(table) else 0
+        out = out.fillna(0).astype("int64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["precision"] = out["TP"] / (out["TP"] + out["FP"])
+            out["recall"] = out["TP"] / (out["TP"] + out["FN"])
+        out["AP"] = self.ap.reindex(out.index)
+        out["AP50"] = self.ap_at(0.5).reindex(out.index)
+        out["AP75"] = self.ap_at(0.75).reindex(out.index)
+        out[f"AP@{self.iou:g}"] = self.ap_at(self.iou).reindex(out.index)
+        total = out[["truth", "predicted", "TP", "FP", "FN"]].sum()
+        all_row = pd.DataFrame([total], index=pd.Index(["all"], name="label"))
+        all_row["precision"] = total["TP"] / max(total["TP"] + total["FP"], 1)
+        all_row["recall"] = total["TP"] / max(total["TP"] + total["FN"], 1)
+        for c in ("AP", "AP50", "AP75", f"AP@{self.iou:g}"):
+            all_row[c] = out[c].mean()
+        return pd.concat([out, all_row])
+
+    def confusion(self, score: float = 0.5, iou: float | None = None) -> pd.DataFrame:
+        """Counts of (true label, predicted label), matching across labels: per asset, predictions with a score
+        of at least ``score`` in order of score each take the unmatched truth box of highest IoU (at least
+        ``iou``, default the evaluation's). Truth left unmatched counts in the ``(background)`` column,
+        predictions left unmatched in the ``(background)`` row."""
+        iou = self.iou if iou is None else iou
+        gt, dt = self._gt, self._dt
+        sure = np.flatnonzero(dt.score >= score)
+        m = match(
+            Boxes(gt.asset_code, gt.xywh),
+            Boxes(dt.asset_code[sure], dt.xywh[sure], score=dt.score[sure]),
+            np.array([iou]),
+            max_dets=None,
+        )
+        names = [*map(str, self._labels), BACKGROUND]
+        k = len(self._labels)
+        true = np.r_[self._gl, np.full(int((m.dt_gt[0] < 0).sum()), k)]
+        pred = np.r_[np.where(m.gt_dt[0] >= 0, self._dl[sure][np.maximum(m.gt_dt[0], 0)], k), self._dl[sure][m.dt_gt[0] < 0]]
+        counts = np.zeros((k + 1, k + 1), dtype=np.int64)
+        np.add.at(counts, (true, pred), 1)
+        return pd.DataFrame(counts, index=pd.Index(names, name="truth"), columns=pd.Index(names, name="predicted"))
+
+    def plot_pr(self, ax: Any = None, iou: float | None = None, labels: pd.DataFrame | None = None) -> Any:
+        """PR curves per label at ``iou`` (default the evaluation's), in the labels table's colours; the Axes."""
+        from .plots import plot_pr
+
+        return plot_pr(self, ax=ax, iou=self.iou if iou is None else iou, labels=labels)
+
+    def pr_curve(self, iou: float) -> pd.DataFrame:
+        """COCO's interpolated precision at the 101 recall points for one IoU threshold: one column per label."""
+        t = self._t(iou)
+        has = self._curves[2] > 0
+        return pd.DataFrame(self.precision[t][:, has], index=pd.Index(RECALL_THRESHOLDS, name="recall"), columns=self._labels[has])
+
+    def __repr__(self) -> str:
+        return f"<Evaluation: {len(self._gt.ids)} truth, {len(self._dt.ids)} predictions, mAP@[.5:.95] {self.map:.4f}>"
+
+
+def _unmatch_dropped(mt: pd.DataFrame) -> pd.DataFrame:
+    """After dropping low-score predictions, truth matched to a dropped prediction becomes FN."""
+    kept = set(mt.loc[mt["source"] == "prediction", "id"])
+    lost = (mt["source"] == "truth") & (mt["outcome"] == "TP") & ~mt["match"].isin(kept)
+    return mt.assign(outcome=mt["outcome"].where(~lost, "FN"))
+
+
+def accumulate(
+    gt: _Side,
+    dt: _Side,
+    gl: npt.NDArray[np.intp],
+    dl: npt.NDArray[np.intp],
+    m: Match,
+    n_labels: int,
+    max_dets: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """COCO's ``accumulate`` for all labels and thresholds at once: precision (T, R, K), recall (T, K), positives."""
+    n_t, n_r = m.dt_gt.shape[0], len(RECALL_THRESHOLDS)
+    positives = np.bincount(gl[~gt.crowd], minlength=n_labels).astype(np.int64)
+    precision = np.full((n_t, n_r, n_labels), -1.0)
+    recall = np.full((n_t, n_labels), -1.0)
+    precision[:, :, positives > 0] = 0.0
+    recall[:, positives > 0] = 0.0
+    keep = np.flatnonzero((m.dt_rank < max_dets) & (positives[dl] > 0))
+    if not len(keep):
+        return precision, recall, positives
+    # COCO sorts each label's detections by score, ties by image (ascending id) then by place in the image
+    order = keep[np.lexsort((m.dt_rank[keep], dt.asset_code[keep], -dt.score[keep], dl[keep]))]
+    lab = dl[order]
+    matched = m.dt_gt[:, order]
+    ignored = np.where(matched >= 0, gt.crowd[np.maximum(matched, 0)], False)
+    tp = ((matched >= 0) & ~ignored).astype(np.float64)
+    fp = ((matched < 0) & ~ignored).astype(np.float64)
+    starts = np.r_[0, np.flatnonzero(lab[1:] != lab[:-1]) + 1]
+    ends = np.r_[starts[1:], len(lab)]
+    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):  # one pass per label, all thresholds at once
+        k = lab[lo]
+        tps, fps = np.cumsum(tp[:, lo:hi], axis=1), np.cumsum(fp[:, lo:hi], axis=1)
+        rc = tps / positives[k]
+        pr = tps / (fps + tps + np.spacing(1))
+        pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # COCO's precision envelope
+        recall[:, k] = rc[:, -1]
+        for t in range(n_t):
+            at = np.searchsorted(rc[t], RECALL_THRESHOLDS, side="left")
+            inside = at < hi - lo
+            precision[t, :, k] = np.where(inside, pr[t][np.minimum(at, hi - lo - 1)], 0.0)
+    return precision, recall, positives
+
