@@ -230,6 +230,30 @@ class AnnotAccessor:
             assets = None
         return validate(self._obj, assets)
 
+    def qa(self, checks: Sequence[str] | None = None, **options: Any) -> pd.DataFrame:
+        """Findings of the QA checks (`annotebook.qa.CHECKS`): id, asset, check, severity, detail, score, other."""
+        from .qa import qa
+
+        return qa(self._obj, self._assets_or_none(), self._labels_or_none(), checks, options)
+
+    def evaluate(self, preds: pd.DataFrame, iou: float = 0.5, **options: Any) -> Any:
+        """``preds`` against this frame, COCO-style: an `annotebook.qa.Evaluation` (summary, confusion, plot_pr)."""
+        from .qa import evaluate
+
+        return evaluate(self._obj, preds, iou=iou, assets=self._assets_or_none(), **options)
+
+    def mistakes(self, preds: pd.DataFrame, **options: Any) -> pd.DataFrame:
+        """This frame's rows ranked by how strongly confident ``preds`` disagree (`annotebook.qa.mistakes`)."""
+        from .qa import mistakes
+
+        return mistakes(self._obj, preds, **options)
+
+    def _assets_or_none(self) -> pd.DataFrame | None:
+        try:
+            return self.assets
+        except TraceError:  # a hand-built frame: no sizes, measured in normalised units
+            return None
+
     def to_pixels(self) -> pd.DataFrame:
         """A copy with coordinates in pixels of each asset."""
         from .geometry import to_pixels

@@ -22,6 +22,12 @@ Planted mistakes (see `planted_mistakes`), placed by the seed:
 - ``missing_box``: a drawn shape with no row at all;
 - ``noise_box``: small boxes labelled "noise" on plain background.
 
+Predictions (`make_predictions`): what a good detector would say about the same images, drawn from a seed of
+their own (``model_seed``) that the checks never saw: a box per drawn shape (missing boxes included, planted
+mistakes not: the model sees the pixels) with its true class, its corners jittered by about 1% of its size and a
+score in [0.6, 0.99]; and a few wrong ones, all unsure (score below 0.4): a wrong class over a real shape, or a
+box on plain background.
+
 A planted mistake is identified by ``(asset, label, box)``: the box row of that asset and label whose corners
 lie within a small tolerance of the recorded ``x0, y0, x1, y1``. Row ids are minted per call, so they cannot
 name it; the tolerance lets the match survive a round trip through a format that rounds to whole pixels.
@@ -50,7 +56,7 @@ from PIL import Image, ImageDraw
 
 from annotebook.schema import annotations_frame, assets_frame, labels_frame
 
-__all__ = ["DATASET", "find_planted", "make_shapes", "planted_mistakes", "shapes_labels"]
+__all__ = ["DATASET", "find_planted", "make_predictions", "make_shapes", "planted_mistakes", "shapes_labels"]
 
 DATASET = "shapes"
 AUTHOR = "generator"
@@ -563,3 +569,44 @@ def find_planted(anns: pd.DataFrame, mistakes: pd.DataFrame, tol: float = 0.01) 
     misses = pairs[~pairs["mistake"].isin(hits["mistake"])].drop_duplicates("mistake").assign(id=np.nan)
     out = pd.concat([hits, misses]).sort_values(["mistake", "id"], kind="stable", na_position="last")
     return out[[*mistakes.columns, "id"]].astype({"id": "str"}).reset_index(drop=True)
+
+
+MODEL = "model:shapes-detector"
+MODEL_ERRORS = 4  # unsure wrong predictions per call (fewer on a small dataset)
+
+
+def make_predictions(seed: int = 0, n_assets: int = 36, model_seed: int = 1) -> pd.DataFrame:
+    """Box predictions for the images `make_shapes` draws for ``seed`` and ``n_assets`` (no image is drawn).
+
+    One box per drawn shape with its true class, jittered and scored from ``model_seed``, plus a few unsure
+    wrong ones (see the module). Rows carry ``author`` ``model:shapes-detector`` and a ``score``.
+
+    >>> preds = make_predictions(n_assets=4)
+    >>> bool(preds.score.between(0, 1).all()), set(preds.kind)
+    (True, {'box'})
+    """
+    if n_assets < 1:
+        raise ValueError("n_assets must be at least 1")
+    scenes = _scenes(seed, n_assets)
+    rng = random.Random(f"predictions:{seed}:{model_seed}")
+    rows = []
+    for scene in scenes:
+        for shape in scene.shapes:
+            box = _jittered(_norm(shape.box(), scene), tuple(rng.gauss(0.0, 0.01) for _ in range(4)))
+            rows.append({**_box_row(scene, shape.kind, box, shape.rotation(), None), "score": rng.uniform(0.6, 0.99)})
+    for scene in rng.sample(scenes, min(MODEL_ERRORS, len(scenes))):
+        rows.append(_model_error(rng, scene))
+    return annotations_frame([{**r, "author": MODEL} for r in rows if r is not None])
+
+
+def _model_error(rng: random.Random, scene: Scene) -> dict[str, Any] | None:
+    """An unsure wrong prediction: another class over one of the scene's shapes, else a box on background."""
+    score = rng.uniform(0.1, 0.4)
+    if scene.shapes and rng.random() < 0.5:
+        shape = rng.choice(scene.shapes)
+        wrong = rng.choice([k for k in SHAPES if k != shape.kind])
+        return {**_box_row(scene, wrong, _norm(shape.box(), scene), 0.0, None), "score": score}
+    box = _noise_box(rng, scene)
+    if box is None:
+        return None
+    return {**_box_row(scene, rng.choice(SHAPES), _norm(box, scene), 0.0, None), "score": score}

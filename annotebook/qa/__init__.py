@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .evaluation import Evaluation, evaluate
 from .findings import FINDING_COLUMNS, SEVERITY, findings_frame
-# from .mistakes import MISTAKE_COLUMNS, mistakes
+from .mistakes import MISTAKE_COLUMNS, mistakes
 from .run import CHECKS, qa
 
 __all__ = [
