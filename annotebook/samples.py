@@ -592,11 +592,14 @@ def make_predictions(seed: int = 0, n_assets: int = 36, model_seed: int = 1) -> 
     rows = []
     for scene in scenes:
         for shape in scene.shapes:
-            box = _jittered(_norm(shape.box(), scene), tuple(rng.gauss(0.0, 0.01) for _ in range(4)))
+            moves = (rng.gauss(0.0, 0.01), rng.gauss(0.0, 0.01), rng.gauss(0.0, 0.01), rng.gauss(0.0, 0.01))
+            box = _jittered(_norm(shape.box(), scene), moves)
             rows.append({**_box_row(scene, shape.kind, box, shape.rotation(), None), "score": rng.uniform(0.6, 0.99)})
     for scene in rng.sample(scenes, min(MODEL_ERRORS, len(scenes))):
-        rows.append(_model_error(rng, scene))
-    return annotations_frame([{**r, "author": MODEL} for r in rows if r is not None])
+        error = _model_error(rng, scene)
+        if error is not None:
+            rows.append(error)
+    return annotations_frame([{**r, "author": MODEL} for r in rows])
 
 
 def _model_error(rng: random.Random, scene: Scene) -> dict[str, Any] | None:

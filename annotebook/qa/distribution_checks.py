@@ -31,7 +31,9 @@ def _robust_z(values: np.ndarray, groups: np.ndarray, floor: float, min_rows: in
     return z
 
 
-def _outliers(view: View, check: str, values: np.ndarray, noun: str, z_max: float, floor: float, min_rows: int) -> Found:
+def _outliers(
+    view: View, check: str, values: np.ndarray, noun: str, z_max: float, floor: float, min_rows: int
+) -> Found:
     rows = np.flatnonzero(view.region & np.isfinite(values) & (values > 0) & (view.label_codes >= 0))
     logv = np.log(values[rows])
     z = _robust_z(logv, view.label_codes[rows], floor, min_rows)

@@ -34,7 +34,7 @@ __all__ = ["IOU_THRESHOLDS", "RECALL_THRESHOLDS", "Evaluation", "evaluate"]
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
 RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
 BACKGROUND = "(background)"
-MATCH_COLUMNS = {
+MATCH_COLUMNS: dict[str, Any] = {
     "id": STR,
     "asset": STR,
     "label": STR,
@@ -67,7 +67,7 @@ def _side(df: pd.DataFrame, assets: pd.DataFrame | None, kinds: tuple[str, ...],
     x0, y0 = c[:, 0] * scale[:, 0], c[:, 1] * scale[:, 1]
     xywh = np.stack([x0, y0, c[:, 2] * scale[:, 0] - x0, c[:, 3] * scale[:, 1] - y0], axis=1)
     akeys = View._keys(view.anns).to_numpy()[rows]
-    code = keys.get_indexer(akeys)
+    code = keys.get_indexer(pd.Index(akeys))
     inside = code >= 0  # predictions on assets the truth does not have are left out, as COCO does
     score = pd.to_numeric(view.anns["score"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[rows]
     return _Side(
@@ -189,7 +189,10 @@ class Evaluation:
                 "label": np.r_[gt.label, dt.label],
                 "source": np.r_[np.full(len(gt.ids), "truth"), np.full(len(dt.ids), "prediction")],
                 "outcome": np.r_[gt_out, dt_out],
-                "match": np.r_[np.where(gm >= 0, dt.ids[np.maximum(gm, 0)], None), np.where(dm >= 0, gt.ids[np.maximum(dm, 0)], None)]
+                "match": np.r_[
+                    np.where(gm >= 0, dt.ids[np.maximum(gm, 0)], None),
+                    np.where(dm >= 0, gt.ids[np.maximum(dm, 0)], None),
+                ]
                 if len(dt.ids) and len(gt.ids)
                 else np.full(len(gt.ids) + len(dt.ids), None),
                 "iou": np.r_[gt_iou, m.dt_iou[t]],
@@ -248,7 +251,9 @@ class Evaluation:
         names = [*map(str, self._labels), BACKGROUND]
         k = len(self._labels)
         true = np.r_[self._gl, np.full(int((m.dt_gt[0] < 0).sum()), k)]
-        pred = np.r_[np.where(m.gt_dt[0] >= 0, self._dl[sure][np.maximum(m.gt_dt[0], 0)], k), self._dl[sure][m.dt_gt[0] < 0]]
+        pred = np.r_[
+            np.where(m.gt_dt[0] >= 0, self._dl[sure][np.maximum(m.gt_dt[0], 0)], k), self._dl[sure][m.dt_gt[0] < 0]
+        ]
         counts = np.zeros((k + 1, k + 1), dtype=np.int64)
         np.add.at(counts, (true, pred), 1)
         return pd.DataFrame(counts, index=pd.Index(names, name="truth"), columns=pd.Index(names, name="predicted"))
@@ -259,11 +264,19 @@ class Evaluation:
 
         return plot_pr(self, ax=ax, iou=self.iou if iou is None else iou, labels=labels)
 
+    def plot_confusion(self, ax: Any = None, score: float = 0.5, normalize: bool = False) -> Any:
+        """`confusion` drawn as a matrix; the Axes."""
+        from .plots import plot_confusion
+
+        return plot_confusion(self.confusion(score), ax=ax, normalize=normalize)
+
     def pr_curve(self, iou: float) -> pd.DataFrame:
         """COCO's interpolated precision at the 101 recall points for one IoU threshold: one column per label."""
         t = self._t(iou)
         has = self._curves[2] > 0
-        return pd.DataFrame(self.precision[t][:, has], index=pd.Index(RECALL_THRESHOLDS, name="recall"), columns=self._labels[has])
+        return pd.DataFrame(
+            self.precision[t][:, has], index=pd.Index(RECALL_THRESHOLDS, name="recall"), columns=self._labels[has]
+        )
 
     def __repr__(self) -> str:
         return f"<Evaluation: {len(self._gt.ids)} truth, {len(self._dt.ids)} predictions, mAP@[.5:.95] {self.map:.4f}>"
@@ -316,4 +329,3 @@ def accumulate(
             inside = at < hi - lo
             precision[t, :, k] = np.where(inside, pr[t][np.minimum(at, hi - lo - 1)], 0.0)
     return precision, recall, positives
-

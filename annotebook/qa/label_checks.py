@@ -63,7 +63,9 @@ def unknown_label(view: View) -> Found:
     hints = {}
     for label in pd.unique(view.label[rows]):
         near, d = nearest_label(str(label), names)
-        hints[label] = f"label {label!r} is not in the labels table" + (f"; nearest is {near!r} ({d} edits)" if near else "")
+        hints[label] = f"label {label!r} is not in the labels table" + (
+            f"; nearest is {near!r} ({d} edits)" if near else ""
+        )
     detail = [hints[x] for x in view.label[rows]]
     return Found("unknown_label", view.ids[rows], view.asset[rows], "warning", detail, np.ones(int(rows.sum())))
 

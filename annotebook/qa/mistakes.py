@@ -20,6 +20,8 @@ prediction's label), prediction (its id), iou, x0, y0, x1, y1 (the prediction's 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -31,7 +33,7 @@ from .pairs import overlapping_pairs
 
 __all__ = ["MISTAKE_COLUMNS", "mistakes"]
 
-MISTAKE_COLUMNS = {
+MISTAKE_COLUMNS: dict[str, Any] = {
     "id": STR,
     "asset": STR,
     "mistake": STR,
@@ -91,7 +93,17 @@ def mistakes(
         _rows(tv, tr, pv, pr, t[lab], p[lab], v[lab], "label", ps[lab]),
         _rows(tv, tr, pv, pr, t[loc], p[loc], v[loc], "localisation", ps[loc] * (1 - v[loc])),
         _rows(tv, tr, pv, pr, spurious, None, best_any[spurious], "spurious", 1 - best_any[spurious]),
-        _rows(tv, tr, pv, pr, None, missing_p, _max_by(p, v, len(pr))[missing_p], "missing", np.nan_to_num(score[pr][missing_p], nan=1.0)),
+        _rows(
+            tv,
+            tr,
+            pv,
+            pr,
+            None,
+            missing_p,
+            _max_by(p, v, len(pr))[missing_p],
+            "missing",
+            np.nan_to_num(score[pr][missing_p], nan=1.0),
+        ),
     ]
     out = pd.concat(parts, ignore_index=True).astype(MISTAKE_COLUMNS)
     return out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
@@ -103,7 +115,9 @@ def _max_by(key: npt.NDArray[np.intp], value: npt.NDArray[np.float64], n: int) -
     return out
 
 
-def _first_by(key: npt.NDArray[np.intp], mask: npt.NDArray[np.bool_], order: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+def _first_by(
+    key: npt.NDArray[np.intp], mask: npt.NDArray[np.bool_], order: npt.NDArray[np.float64]
+) -> npt.NDArray[np.intp]:
     """Positions of the pairs in ``mask``, one per key: the one lowest in ``order``."""
     at = np.flatnonzero(mask)
     if not len(at):
@@ -138,6 +152,9 @@ def _rows(
             "predicted": pv.label[pred_at] if pred_at is not None else none,
             "prediction": pv.ids[pred_at] if pred_at is not None else none,
             "iou": iou,
-            "x0": box[:, 0], "y0": box[:, 1], "x1": box[:, 2], "y1": box[:, 3],
-        }  # fmt: skip
+            "x0": box[:, 0],
+            "y0": box[:, 1],
+            "x1": box[:, 2],
+            "y1": box[:, 3],
+        }
     )

@@ -37,8 +37,8 @@ def duplicate(view: View, *, iou: float = 0.8) -> Found:
     same = (view.label_codes[i] == view.label_codes[j]) & (view.label_codes[i] >= 0) & (view.kind[i] == view.kind[j])
     i, j, v = i[same], j[same], v[same]
     exact = v >= EXACT
-    detail = np.where(exact, "exact duplicate of ", "near duplicate (IoU {}) of ").astype(object)
-    detail = [d.format(f"{x:.2f}") + str(o) for d, x, o in zip(detail, v, view.ids[i], strict=True)]
+    words = np.where(exact, "exact duplicate of ", "near duplicate (IoU {}) of ").astype(object)
+    detail = [d.format(f"{x:.2f}") + str(o) for d, x, o in zip(words, v, view.ids[i], strict=True)]
     return Found("duplicate", view.ids[j], view.asset[j], "warning", detail, v, view.ids[i])
 
 
@@ -71,7 +71,9 @@ def outline_mismatch(view: View, *, match: float = 0.5, agree: float = 0.9) -> F
     mutual = _best(b, v) & _best(p, v)
     hit = mutual & (v < agree)
     detail = [f"box does not match outline {o} (IoU {x:.2f})" for o, x in zip(view.ids[p][hit], v[hit], strict=True)]
-    return Found("outline_mismatch", view.ids[b][hit], view.asset[b][hit], "warning", detail, 1 - v[hit], view.ids[p][hit])
+    return Found(
+        "outline_mismatch", view.ids[b][hit], view.asset[b][hit], "warning", detail, 1 - v[hit], view.ids[p][hit]
+    )
 
 
 def _best(key: npt.NDArray[np.intp], value: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:

@@ -1,10 +1,8 @@
 """`qa`: every check (or a chosen few) over an annotations table, as one findings table.
 
 >>> from annotebook import schema
->>> anns = schema.annotations_frame([
-...     {"dataset": "d", "asset": "a", "id": "1", "label": "cat", "kind": "box", "x0": 0.1, "y0": 0.1, "x1": 0.5, "y1": 0.5},
-...     {"dataset": "d", "asset": "a", "id": "2", "label": "cat", "kind": "box", "x0": 0.1, "y0": 0.1, "x1": 0.5, "y1": 0.5},
-... ])
+>>> box = {"dataset": "d", "asset": "a", "label": "cat", "kind": "box", "x0": 0.1, "y0": 0.1, "x1": 0.5, "y1": 0.5}
+>>> anns = schema.annotations_frame([{**box, "id": "1"}, {**box, "id": "2"}])
 >>> qa(anns)[["id", "check", "severity", "other"]].to_dict("records")
 [{'id': '2', 'check': 'duplicate', 'severity': 'warning', 'other': '1'}]
 """

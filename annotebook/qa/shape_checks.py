@@ -41,7 +41,8 @@ def invalid(view: View) -> Found:
         (p["kind"] == "grounding") & p["column"].isin(_GROUNDING_COLUMNS)
     )
     p = p[~theirs.fillna(False).to_numpy(dtype=bool)]
-    return Found("invalid", p["id"], p["asset"], "error", p["column"] + ": " + p["problem"], np.ones(len(p)))
+    detail = (p["column"] + ": " + p["problem"]).to_numpy(dtype=object)
+    return Found("invalid", p["id"], p["asset"], "error", detail, np.ones(len(p)))
 
 
 def grounding(view: View) -> Found:
@@ -60,7 +61,9 @@ def grounding(view: View) -> Found:
         elsewhere = pd.notna(theirs) & (theirs != view.asset[rows])
         ids += list(view.ids[rows][elsewhere])
         assets += list(view.asset[rows][elsewhere])
-        details += [f"its caption {c} is on asset {a}" for c, a in zip(parent[elsewhere], theirs[elsewhere], strict=True)]
+        details += [
+            f"its caption {c} is on asset {a}" for c, a in zip(parent[elsewhere], theirs[elsewhere], strict=True)
+        ]
     return Found("grounding", ids, assets, "error", details, np.ones(len(ids)))
 
 
@@ -75,9 +78,7 @@ def out_of_bounds(view: View, *, tolerance_px: float = 0.5) -> Found:
     toly = np.where(view.sized, tolerance_px / np.where(view.sized, view.size[:, 1], 1.0), 1e-6)
     finite = np.isfinite(ext).all(axis=1)
     with np.errstate(invalid="ignore"):
-        out = finite & (
-            (ext[:, 0] < -tol) | (ext[:, 1] < -toly) | (ext[:, 2] > 1 + tol) | (ext[:, 3] > 1 + toly)
-        )
+        out = finite & ((ext[:, 0] < -tol) | (ext[:, 1] < -toly) | (ext[:, 2] > 1 + tol) | (ext[:, 3] > 1 + toly))
     e = ext[out]
     w, h = e[:, 2] - e[:, 0], e[:, 3] - e[:, 1]
     inside = np.clip(np.minimum(e[:, 2], 1) - np.maximum(e[:, 0], 0), 0, None) * np.clip(
@@ -126,7 +127,9 @@ def keypoints_outside(view: View, *, margin: float = 0.05) -> Found:
     kp = view.of_kind("keypoints") & np.isfinite(view.extent).all(axis=1)
     box = view.of_kind("box") & np.isfinite(view.corners).all(axis=1)
     cand = np.flatnonzero(kp | box)
-    i, j, iou = overlapping_pairs(view.asset_codes[cand], np.where(box[cand, None], view.corners[cand], view.extent[cand]))
+    i, j, iou = overlapping_pairs(
+        view.asset_codes[cand], np.where(box[cand, None], view.corners[cand], view.extent[cand])
+    )
     i, j = cand[i], cand[j]
     k, b = np.where(kp[i], i, j), np.where(kp[i], j, i)
     pair = kp[k] & box[b]
@@ -142,24 +145,39 @@ def keypoints_outside(view: View, *, margin: float = 0.05) -> Found:
     mx = margin * (corners[:, 2] - corners[:, 0])
     my = margin * (corners[:, 3] - corners[:, 1])
     x, y = flat.xy[:, 0], flat.xy[:, 1]
-    outside = labelled & ((x < corners[:, 0] - mx) | (x > corners[:, 2] + mx) | (y < corners[:, 1] - my) | (y > corners[:, 3] + my))
+    outside = labelled & (
+        (x < corners[:, 0] - mx) | (x > corners[:, 2] + mx) | (y < corners[:, 1] - my) | (y > corners[:, 3] + my)
+    )
     n_out = np.bincount(row, weights=outside, minlength=len(k))
     n_lab = np.bincount(row, weights=labelled, minlength=len(k))
     hit = n_out > 0
-    detail = [f"{int(o)} of {int(n)} labelled points outside box {bid}" for o, n, bid in zip(n_out[hit], n_lab[hit], view.ids[b][hit], strict=True)]
-    return Found("keypoints_outside", view.ids[k][hit], view.asset[k][hit], "warning", detail, (n_out / np.maximum(n_lab, 1))[hit], view.ids[b][hit])
+    detail = [
+        f"{int(o)} of {int(n)} labelled points outside box {bid}"
+        for o, n, bid in zip(n_out[hit], n_lab[hit], view.ids[b][hit], strict=True)
+    ]
+    return Found(
+        "keypoints_outside",
+        view.ids[k][hit],
+        view.asset[k][hit],
+        "warning",
+        detail,
+        (n_out / np.maximum(n_lab, 1))[hit],
+        view.ids[b][hit],
+    )
 
 
 def _labelled(flat: FlatParts, visibility: np.ndarray) -> np.ndarray:
     """Per vertex: labelled (visibility not 0 where given, else a finite coordinate)."""
-    finite = np.isfinite(flat.xy).all(axis=1)
+    finite: np.ndarray = np.asarray(np.isfinite(flat.xy).all(axis=1))
     vis_rows = [v if isinstance(v, (tuple, list)) else () for v in visibility]
     lengths = np.fromiter(map(len, vis_rows), dtype=np.intp, count=len(vis_rows))
     per_row = np.bincount(flat.row_of_vertex, minlength=len(vis_rows))
     usable = lengths == per_row
     if not usable.any():
         return finite
-    values = np.fromiter(itertools.chain.from_iterable(v for v, ok in zip(vis_rows, usable, strict=True) if ok), dtype=np.float64)
+    values = np.fromiter(
+        itertools.chain.from_iterable(v for v, ok in zip(vis_rows, usable, strict=True) if ok), dtype=np.float64
+    )
     labelled = finite.copy()
     at_usable = usable[flat.row_of_vertex]
     labelled[at_usable] = finite[at_usable] & (values != 0)

@@ -18,12 +18,20 @@ from annotebook import schema
 SIZES = ((640, 480), (1280, 720), (800, 600), (500, 375))
 
 
-def synthetic(n_images: int, per_image: int = 10, n_labels: int = 8, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def synthetic(
+    n_images: int, per_image: int = 10, n_labels: int = 8, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(assets, truth, predictions): about ``per_image`` truth boxes an image, as many predictions."""
     rng = np.random.default_rng(seed)
     sizes = np.asarray(SIZES)[rng.integers(0, len(SIZES), n_images)]
     assets = schema.assets_frame(
-        {"dataset": "syn", "asset": [f"img{i:06d}" for i in range(n_images)], "name": [f"img{i:06d}.jpg" for i in range(n_images)], "width": sizes[:, 0], "height": sizes[:, 1]}
+        {
+            "dataset": "syn",
+            "asset": [f"img{i:06d}" for i in range(n_images)],
+            "name": [f"img{i:06d}.jpg" for i in range(n_images)],
+            "width": sizes[:, 0],
+            "height": sizes[:, 1],
+        }
     )
     counts = rng.poisson(per_image, n_images)
     img = np.repeat(np.arange(n_images), counts)
@@ -64,10 +72,13 @@ def _frame(img: Any, label: Any, x0: Any, y0: Any, x1: Any, y1: Any, prefix: str
             "id": [f"{prefix}{i}" for i in range(n)],
             "label": [f"c{c}" for c in label],
             "kind": "box",
-            "x0": x0, "y0": y0, "x1": x1, "y1": y1,
+            "x0": x0,
+            "y0": y0,
+            "x1": x1,
+            "y1": y1,
             "rotation": 0.0,
             **extra,
-        }  # fmt: skip
+        }
     )
 
 
@@ -95,8 +106,15 @@ def write_coco(assets: pd.DataFrame, truth: pd.DataFrame, preds: pd.DataFrame, f
     dts = boxes(preds)
     for d, sc in zip(dts, preds["score"], strict=True):
         d["score"] = float(sc)
-    images = [{"id": image_id[a], "width": int(w), "height": int(h), "file_name": a} for a, w, h in zip(assets["asset"], assets["width"], assets["height"], strict=True)]
+    images = [
+        {"id": image_id[a], "width": int(w), "height": int(h), "file_name": a}
+        for a, w, h in zip(assets["asset"], assets["width"], assets["height"], strict=True)
+    ]
     gt_path, dt_path = folder / "truth.json", folder / "results.json"
-    gt_path.write_text(json.dumps({"images": images, "annotations": gts, "categories": [{"id": i, "name": c} for c, i in cat_id.items()]}))
+    gt_path.write_text(
+        json.dumps(
+            {"images": images, "annotations": gts, "categories": [{"id": i, "name": c} for c, i in cat_id.items()]}
+        )
+    )
     dt_path.write_text(json.dumps(dts))
     return gt_path, dt_path

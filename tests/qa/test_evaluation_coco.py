@@ -27,7 +27,8 @@ for k, cat in enumerate(ev.params.catIds):
     v = p[:, :, k]
     if (v > -1).any():
         ap[names[cat]] = float(v[v > -1].mean())
-ap50 = {names[c]: float(p[0, :, k][p[0, :, k] > -1].mean()) for k, c in enumerate(ev.params.catIds) if (p[0, :, k] > -1).any()}
+ap50 = {names[c]: float(p[0, :, k][p[0, :, k] > -1].mean())
+        for k, c in enumerate(ev.params.catIds) if (p[0, :, k] > -1).any()}
 print(json.dumps({"stats": ev.stats.tolist(), "ap": ap, "ap50": ap50}))
 """
 

@@ -69,7 +69,11 @@ def test_qa_finds_every_mistake_the_annotations_reveal(sample: dict) -> None:
 def _planted_ids(sample: dict, index: int) -> set[str]:
     m = sample["planted"].iloc[index]
     rows = sample["rows"]
-    same = (rows["asset"] == m["asset"]) & (rows["kind_of_mistake"] == m["kind_of_mistake"]) & (rows["label"] == m["label"])
+    same = (
+        (rows["asset"] == m["asset"])
+        & (rows["kind_of_mistake"] == m["kind_of_mistake"])
+        & (rows["label"] == m["label"])
+    )
     same &= np.isclose(rows["x0"], m["x0"]) & np.isclose(rows["y0"], m["y0"])
     return set(rows.loc[same, "id"].dropna())
 
