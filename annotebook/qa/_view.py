@@ -53,10 +53,32 @@ class View:
         return self.column("asset")
 
     @cached_property
+    def asset_keys(self) -> pd.Series:
+        """``dataset`` + separator + ``asset`` per row: an asset's identity across datasets."""
+        return self._keys(self.anns)
+
+    @cached_property
     def asset_codes(self) -> IntArray:
         """A small integer per (dataset, asset), in sorted order of the keys."""
-        keys = self._keys(self.anns)
-        return np.asarray(pd.factorize(keys, sort=True)[0], dtype=np.intp)
+        return np.asarray(pd.factorize(self.asset_keys, sort=True)[0], dtype=np.intp)
+
+    @cached_property
+    def problems(self) -> pd.DataFrame:
+        """`annotebook.validation.validate` of the rows (with the assets table when given), with kind and asset."""
+        from annotebook.validation import validate
+
+        problems = validate(self.anns, self.assets)
+        kinds = self.anns[["id", "kind", "asset"]].drop_duplicates("id").set_index("id")
+        return problems.join(kinds, on="id")
+
+    @cached_property
+    def region_pairs(self) -> tuple[IntArray, IntArray, FloatArray]:
+        """Every overlapping pair (i, j, IoU) of region rows on one asset, by extent (one sort-and-sweep)."""
+        from .pairs import overlapping_pairs
+
+        rows = np.flatnonzero(self.region)
+        i, j, iou = overlapping_pairs(self.asset_codes[rows], self.extent[rows])
+        return rows[i], rows[j], iou
 
     @staticmethod
     def _keys(df: pd.DataFrame) -> pd.Series:
@@ -102,7 +124,7 @@ class View:
         if self.assets is None or not len(self.anns):
             return out
         table = self.assets.assign(_key=self._keys(self.assets)).drop_duplicates("_key").set_index("_key")
-        sizes = table.reindex(self._keys(self.anns).to_numpy())[["width", "height"]]
+        sizes = table.reindex(self.asset_keys.to_numpy())[["width", "height"]]
         return np.asarray(sizes.to_numpy(dtype=np.float64, na_value=np.nan))
 
     @cached_property

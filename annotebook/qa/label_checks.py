@@ -117,8 +117,7 @@ def empty_asset(view: View) -> Found:
     if view.assets is None:
         return Found("empty_asset", [], [], "info", [], [])
     keys = View._keys(view.assets)
-    used = set(View._keys(view.anns))
-    empty = ~keys.isin(used).to_numpy(dtype=bool)
+    empty = ~keys.isin(view.asset_keys.unique()).to_numpy(dtype=bool)
     assets = view.assets["asset"].to_numpy(dtype=object)[empty]
     n = int(empty.sum())
     return Found("empty_asset", np.full(n, np.nan, dtype=object), assets, "info", "no annotation", np.ones(n))

@@ -12,7 +12,6 @@ import numpy.typing as npt
 
 from ._view import View
 from .findings import Found
-from .pairs import overlapping_pairs
 
 __all__ = ["ambiguous_overlap", "duplicate", "outline_mismatch"]
 
@@ -21,9 +20,9 @@ EXACT = 1.0 - 1e-9
 
 
 def _pairs(view: View, min_iou: float) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float64]]:
-    rows = np.flatnonzero(view.region)
-    i, j, iou = overlapping_pairs(view.asset_codes[rows], view.extent[rows], min_iou)
-    return rows[i], rows[j], iou
+    i, j, iou = view.region_pairs
+    keep = iou > min_iou
+    return i[keep], j[keep], iou[keep]
 
 
 def duplicate(view: View, *, iou: float = 0.8) -> Found:

@@ -11,8 +11,6 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from annotebook.validation import validate
-
 from ._points import FlatParts, flat_parts, polygon_areas
 from ._view import View
 from .findings import Found
@@ -25,9 +23,7 @@ _OUTSIDE = "outside [0, 1]"  # validation's words for a coordinate off the image
 
 
 def _problems(view: View) -> pd.DataFrame:
-    problems = validate(view.anns, view.assets)
-    kinds = view.anns[["id", "kind", "asset"]].drop_duplicates("id").set_index("id")
-    return problems.join(kinds, on="id")
+    return view.problems
 
 
 def invalid(view: View) -> Found:
@@ -125,6 +121,8 @@ def keypoints_outside(view: View, *, margin: float = 0.05) -> Found:
     overlapping box are left alone. Severity warning; score: the share of labelled points outside.
     """
     kp = view.of_kind("keypoints") & np.isfinite(view.extent).all(axis=1)
+    if not kp.any():
+        return Found("keypoints_outside", [], [], "warning", [], [])
     box = view.of_kind("box") & np.isfinite(view.corners).all(axis=1)
     cand = np.flatnonzero(kp | box)
     i, j, iou = overlapping_pairs(
