@@ -98,9 +98,8 @@ def main() -> None:
             got = run_peer(python, which, gt_path, dt_path)
             times[which].append(got["seconds"])
             maps[which] = got["map"]
-    print(
-        f"\nqa(): {statistics.median(qa_times):.2f} s for {len(truth):,} rows ({len(findings):,} findings; target < 10 s)"
-    )
+    qa_s = statistics.median(qa_times)
+    print(f"\nqa(): {qa_s:.2f} s for {len(truth):,} rows ({len(findings):,} findings; target < 10 s)")
     print(f"\n{'evaluate':<18}{'seconds':>10}{'vs annotebook':>16}{'mAP@[.5:.95]':>16}")
     for name, ts in times.items():
         ratio = statistics.median(t / a for t, a in zip(ts, times["annotebook"], strict=True))

@@ -28,7 +28,7 @@ def rows(prefix: str, specs: list[tuple], **extra: object) -> pd.DataFrame:
                 "y1": y1,
                 "rotation": 0.0,
                 **({"score": s} if s is not None else {}),
-            }  # fmt: skip
+            }
             for k, (a, lab, x0, y0, x1, y1, s) in enumerate(specs)
         ]
     )
