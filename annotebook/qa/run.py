@@ -3,8 +3,9 @@
 >>> from annotebook import schema
 >>> box = {"dataset": "d", "asset": "a", "label": "cat", "kind": "box", "x0": 0.1, "y0": 0.1, "x1": 0.5, "y1": 0.5}
 >>> anns = schema.annotations_frame([{**box, "id": "1"}, {**box, "id": "2"}])
->>> qa(anns)[["id", "check", "severity", "other"]].to_dict("records")
-[{'id': '2', 'check': 'duplicate', 'severity': 'warning', 'other': '1'}]
+>>> f = qa(anns)
+>>> f[f.severity >= "warning"][["id", "check", "other"]].to_dict("records")
+[{'id': '2', 'check': 'duplicate', 'other': '1'}]
 """
 
 from __future__ import annotations
