@@ -12,6 +12,7 @@ from __future__ import annotations
 from .evaluation import Evaluation, evaluate
 from .findings import FINDING_COLUMNS, SEVERITY, findings_frame
 from .mistakes import MISTAKE_COLUMNS, mistakes
+from .plots import label_counts, plot_confusion, plot_pr, plot_sizes
 from .run import CHECKS, qa
 
 __all__ = [
@@ -22,6 +23,10 @@ __all__ = [
     "Evaluation",
     "evaluate",
     "findings_frame",
+    "label_counts",
     "mistakes",
+    "plot_confusion",
+    "plot_pr",
+    "plot_sizes",
     "qa",
 ]

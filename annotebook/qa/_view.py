@@ -20,6 +20,38 @@ IntArray = npt.NDArray[np.intp]
 REGION_KINDS = ("box", "polygon")
 
 
+def asset_keys(df: pd.DataFrame, by_dataset: bool = True) -> pd.Series:
+    """Each row's asset identity: ``dataset`` + separator + ``asset``, or the asset alone when not ``by_dataset``."""
+    asset = df["asset"].astype(STR).fillna("")
+    if not by_dataset or "dataset" not in df.columns:
+        return asset
+    return df["dataset"].astype(STR).fillna("") + "\x1f" + asset
+
+
+def by_dataset(truth: pd.DataFrame) -> bool:
+    """Whether predictions must name the dataset too: only when the truth spans several datasets (hand-built
+    predictions often carry no dataset)."""
+    return "dataset" in truth.columns and truth["dataset"].nunique(dropna=True) > 1
+
+
+def scores(df: pd.DataFrame) -> FloatArray:
+    """The ``score`` column as floats, 1 where missing (a prediction without a score is sure of itself)."""
+    if "score" not in df.columns:
+        return np.ones(len(df))
+    values = pd.to_numeric(df["score"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return np.nan_to_num(values, nan=1.0)
+
+
+def _with_dataset(anns: pd.DataFrame, assets: pd.DataFrame | None) -> pd.DataFrame:
+    """Hand-built rows (predictions, say) without a dataset take the assets table's, when it has only one."""
+    if assets is None or "dataset" not in assets.columns or assets["dataset"].nunique(dropna=True) != 1:
+        return anns
+    if "dataset" in anns.columns and not anns["dataset"].isna().any():
+        return anns
+    name = assets["dataset"].dropna().iloc[0]
+    return anns.assign(dataset=anns["dataset"].fillna(name) if "dataset" in anns.columns else name)
+
+
 class View:
     """Arrays of the non-deleted rows of ``anns`` that several checks share.
 
@@ -29,7 +61,8 @@ class View:
 
     def __init__(self, anns: pd.DataFrame, assets: pd.DataFrame | None = None, labels: pd.DataFrame | None = None):
         deleted = anns["deleted"].fillna(False).to_numpy(dtype=bool) if "deleted" in anns.columns else False
-        self.anns = anns[~np.asarray(deleted, dtype=bool)] if np.any(deleted) else anns
+        anns = anns[~np.asarray(deleted, dtype=bool)] if np.any(deleted) else anns
+        self.anns = _with_dataset(anns, assets)
         self.assets = assets
         self.labels = labels
 
@@ -82,8 +115,7 @@ class View:
 
     @staticmethod
     def _keys(df: pd.DataFrame) -> pd.Series:
-        dataset = df["dataset"].astype(STR) if "dataset" in df.columns else pd.Series("", index=df.index, dtype=STR)
-        return dataset.fillna("") + "\x1f" + df["asset"].astype(STR).fillna("")
+        return asset_keys(df)
 
     @cached_property
     def kind(self) -> npt.NDArray[Any]:
@@ -123,8 +155,9 @@ class View:
         out = np.full((len(self.anns), 2), np.nan)
         if self.assets is None or not len(self.anns):
             return out
-        table = self.assets.assign(_key=self._keys(self.assets)).drop_duplicates("_key").set_index("_key")
-        sizes = table.reindex(self.asset_keys.to_numpy())[["width", "height"]]
+        by = by_dataset(self.assets) and "dataset" in self.anns.columns  # hand-built rows may have no dataset
+        table = self.assets.assign(_key=asset_keys(self.assets, by)).drop_duplicates("_key").set_index("_key")
+        sizes = table.reindex(asset_keys(self.anns, by).to_numpy())[["width", "height"]]
         return np.asarray(sizes.to_numpy(dtype=np.float64, na_value=np.nan))
 
     @cached_property

@@ -25,7 +25,7 @@ import pandas as pd
 
 from annotebook.schema import STR
 
-from ._view import View
+from ._view import View, asset_keys, by_dataset, scores
 from .matching import Boxes, Match, match
 
 __all__ = ["IOU_THRESHOLDS", "RECALL_THRESHOLDS", "Evaluation", "evaluate"]
@@ -59,24 +59,24 @@ class _Side:
     crowd: npt.NDArray[np.bool_]
 
 
-def _side(df: pd.DataFrame, assets: pd.DataFrame | None, kinds: tuple[str, ...], keys: pd.Index) -> _Side:
+def _side(df: pd.DataFrame, assets: pd.DataFrame | None, kinds: tuple[str, ...], keys: pd.Index, by: bool) -> _Side:
     view = View(df, assets)
     rows = view.of_kind(*kinds) & np.isfinite(view.corners).all(axis=1) & pd.notna(view.label)
     c = np.where(view.of_kind("box")[:, None], view.corners, view.extent)[rows]
     scale = view.scale[rows]
     x0, y0 = c[:, 0] * scale[:, 0], c[:, 1] * scale[:, 1]
     xywh = np.stack([x0, y0, c[:, 2] * scale[:, 0] - x0, c[:, 3] * scale[:, 1] - y0], axis=1)
-    akeys = View._keys(view.anns).to_numpy()[rows]
+    akeys = asset_keys(view.anns, by).to_numpy()[rows]
     code = keys.get_indexer(pd.Index(akeys))
     inside = code >= 0  # predictions on assets the truth does not have are left out, as COCO does
-    score = pd.to_numeric(view.anns["score"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[rows]
+    score = scores(view.anns)[rows]
     return _Side(
         view.ids[rows][inside],
         view.asset[rows][inside],
         code[inside],
         view.label[rows][inside],
         xywh[inside],
-        np.nan_to_num(score[inside], nan=1.0),
+        score[inside],
         _crowd(view.column("attributes")[rows])[inside],
     )
 
@@ -101,9 +101,10 @@ def evaluate(
     ``assets`` gives pixel sizes (COCO measures in pixels) and the set of images: predictions on other assets
     are left out. ``kinds``: the rows compared (default box rows; ``("box", "polygon")`` adds polygon extents).
     """
-    live_assets = assets if assets is not None else truth[["dataset", "asset"]].drop_duplicates()
-    keys = pd.Index(View._keys(live_assets).drop_duplicates().sort_values().to_numpy())
-    gt, dt = _side(truth, assets, kinds, keys), _side(preds, assets, kinds, keys)
+    live_assets = assets if assets is not None else truth[[c for c in ("dataset", "asset") if c in truth.columns]]
+    by = by_dataset(truth)
+    keys = pd.Index(asset_keys(live_assets, by).drop_duplicates().sort_values().to_numpy())
+    gt, dt = _side(truth, assets, kinds, keys, by), _side(preds, assets, kinds, keys, by)
     labels = pd.Index(sorted(set(gt.label.tolist()) | set(dt.label.tolist())))
     gl, dl = labels.get_indexer(gt.label), labels.get_indexer(dt.label)
     n_labels = max(len(labels), 1)
@@ -174,7 +175,7 @@ class Evaluation:
         """One row per ground-truth and per predicted box at ``iou``: outcome TP / FP / FN (``ignored``: a crowd
         region, or a prediction matched to one), the matched row's id, the IoU (a prediction's best IoU with the
         truth of its label when unmatched) and the score. Predictions past ``max_dets`` per asset and label are
-        ``FP`` as COCO does not count them at all: see ``outcome == "skipped"``."""
+        ``skipped``: COCO does not count them at all."""
         t = self._t(self.iou)
         gt, dt, m = self._gt, self._dt, self._m
         dm, gm = m.dt_gt[t], m.gt_dt[t]
@@ -205,23 +206,7 @@ class Evaluation:
         """Per label: truth and prediction counts, TP / FP / FN, precision and recall at ``iou`` (predictions with
         a score of at least ``score``, default all), AP@[.5:.95], AP50, AP75 and AP at ``iou``; a last row "all"
         with the totals and the means (mAP)."""
-        mt = self.matches
-        if score is not None:
-            mt = mt[(mt["source"] == "truth") | (mt["score"] >= score)]
-            mt = _unmatch_dropped(mt)
-        counted = mt[mt["outcome"] != "ignored"]
-        table = pd.crosstab(counted["label"], [counted["source"], counted["outcome"]])
-        out = pd.DataFrame(index=pd.Index(self._labels, name="label"))
-        get = lambda s, o: table[(s, o)] if (s, o) in table.columns else 0  # noqa: E731
-        out["truth"] = (get("truth", "TP") + get("truth", "FN")) if len(table) else 0
-        out["predicted"] = (get("prediction", "TP") + get("prediction", "FP")) if len(table) else 0
-        out["TP"] = get("prediction", "TP") if len(table) else 0
-        out["FP"] = get("prediction", "FP") if len(table) else 0
-        out["FN"] = get("truth", "FN") if len(table) else 0
-        out = out.fillna(0).astype("int64")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out["precision"] = out["TP"] / (out["TP"] + out["FP"])
-            out["recall"] = out["TP"] / (out["TP"] + out["FN"])
+        out = self._counts("label", pd.Index(self._labels, name="label"), score)
         out["AP"] = self.ap.reindex(out.index)
         out["AP50"] = self.ap_at(0.5).reindex(out.index)
         out["AP75"] = self.ap_at(0.75).reindex(out.index)
@@ -233,6 +218,34 @@ class Evaluation:
         for c in ("AP", "AP50", "AP75", f"AP@{self.iou:g}"):
             all_row[c] = out[c].mean()
         return pd.concat([out, all_row])
+
+    def by_asset(self, score: float | None = None) -> pd.DataFrame:
+        """Per asset: truth and prediction counts, TP / FP / FN, precision and recall at ``iou`` (predictions with
+        a score of at least ``score``, default all); the assets with the most errors first."""
+        assets = pd.Index(sorted(set(self._gt.asset.tolist()) | set(self._dt.asset.tolist())), name="asset")
+        out = self._counts("asset", assets, score)
+        errors = out["FP"] + out["FN"]
+        return out.iloc[np.lexsort((np.arange(len(out)), -errors.to_numpy()))]
+
+    def _counts(self, key: str, index: pd.Index, score: float | None) -> pd.DataFrame:
+        mt = self.matches
+        if score is not None:
+            mt = _unmatch_dropped(mt[(mt["source"] == "truth") | (mt["score"] >= score)])
+        counted = mt[mt["outcome"].isin(["TP", "FP", "FN"])]
+        table = pd.crosstab(counted[key], [counted["source"], counted["outcome"]]).reindex(index, fill_value=0)
+
+        def get(source: str, outcome: str) -> Any:
+            return table[(source, outcome)] if (source, outcome) in table.columns else 0
+
+        out = pd.DataFrame(index=index)
+        out["truth"] = get("truth", "TP") + get("truth", "FN")
+        out["predicted"] = get("prediction", "TP") + get("prediction", "FP")
+        out["TP"], out["FP"], out["FN"] = get("prediction", "TP"), get("prediction", "FP"), get("truth", "FN")
+        out = out.fillna(0).astype("int64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["precision"] = out["TP"] / (out["TP"] + out["FP"])
+            out["recall"] = out["TP"] / (out["TP"] + out["FN"])
+        return out
 
     def confusion(self, score: float = 0.5, iou: float | None = None) -> pd.DataFrame:
         """Counts of (true label, predicted label), matching across labels: per asset, predictions with a score

@@ -15,7 +15,8 @@ that overlap it (any label) are considered, pairs found by a sort-and-sweep per 
   x0..y1 give the box to add; score: the prediction's score.
 
 Columns: id, asset, mistake, score, label (the truth's; a missing box's predicted label), predicted (the
-prediction's label), prediction (its id), iou, x0, y0, x1, y1 (the prediction's box). Worst first.
+prediction's label), prediction (its id), iou, detail (the reason in words, as in the findings table), x0, y0,
+x1, y1 (the prediction's box). Worst first.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import pandas as pd
 
 from annotebook.schema import STR
 
-from ._view import View
+from ._view import View, asset_keys, by_dataset, scores
 from .pairs import overlapping_pairs
 
 __all__ = ["MISTAKE_COLUMNS", "mistakes"]
@@ -42,6 +43,7 @@ MISTAKE_COLUMNS: dict[str, Any] = {
     "predicted": STR,
     "prediction": STR,
     "iou": "float64",
+    "detail": STR,
     "x0": "float64",
     "y0": "float64",
     "x1": "float64",
@@ -67,17 +69,18 @@ def mistakes(
     """Suspect truth rows (and missing boxes) from confident predictions, worst first (see the module)."""
     tv, tr = _boxes(truth)
     pv, pr = _boxes(preds)
-    score = pd.to_numeric(pv.anns["score"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    pr = pr[np.nan_to_num(score[pr], nan=1.0) >= min_score]
-    keys = pd.Index(pd.unique(np.r_[View._keys(tv.anns).to_numpy()[tr], View._keys(pv.anns).to_numpy()[pr]]))
-    tcode = keys.get_indexer(View._keys(tv.anns).to_numpy()[tr])
-    pcode = keys.get_indexer(View._keys(pv.anns).to_numpy()[pr])
+    score = scores(pv.anns)
+    pr = pr[score[pr] >= min_score]
+    by = by_dataset(truth)
+    tkeys, pkeys = asset_keys(tv.anns, by).to_numpy()[tr], asset_keys(pv.anns, by).to_numpy()[pr]
+    keys = pd.Index(pd.unique(np.r_[tkeys, pkeys]))
+    tcode, pcode = keys.get_indexer(pd.Index(tkeys)), keys.get_indexer(pd.Index(pkeys))
     i, j, v = overlapping_pairs(np.r_[tcode, pcode], np.concatenate([tv.corners[tr], pv.corners[pr]]))
     cross = (i < len(tr)) & (j >= len(tr))
     t, p, v = i[cross], j[cross] - len(tr), v[cross]
     tl = tv.label[tr][t]
     pl = pv.label[pr][p]
-    ps = np.nan_to_num(score[pr][p], nan=1.0)
+    ps = score[pr][p]
     same_label = tl == pl
     best_same = _max_by(t, np.where(same_label, v, 0.0), len(tr))
     best_any = _max_by(t, v, len(tr))
@@ -102,10 +105,13 @@ def mistakes(
             missing_p,
             _max_by(p, v, len(pr))[missing_p],
             "missing",
-            np.nan_to_num(score[pr][missing_p], nan=1.0),
+            score[pr][missing_p],
         ),
     ]
-    out = pd.concat(parts, ignore_index=True).astype(MISTAKE_COLUMNS)
+    out = pd.concat(parts, ignore_index=True)
+    pscore = out["prediction"].map(dict(zip(pv.ids[pr], score[pr], strict=True))).to_numpy(dtype=float, na_value=np.nan)
+    out.insert(list(out.columns).index("iou") + 1, "detail", _details(out, pscore))
+    out = out.astype(MISTAKE_COLUMNS)
     return out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -158,3 +164,19 @@ def _rows(
             "y1": box[:, 3],
         }
     )
+
+
+_WORDS = {
+    "label": "predicted {predicted!r} (score {p:.2f}) at IoU {iou:.2f}",
+    "localisation": "the prediction (score {p:.2f}) overlaps only at IoU {iou:.2f}",
+    "spurious": "no confident prediction overlaps it (best IoU {iou:.2f})",
+    "missing": "a {label!r} predicted with score {p:.2f} has no truth box",
+}
+
+
+def _details(out: pd.DataFrame, pscore: npt.NDArray[np.float64]) -> list[str]:
+    """The reason of each suspect in words (one format call per suspect: suspects are few)."""
+    return [
+        _WORDS[m].format(predicted=pl, label=lab, iou=v, p=ps)
+        for m, pl, lab, v, ps in zip(out["mistake"], out["predicted"], out["label"], out["iou"], pscore, strict=True)
+    ]

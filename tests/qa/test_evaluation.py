@@ -103,3 +103,18 @@ def test_accessor_verbs() -> None:
     mk = TRUTH.annot.mistakes(PREDS)
     assert mk.set_index("id").loc["t1", "mistake"] == "label"  # the dog, called a cat with 0.8
     pd.testing.assert_frame_equal(mk, mistakes(TRUTH, PREDS))
+
+
+def test_hand_built_predictions_without_dataset_or_score() -> None:
+    """Predictions often come from a model's own code: no dataset column, no score; they still match."""
+    assets = schema.assets_frame([{"dataset": "d", "asset": a, "width": 200, "height": 100} for a in ("a", "b")])
+    preds = PREDS.drop(columns=["dataset", "score"])
+    ev = evaluate(TRUTH, preds, assets=assets)
+    assert ev.matches.set_index("id").loc["p0", "outcome"] == "TP"
+    assert ev.summary().loc["cat", "TP"] == 1
+
+
+def test_by_asset_worst_first() -> None:
+    table = evaluate(TRUTH, PREDS).by_asset()
+    assert table.index.tolist() == ["a", "b"] and table.loc["a", ["TP", "FP", "FN"]].tolist() == [1, 1, 1]
+    assert table.loc["b", ["TP", "FP", "FN"]].tolist() == [0, 1, 1]
