@@ -51,3 +51,49 @@ def test_map_equals_pycocotools(tmp_path: Path, n_images: int) -> None:
     assert np.allclose([ours[k] for k in coco["ap"]], list(coco["ap"].values()), atol=1e-6, rtol=0)
     ap50 = ev.ap_at(0.5).to_dict()
     assert np.allclose([ap50[k] for k in coco["ap50"]], list(coco["ap50"].values()), atol=1e-6, rtol=0)
+
+
+MATCHES = """
+import contextlib, json, sys
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+with contextlib.redirect_stdout(sys.stderr):
+    gt = COCO(sys.argv[1])
+    dt = gt.loadRes(sys.argv[2])
+    ev = COCOeval(gt, dt, "bbox")
+    ev.params.areaRng, ev.params.areaRngLbl, ev.params.maxDets = [[0, 1e10]], ["all"], [100]
+    ev.evaluate()
+t = [round(x, 2) for x in ev.params.iouThrs].index(float(sys.argv[3]))
+out = {}
+for e in ev.evalImgs:
+    if e is None:
+        continue
+    for d, g, ignored in zip(e["dtIds"], e["dtMatches"][t], e["dtIgnore"][t]):
+        out[int(d)] = [int(g), bool(ignored)]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("iou", [0.5, 0.75])
+def test_each_prediction_matches_the_truth_cocoeval_picks(tmp_path: Path, iou: float) -> None:
+    """Not only the AP: every prediction is matched to the same truth box (or none) as COCOeval's evaluateImg."""
+    from tests.peers import run_peer
+
+    assets, truth, preds = synthetic(300, seed=7)
+    gt_path, dt_path = write_coco(assets, truth, preds, tmp_path)
+    coco = run_peer(MATCHES, str(gt_path), str(dt_path), str(iou))
+    m = evaluate(truth, preds, iou=iou, assets=assets).matches
+    m = m[m["source"] == "prediction"].set_index("id")
+    gt_number = {f"t{k}": k + 1 for k in range(len(truth))}
+    ours = {}
+    for pos, pid in enumerate(preds["id"]):
+        row = m.loc[pid]
+        if row["outcome"] == "skipped":
+            continue
+        ours[pos + 1] = [
+            gt_number[row["match"]] if row["outcome"] in ("TP", "ignored") else 0,
+            row["outcome"] == "ignored",
+        ]
+    assert {int(k): v for k, v in coco.items()} == ours
+    assert sum(v[0] > 0 for v in ours.values()) > 0.3 * len(ours)  # many predictions are matched: a real test
