@@ -14,6 +14,7 @@ from .findings import FINDING_COLUMNS, SEVERITY, findings_frame
 from .mistakes import MISTAKE_COLUMNS, mistakes
 from .plots import label_counts, plot_confusion, plot_pr, plot_sizes
 from .run import CHECKS, qa
+from .worklist import worklist
 
 __all__ = [
     "CHECKS",
@@ -29,4 +30,5 @@ __all__ = [
     "plot_pr",
     "plot_sizes",
     "qa",
+    "worklist",
 ]

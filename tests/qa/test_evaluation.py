@@ -118,3 +118,16 @@ def test_by_asset_worst_first() -> None:
     table = evaluate(TRUTH, PREDS).by_asset()
     assert table.index.tolist() == ["a", "b"] and table.loc["a", ["TP", "FP", "FN"]].tolist() == [1, 1, 1]
     assert table.loc["b", ["TP", "FP", "FN"]].tolist() == [0, 1, 1]
+
+
+def test_worklist_groups_findings_and_suspects_by_asset() -> None:
+    from annotebook.qa import qa, worklist
+
+    anns = pd.concat([TRUTH, rows("d", [("a", "cat", 0.1, 0.1, 0.4, 0.4, None)])], ignore_index=True)
+    items = worklist(qa(anns, checks=["duplicate", "rare_label"]))
+    first = items.iloc[0]
+    assert first["asset"] == "a" and first["ids"][:2] == ("d0", "t0") and first["severity"] == "warning"
+    assert first["details"][0].startswith("exact duplicate of t0")
+    suspects = worklist(mistakes(TRUTH, PREDS))
+    assert set(suspects["asset"]) == {"a", "b"}
+    assert all(isinstance(b, tuple) for b in suspects["boxes"]) and "severity" not in suspects.columns
