@@ -131,3 +131,10 @@ def test_worklist_groups_findings_and_suspects_by_asset() -> None:
     suspects = worklist(mistakes(TRUTH, PREDS))
     assert set(suspects["asset"]) == {"a", "b"}
     assert all(isinstance(b, tuple) for b in suspects["boxes"]) and "severity" not in suspects.columns
+
+
+def test_accessor_qa_takes_thresholds_per_check() -> None:
+    near = rows("n", [("a", "cat", 0.1, 0.1, 0.4, 0.42, None)])
+    anns = pd.concat([TRUTH, near], ignore_index=True)
+    assert anns.annot.qa(checks=["duplicate"])["id"].tolist() == ["n0"]
+    assert anns.annot.qa(checks=["duplicate"], duplicate={"iou": 0.99}).empty
