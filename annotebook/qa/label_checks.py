@@ -66,7 +66,7 @@ def unknown_label(view: View) -> Found:
         hints[label] = f"label {label!r} is not in the labels table" + (
             f"; nearest is {near!r} ({d} edits)" if near else ""
         )
-    detail = [hints[x] for x in view.label[rows]]
+    detail = pd.Series(view.label[rows]).map(hints).to_numpy(dtype=object)
     return Found("unknown_label", view.ids[rows], view.asset[rows], "warning", detail, np.ones(int(rows.sum())))
 
 
@@ -104,10 +104,10 @@ def rare_label(view: View, *, count: int = 2, fraction: float = 0.001, tiny: flo
             words.append(f"its regions are tiny ({ratio:.2f} of the median region's area)")
         detail[label] = "; ".join(words)
     rows = labelled & pd.Series(view.label).isin(rare.index).to_numpy(dtype=bool)
-    labels = view.label[rows]
-    score = 1 - np.asarray([rare[x] for x in labels], dtype=float) / (limit + 1)
-    sev = [severity[x] for x in labels]
-    return Found("rare_label", view.ids[rows], view.asset[rows], sev, [detail[x] for x in labels], score)
+    labels = pd.Series(view.label[rows])
+    score = 1 - labels.map(rare).to_numpy(dtype=float) / (limit + 1)
+    sev, text = labels.map(severity).to_numpy(dtype=object), labels.map(detail).to_numpy(dtype=object)
+    return Found("rare_label", view.ids[rows], view.asset[rows], sev, text, score)
 
 
 def empty_asset(view: View) -> Found:
