@@ -175,8 +175,9 @@ _WORDS = {
 
 
 def _details(out: pd.DataFrame, pscore: npt.NDArray[np.float64]) -> list[str]:
-    """The reason of each suspect in words (one format call per suspect: suspects are few)."""
+    """The reason of each suspect in words: one format call per suspect, over plain arrays."""
+    cols = [out[c].to_numpy(dtype=object) for c in ("mistake", "predicted", "label", "iou")]
     return [
         _WORDS[m].format(predicted=pl, label=lab, iou=v, p=ps)
-        for m, pl, lab, v, ps in zip(out["mistake"], out["predicted"], out["label"], out["iou"], pscore, strict=True)
+        for m, pl, lab, v, ps in zip(*cols, pscore.tolist(), strict=True)
     ]

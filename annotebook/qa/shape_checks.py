@@ -120,9 +120,9 @@ def keypoints_outside(view: View, *, margin: float = 0.05) -> Found:
     size; the instance is the box on the same asset that overlaps the keypoints' extent most. Keypoints with no
     overlapping box are left alone. Severity warning; score: the share of labelled points outside.
     """
-    kp = view.of_kind("keypoints") & np.isfinite(view.extent).all(axis=1)
-    if not kp.any():
+    if not view.of_kind("keypoints").any():
         return Found("keypoints_outside", [], [], "warning", [], [])
+    kp = view.of_kind("keypoints") & np.isfinite(view.extent).all(axis=1)
     box = view.of_kind("box") & np.isfinite(view.corners).all(axis=1)
     cand = np.flatnonzero(kp | box)
     i, j, iou = overlapping_pairs(

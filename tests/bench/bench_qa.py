@@ -5,7 +5,8 @@
 A synthetic detection set (`tests/qa/synthetic.py`: about 200,000 truth boxes on 20,000 images, about 230,000
 predictions, 8 labels, 2% crowd) is built once. Two things are timed:
 
-- ``qa()``: every check over the 200,000 truth rows with their assets table (target: under 10 s);
+- ``qa()``: every check over the 200,000 truth rows with their assets table (target: under 10 s), and
+  ``mistakes()`` of the predictions against them (no peer: reported for scale);
 - evaluation of the predictions: annotebook's `evaluate` (matching and AP, `ev.map`) against pycocotools'
   ``COCOeval`` and faster-coco-eval's ``COCOeval_faster`` on the same boxes (COCO files written from the frames,
   pixels computed the same way, so the mAPs agree). The peers run in a cached venv of their own
@@ -74,7 +75,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
 
-    from annotebook.qa import evaluate, qa
+    from annotebook.qa import evaluate, mistakes, qa
     from tests.peers import cached_venv
     from tests.qa.synthetic import synthetic, write_coco
 
@@ -84,13 +85,16 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench_qa_"))
     gt_path, dt_path = write_coco(assets, truth, preds, folder)
 
-    qa_times = []
+    qa_times, mistake_times = [], []
     times: dict[str, list[float]] = {"annotebook": [], "pycocotools": [], "faster-coco-eval": []}
     maps: dict[str, float] = {}
     for _ in range(args.repeat):
         start = time.perf_counter()
         findings = qa(truth, assets)
         qa_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        suspects = mistakes(truth, preds)
+        mistake_times.append(time.perf_counter() - start)
         start = time.perf_counter()
         maps["annotebook"] = evaluate(truth, preds, assets=assets).map
         times["annotebook"].append(time.perf_counter() - start)
@@ -100,6 +104,7 @@ def main() -> None:
             maps[which] = got["map"]
     qa_s = statistics.median(qa_times)
     print(f"\nqa(): {qa_s:.2f} s for {len(truth):,} rows ({len(findings):,} findings; target < 10 s)")
+    print(f"mistakes(): {statistics.median(mistake_times):.2f} s ({len(suspects):,} suspects)")
     print(f"\n{'evaluate':<18}{'seconds':>10}{'vs annotebook':>16}{'mAP@[.5:.95]':>16}")
     for name, ts in times.items():
         ratio = statistics.median(t / a for t, a in zip(ts, times["annotebook"], strict=True))
