@@ -4,7 +4,8 @@ Box rows are matched per asset and label with COCO's greedy rules (`annotebook.q
 thresholds 0.50:0.05:0.95 and at the caller's ``iou``. AP per label is COCO's: 101-point interpolated precision
 over recall, averaged over the thresholds; mAP is the mean over labels with ground truth. With boxes in pixels
 (an assets table with sizes), ``maxDets`` 100 and area range "all", the numbers equal pycocotools' ``COCOeval``
-(``iouType="bbox"``) to float rounding; a test checks it against pycocotools on a 10,000-image set.
+(``iouType="bbox"``) to float rounding; a test checks it against pycocotools on a 10,000-image set, with
+`Evaluation.stats` (COCOeval's twelve numbers, area ranges and AR included).
 
 Crowd regions (``attributes["iscrowd"]`` true) follow COCO: they are ignored, absorb any number of detections,
 and a detection's IoU with them divides by the detection's area.
@@ -15,7 +16,7 @@ and a detection's IoU with them divides by the detection's area.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -34,6 +35,23 @@ __all__ = ["IOU_THRESHOLDS", "RECALL_THRESHOLDS", "Evaluation", "evaluate"]
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
 RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
 BACKGROUND = "(background)"
+#: COCO's area ranges (pixels²), inclusive at both ends as pycocotools tests them
+AREA_RANGES = {"all": (0.0, 1e10), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e10)}
+#: COCOeval.stats, in its order: (name, kind, IoU threshold or None for .5:.95, area range, maxDets)
+STATS = (
+    ("AP", "precision", None, "all", 100),
+    ("AP50", "precision", 0.5, "all", 100),
+    ("AP75", "precision", 0.75, "all", 100),
+    ("AP_small", "precision", None, "small", 100),
+    ("AP_medium", "precision", None, "medium", 100),
+    ("AP_large", "precision", None, "large", 100),
+    ("AR1", "recall", None, "all", 1),
+    ("AR10", "recall", None, "all", 10),
+    ("AR100", "recall", None, "all", 100),
+    ("AR_small", "recall", None, "small", 100),
+    ("AR_medium", "recall", None, "medium", 100),
+    ("AR_large", "recall", None, "large", 100),
+)
 MATCH_COLUMNS: dict[str, Any] = {
     "id": STR,
     "asset": STR,
@@ -57,6 +75,7 @@ class _Side:
     xywh: npt.NDArray[np.float64]
     score: npt.NDArray[np.float64]
     crowd: npt.NDArray[np.bool_]
+    area: npt.NDArray[np.float64]  # COCO's area: attributes["area"] where given, else the box's (pixels)
 
 
 def _side(df: pd.DataFrame, assets: pd.DataFrame | None, kinds: tuple[str, ...], keys: pd.Index, by: bool) -> _Side:
@@ -78,7 +97,15 @@ def _side(df: pd.DataFrame, assets: pd.DataFrame | None, kinds: tuple[str, ...],
         xywh[inside],
         score[inside],
         _crowd(view.column("attributes")[rows])[inside],
+        _area(view.column("attributes")[rows], xywh)[inside],
     )
+
+
+def _area(attributes: npt.NDArray[Any], xywh: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    out = xywh[:, 2] * xywh[:, 3]
+    has = np.flatnonzero([isinstance(a, dict) and isinstance(a.get("area"), (int, float)) for a in attributes])
+    out[has] = [float(attributes[i]["area"]) for i in has]
+    return out
 
 
 def _crowd(attributes: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
@@ -108,11 +135,16 @@ def evaluate(
     labels = pd.Index(sorted(set(gt.label.tolist()) | set(dt.label.tolist())))
     gl, dl = labels.get_indexer(gt.label), labels.get_indexer(dt.label)
     n_labels = max(len(labels), 1)
-    gb = Boxes(gt.asset_code * n_labels + gl, gt.xywh, crowd=gt.crowd)
+    gb = Boxes(gt.asset_code * n_labels + gl, gt.xywh, crowd=gt.crowd, ignore=gt.crowd | _outside(gt.area, "all"))
     db = Boxes(dt.asset_code * n_labels + dl, dt.xywh, score=dt.score)
     thresholds = np.unique(np.r_[IOU_THRESHOLDS, iou])
     m = match(gb, db, thresholds, max_dets)
-    return Evaluation(gt, dt, labels, gl, dl, m, thresholds, float(iou), max_dets)
+    return Evaluation(gt, dt, labels, gl, dl, m, thresholds, float(iou), max_dets, (gb, db))
+
+
+def _outside(area: npt.NDArray[np.float64], name: str) -> npt.NDArray[np.bool_]:
+    lo, hi = AREA_RANGES[name]
+    return np.asarray((area < lo) | (area > hi), dtype=bool)
 
 
 class Evaluation:
@@ -129,10 +161,12 @@ class Evaluation:
         thresholds: npt.NDArray[np.float64],
         iou: float,
         max_dets: int,
+        boxes: tuple[Boxes, Boxes],
     ):
-        self._gt, self._dt, self._labels = gt, dt, labels
+        self._gt, self._dt, self._labels, self._boxes = gt, dt, labels, boxes
         self._gl, self._dl, self._m = gt_label, dt_label, m
         self._thresholds, self.iou, self.max_dets = thresholds, iou, max_dets
+        self._by_area: dict[str, Match] = {}
 
     def _t(self, iou: float) -> int:
         return int(np.argmin(np.abs(self._thresholds - iou)))
@@ -141,7 +175,38 @@ class Evaluation:
     @cached_property
     def _curves(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
         """(precision (T, R, K), recall (T, K), positives per label): COCO's ``accumulate`` for area "all"."""
-        return accumulate(self._gt, self._dt, self._gl, self._dl, self._m, len(self._labels), self.max_dets)
+        return self._accumulated("all", self.max_dets)
+
+    def _accumulated(
+        self, area: str, max_dets: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        m, ignore = self._matched(area)
+        dt_out = _outside(self._dt.xywh[:, 2] * self._dt.xywh[:, 3], area)
+        return accumulate(ignore, dt_out, self._dt, self._gl, self._dl, m, len(self._labels), max_dets)
+
+    def _matched(self, area: str) -> tuple[Match, npt.NDArray[np.bool_]]:
+        """The matches with COCO's ignore flags of ``area``: truth outside the range is ignored (matched first
+        only when nothing else is), as pycocotools' evaluateImg does for each area range."""
+        gb, db = self._boxes
+        ignore = self._gt.crowd | _outside(self._gt.area, area)
+        if area == "all":
+            return self._m, ignore
+        if area not in self._by_area:
+            self._by_area[area] = match(replace(gb, ignore=ignore), db, self._thresholds, self.max_dets)
+        return self._by_area[area], ignore
+
+    @cached_property
+    def stats(self) -> pd.Series:
+        """COCOeval's twelve ``stats`` (AP, AP50, AP75, AP by area, AR at 1 / 10 / 100 detections, AR by area),
+        named; -1 where nothing counts, as pycocotools prints."""
+        coco = np.isin(self._thresholds, IOU_THRESHOLDS)
+        values = []
+        for _, what, iou, area, dets in STATS:
+            precision, recall, _ = self._accumulated(area, dets)
+            at = coco if iou is None else np.isclose(self._thresholds, iou) & coco
+            s = precision[at] if what == "precision" else recall[at]
+            values.append(float(s[s > -1].mean()) if (s > -1).any() else -1.0)
+        return pd.Series(values, index=[s[0] for s in STATS], name="COCO", dtype="float64")
 
     @property
     def precision(self) -> npt.NDArray[np.float64]:
@@ -303,7 +368,8 @@ def _unmatch_dropped(mt: pd.DataFrame) -> pd.DataFrame:
 
 
 def accumulate(
-    gt: _Side,
+    gt_ignore: npt.NDArray[np.bool_],
+    dt_out: npt.NDArray[np.bool_],
     dt: _Side,
     gl: npt.NDArray[np.intp],
     dl: npt.NDArray[np.intp],
@@ -311,9 +377,11 @@ def accumulate(
     n_labels: int,
     max_dets: int,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """COCO's ``accumulate`` for all labels and thresholds at once: precision (T, R, K), recall (T, K), positives."""
+    """COCO's ``accumulate`` for one area range and maxDets, all labels and thresholds at once: precision
+    (T, R, K), recall (T, K), positives. ``gt_ignore``: COCO's ``_ignore`` of each truth box; ``dt_out``: whether
+    each detection's area is outside the range (an unmatched one is then ignored)."""
     n_t, n_r = m.dt_gt.shape[0], len(RECALL_THRESHOLDS)
-    positives = np.bincount(gl[~gt.crowd], minlength=n_labels).astype(np.int64)
+    positives = np.bincount(gl[~gt_ignore], minlength=n_labels).astype(np.int64)
     precision = np.full((n_t, n_r, n_labels), -1.0)
     recall = np.full((n_t, n_labels), -1.0)
     precision[:, :, positives > 0] = 0.0
@@ -325,7 +393,7 @@ def accumulate(
     order = keep[np.lexsort((m.dt_rank[keep], dt.asset_code[keep], -dt.score[keep], dl[keep]))]
     lab = dl[order]
     matched = m.dt_gt[:, order]
-    ignored = np.where(matched >= 0, gt.crowd[np.maximum(matched, 0)], False)
+    ignored = np.where(matched >= 0, gt_ignore[np.maximum(matched, 0)], dt_out[order][None, :])
     tp = ((matched >= 0) & ~ignored).astype(np.float64)
     fp = ((matched < 0) & ~ignored).astype(np.float64)
     starts = np.r_[0, np.flatnonzero(lab[1:] != lab[:-1]) + 1]

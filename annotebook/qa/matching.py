@@ -41,6 +41,7 @@ class Boxes:
     xywh: FloatArray
     score: FloatArray | None = None
     crowd: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    ignore: BoolArray | None = None  # COCO's _ignore (crowd, or outside the area range); default: crowd
 
     def __len__(self) -> int:
         return len(self.group)
@@ -48,6 +49,10 @@ class Boxes:
     @property
     def is_crowd(self) -> BoolArray:
         return self.crowd if len(self.crowd) == len(self) else np.zeros(len(self), dtype=bool)
+
+    @property
+    def is_ignored(self) -> BoolArray:
+        return self.is_crowd if self.ignore is None else self.ignore
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ def match(gt: Boxes, dt: Boxes, thresholds: FloatArray, max_dets: int | None = 1
     crowd = gt.is_crowd
     # pairs by (round, detection, preference): the last usable pair of a detection is its choice
     gpos = _group_position(gt)
-    order = np.lexsort((gpos[g], iou, ~crowd[g], d, rank[d]))
+    order = np.lexsort((gpos[g], iou, ~gt.is_ignored[g], d, rank[d]))
     d, g, iou = d[order], g[order], iou[order]
     rounds = rank[d]
     bounds = np.searchsorted(rounds, np.arange(rounds[-1] + 2))
@@ -140,8 +145,8 @@ def match(gt: Boxes, dt: Boxes, thresholds: FloatArray, max_dets: int | None = 1
 
 
 def _group_position(gt: Boxes) -> IntArray:
-    """Each ground truth's place in its group's COCO order (non-crowd first, then input order)."""
-    order = np.lexsort((np.arange(len(gt)), gt.is_crowd, gt.group))
+    """Each ground truth's place in its group's COCO order (not ignored first, then input order)."""
+    order = np.lexsort((np.arange(len(gt)), gt.is_ignored, gt.group))
     pos = np.empty(len(gt), dtype=np.intp)
     pos[order] = np.arange(len(gt))
     return pos

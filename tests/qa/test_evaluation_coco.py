@@ -51,6 +51,8 @@ def test_map_equals_pycocotools(tmp_path: Path, n_images: int) -> None:
     assert np.allclose([ours[k] for k in coco["ap"]], list(coco["ap"].values()), atol=1e-6, rtol=0)
     ap50 = ev.ap_at(0.5).to_dict()
     assert np.allclose([ap50[k] for k in coco["ap50"]], list(coco["ap50"].values()), atol=1e-6, rtol=0)
+    # all twelve numbers COCOeval.summarize prints: AP by area range, AR at 1 / 10 / 100 detections and by area
+    assert np.allclose(ev.stats.to_numpy(), coco["stats"], atol=1e-6, rtol=0), (ev.stats.tolist(), coco["stats"])
 
 
 MATCHES = """
