@@ -38,7 +38,7 @@ PEER_PACKAGES = ("pycocotools==2.0.11", "faster-coco-eval==1.8.0", "orjson")
 PEER = """
 import contextlib, json, sys, time
 import numpy as np
-which, gt_path, dt_path = sys.argv[1:4]
+which, gt_path, dt_path, full = sys.argv[1:5]
 with contextlib.redirect_stdout(sys.stderr):
     if which == "pycocotools":
         from pycocotools.coco import COCO
@@ -49,20 +49,24 @@ with contextlib.redirect_stdout(sys.stderr):
     gt = COCO(gt_path)
     dt = gt.loadRes(dt_path)
     ev = Eval(gt, dt, "bbox")
-    ev.params.areaRng = [[0, 1e10]]
-    ev.params.areaRngLbl = ["all"]
-    ev.params.maxDets = [100]
+    if full == "0":
+        ev.params.areaRng = [[0, 1e10]]
+        ev.params.areaRngLbl = ["all"]
+        ev.params.maxDets = [100]
     start = time.perf_counter()
     ev.evaluate()
     ev.accumulate()
+    if full == "1":
+        ev.summarize()
     seconds = time.perf_counter() - start
-p = np.asarray(ev.eval["precision"])[:, :, :, 0, 0]
+p = np.asarray(ev.eval["precision"])[:, :, :, 0, -1]
 print(json.dumps({"seconds": seconds, "map": float(p[p > -1].mean())}))
 """
 
 
-def run_peer(python: Path, which: str, gt: Path, dt: Path) -> dict:
-    run = subprocess.run([str(python), "-c", PEER, which, str(gt), str(dt)], capture_output=True, text=True)
+def run_peer(python: Path, which: str, gt: Path, dt: Path, full: bool) -> dict:
+    argv = [str(python), "-c", PEER, which, str(gt), str(dt), "1" if full else "0"]
+    run = subprocess.run(argv, capture_output=True, text=True)
     if run.returncode:
         raise SystemExit(f"{which} failed:\n{run.stderr[-2000:]}")
     return dict(json.loads(run.stdout))
@@ -86,8 +90,9 @@ def main() -> None:
     gt_path, dt_path = write_coco(assets, truth, preds, folder)
 
     qa_times, mistake_times = [], []
-    times: dict[str, list[float]] = {"annotebook": [], "pycocotools": [], "faster-coco-eval": []}
-    maps: dict[str, float] = {}
+    tasks = ("map", "stats")  # mAP at area "all" / maxDets 100, and COCOeval's full twelve numbers
+    times: dict[tuple[str, str], list[float]] = {}
+    maps: dict[tuple[str, str], float] = {}
     for _ in range(args.repeat):
         start = time.perf_counter()
         findings = qa(truth, assets)
@@ -95,20 +100,26 @@ def main() -> None:
         start = time.perf_counter()
         suspects = mistakes(truth, preds)
         mistake_times.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        maps["annotebook"] = evaluate(truth, preds, assets=assets).map
-        times["annotebook"].append(time.perf_counter() - start)
-        for which in ("pycocotools", "faster-coco-eval"):
-            got = run_peer(python, which, gt_path, dt_path)
-            times[which].append(got["seconds"])
-            maps[which] = got["map"]
+        for task in tasks:
+            start = time.perf_counter()
+            ev = evaluate(truth, preds, assets=assets)
+            maps["annotebook", task] = ev.map if task == "map" else float(ev.stats["AP"])
+            times.setdefault(("annotebook", task), []).append(time.perf_counter() - start)
+            for which in ("pycocotools", "faster-coco-eval"):
+                got = run_peer(python, which, gt_path, dt_path, task == "stats")
+                times.setdefault((which, task), []).append(got["seconds"])
+                maps[which, task] = got["map"]
     qa_s = statistics.median(qa_times)
     print(f"\nqa(): {qa_s:.2f} s for {len(truth):,} rows ({len(findings):,} findings; target < 10 s)")
     print(f"mistakes(): {statistics.median(mistake_times):.2f} s ({len(suspects):,} suspects)")
-    print(f"\n{'evaluate':<18}{'seconds':>10}{'vs annotebook':>16}{'mAP@[.5:.95]':>16}")
-    for name, ts in times.items():
-        ratio = statistics.median(t / a for t, a in zip(ts, times["annotebook"], strict=True))
-        print(f"{name:<18}{statistics.median(ts):>10.2f}{ratio:>15.2f}x{maps[name]:>16.6f}")
+    for task in tasks:
+        what = "mAP, area all, maxDets 100" if task == "map" else "all 12 COCO stats (4 area ranges, maxDets 1/10/100)"
+        print(f"\nevaluate: {what}")
+        print(f"{'':<18}{'seconds':>10}{'vs annotebook':>16}{'mAP@[.5:.95]':>16}")
+        for name in ("annotebook", "pycocotools", "faster-coco-eval"):
+            ts, ours = times[name, task], times["annotebook", task]
+            ratio = statistics.median(t / a for t, a in zip(ts, ours, strict=True))
+            print(f"{name:<18}{statistics.median(ts):>10.2f}{ratio:>15.2f}x{maps[name, task]:>16.6f}")
     print("\n(ratios: the peer's time over annotebook's in the same round; > 1 means annotebook is faster)")
 
 
