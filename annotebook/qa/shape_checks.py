@@ -102,7 +102,7 @@ def degenerate(view: View, *, min_px: float = 1.0) -> Found:
         area = np.full(len(view), np.nan)
         area[polygon] = polygon_areas(view.column("points")[polygon])
         flat_polygon = polygon & (area <= 0)
-        thin = (boxy | polygon) & view.sized & ~flat_box & ~flat_polygon & (np.nanmin(wh, axis=1) < min_px)
+        thin = (boxy | polygon) & view.sized & ~flat_box & ~flat_polygon & (np.fmin(wh[:, 0], wh[:, 1]) < min_px)
     zero = flat_box | flat_polygon
     at = np.flatnonzero(zero | thin)
     severity = np.where(zero[at], "error", "warning")
