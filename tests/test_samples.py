@@ -6,7 +6,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import matplotlib
@@ -210,12 +209,6 @@ def test_same_bytes_in_another_process(tmp_path: Path) -> None:
 def test_folder_is_well_under_five_megabytes(shapes: tuple) -> None:
     folder = shapes[0]
     assert sum(p.stat().st_size for p in folder.iterdir()) < 3_000_000
-
-
-def test_fast(tmp_path: Path) -> None:
-    start = time.perf_counter()
-    samples.make_shapes(tmp_path)
-    assert time.perf_counter() - start < 2.0
 
 
 @pytest.mark.parametrize("n_assets", [1, 2, 5])
