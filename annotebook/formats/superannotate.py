@@ -4,16 +4,25 @@
 
 Pixel convention: absolute pixels on the pixel grid (x2 = width spans the whole image), like COCO.
 
-Instances -> rows: ``bbox`` (``points`` x1, y1, x2, y2) -> box; ``polygon`` (flat ``points``, holes in
-``exclude``) -> polygon; ``polyline`` -> polyline; ``point`` (x, y) -> a one-point keypoints row; the image's
-``tags`` (names, or objects with ``name`` / ``className``) -> tag rows with value True. ``className`` (or the
-class of ``classId`` in classes.json) is the label; ``attributes`` ``[{name, groupName}]`` become
-``{groupName: name}`` (a list where a group has several); an instance ``id`` / ``instanceId`` is the row id, else
-``<asset>#<n>``; ``createdBy.email`` is the author; ``probability`` below 100 is the score (100, SuperAnnotate's
-default for every instance, reads as no score). ``metadata.status`` goes to the assets table's ``status``. Other
-instance types (ellipse, cuboid, template, rbbox ...) are a FormatError unless ``skip_unsupported=True``;
-comments are review notes, not annotations, and are not read. Instance ``groupId``, ``pointLabels``, ``locked``
-and the like are not kept.
+Instances -> rows: ``bbox`` (``points`` x1, y1, x2, y2) -> box; ``rbbox`` (four corners x1, y1 ... x4, y4,
+in drawing order) -> a box about its centre with ``rotation`` (degrees clockwise, the angle of the first edge);
+``ellipse`` (cx, cy, rx, ry, angle) -> the box of its axes with ``rotation`` = angle and the attribute
+``sa.shape: "ellipse"`` (the contract has no ellipse kind; the key tells a writer to send an ellipse back);
+``polygon`` (flat ``points``, holes in ``exclude``) -> polygon; ``polyline`` -> polyline; ``point`` (x, y) -> a
+one-point keypoints row; the image's ``tags`` (names, or objects with ``name`` / ``className``) -> tag rows with
+value True. ``className`` (or the class of ``classId`` in classes.json) is the label; ``attributes``
+``[{name, groupName}]`` become ``{groupName: name}`` (a list where a group has several); an instance ``id`` /
+``instanceId`` is the row id, else ``<asset>#<n>``; ``createdBy.email`` is the author, else ``creationType``
+(Manual, Preannotation, Predicted ...); ``probability`` below 100 is the score (100, SuperAnnotate's default for
+every instance, reads as no score). An instance's own platform fields go to attributes under keys that start with
+``sa.`` (never an attribute group): ``locked: true`` -> ``sa.locked``, a ``groupId`` other than 0 (instances
+grouped together) -> ``sa.group``. ``metadata.status`` goes to the assets table's ``status``.
+
+Video items (``metadata.duration`` in microseconds, ``instances[].meta`` and ``parameters[].timestamps[]``): one
+row per keyframe timestamp, ``frame`` = round(timestamp * fps / 1e6) (``fps``, default 1 as the SDK's
+``get_annotations_per_frame``), the instance's index in ``sa.instance`` and the exact timestamp in
+``sa.timestamp``. Other instance types (cuboid, template, event ...) are a FormatError unless
+``skip_unsupported=True``; comments are review notes, not annotations, and are not read.
 
 Writing: one ``<file name>___objects.json`` per asset (``naming="json"`` writes ``<file name>.json``), every asset
 of the assets table, and ``classes/classes.json`` with the labels table's ids and colours and the attribute
@@ -43,10 +52,21 @@ from ._io import head, read_text, write_files
 from ._registry import FormatSpec, Tables, register_format
 from ._rows import asset_sizes, carried, dataset_name, file_name, number, records, size_of, uri_beside
 
-__all__ = ["load_superannotate", "save_superannotate", "superannotate_to_tables", "tables_to_superannotate"]
+__all__ = [
+    "instance_of",
+    "load_superannotate",
+    "parse_item",
+    "save_superannotate",
+    "superannotate_to_tables",
+    "tables_to_superannotate",
+]
 
 SUFFIX = "___objects.json"
 CLASSES = "classes/classes.json"
+#: attribute keys that hold an instance's own fields (``sa.locked``, ``sa.shape`` ...), never an attribute group
+OWN = "sa."
+#: an author that is one of these is written as the instance's ``creationType``, else as ``createdBy.email``
+CREATION_TYPES = frozenset({"Manual", "Preannotation", "Predicted", "Imported", "Automatic"})
 
 
 @dataclass
@@ -98,6 +118,20 @@ def _geometry(doc: _Doc, inst: dict[str, Any], path: str) -> dict[str, Any] | No
             raise doc.error(f"x2/y2 is less than x1/y1 in {pts}", f"{path}.points")
         w, h = _need_size(doc, path)
         return {"kind": "box", "x0": x1 / w, "y0": y1 / h, "x1": x2 / w, "y1": y2 / h, "rotation": 0.0}
+    if kind == "rbbox":
+        pts = inst.get("points")
+        if not isinstance(pts, dict):
+            raise doc.error(f"expected an object with x1, y1 ... x4, y4, got {pts!r}", f"{path}.points")
+        xs = [doc.num(pts.get(f"x{i}"), f"{path}.points.x{i}") for i in range(1, 5)]
+        ys = [doc.num(pts.get(f"y{i}"), f"{path}.points.y{i}") for i in range(1, 5)]
+        cx, cy = sum(xs) / 4, sum(ys) / 4
+        bw, bh = math.hypot(xs[1] - xs[0], ys[1] - ys[0]), math.hypot(xs[2] - xs[1], ys[2] - ys[1])
+        angle = math.degrees(math.atan2(ys[1] - ys[0], xs[1] - xs[0])) % 360
+        return _turned(doc, path, cx, cy, bw / 2, bh / 2, angle)
+    if kind == "ellipse":
+        cx, cy, rx, ry = (doc.num(inst.get(k), f"{path}.{k}") for k in ("cx", "cy", "rx", "ry"))
+        angle = doc.num(inst.get("angle", 0), f"{path}.angle") % 360
+        return {**_turned(doc, path, cx, cy, abs(rx), abs(ry), angle), "shape": "ellipse"}
     if kind == "polygon":
         rings = [_flat(doc, inst.get("points"), f"{path}.points", 3)]
         exclude = inst.get("exclude") or []
@@ -114,6 +148,13 @@ def _geometry(doc: _Doc, inst: dict[str, Any], path: str) -> dict[str, Any] | No
     if doc.skip:
         return None
     raise doc.error(f"instance type {kind!r} is not supported; pass skip_unsupported=True", f"{path}.type")
+
+
+def _turned(doc: _Doc, path: str, cx: float, cy: float, hw: float, hh: float, angle: float) -> dict[str, Any]:
+    """A box of half sizes ``hw``, ``hh`` about (cx, cy) in pixels, turned ``angle`` degrees clockwise."""
+    w, h = _need_size(doc, path)
+    return {"kind": "box", "x0": (cx - hw) / w, "y0": (cy - hh) / h, "x1": (cx + hw) / w, "y1": (cy + hh) / h,
+            "rotation": 0.0 if angle == 0 else angle}  # fmt: skip
 
 
 def _attributes(doc: _Doc, attrs: Any, path: str) -> dict[str, Any] | None:
@@ -152,23 +193,67 @@ def _instance(doc: _Doc, inst: Any, i: int) -> None:
     geometry = _geometry(doc, inst, path)
     if geometry is None:
         return
+    shape = geometry.pop("shape", None)
     own = inst.get("id", inst.get("instanceId"))
-    prob = inst.get("probability")
-    score = None
-    if prob is not None:
-        p = doc.num(prob, f"{path}.probability")
-        score = p / 100 if p < 100 else None
-    author = inst.get("createdBy", {}).get("email") if isinstance(inst.get("createdBy"), dict) else None
     doc.rows.append(
         {
             **geometry,
             "own": None if own is None or isinstance(own, (bool, dict, list)) else str(own),
-            "label": _label(doc, inst, path),
-            "attributes": _attributes(doc, inst.get("attributes"), f"{path}.attributes"),
-            "score": score,
-            "author": author,
+            **_common(doc, inst, path, inst),
         }
     )
+    if shape is not None:
+        doc.rows[-1]["attributes"] = {**(doc.rows[-1]["attributes"] or {}), "sa.shape": shape}
+
+
+def _common(doc: _Doc, inst: dict[str, Any], path: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """Label, attributes (with the ``sa.`` keys of ``meta``'s own fields), score and author of an instance."""
+    prob = meta.get("probability", inst.get("probability"))
+    score = None
+    if prob is not None:
+        p = doc.num(prob, f"{path}.probability")
+        score = p / 100 if p < 100 else None
+    created = meta.get("createdBy")
+    author = created.get("email") if isinstance(created, dict) else None
+    if author is None and isinstance(meta.get("creationType"), str):
+        author = meta["creationType"]
+    attrs = _attributes(doc, inst.get("attributes"), f"{path}.attributes") or {}
+    if meta.get("locked") is True:
+        attrs["sa.locked"] = True
+    group = meta.get("groupId")
+    if isinstance(group, int) and not isinstance(group, bool) and group:
+        attrs["sa.group"] = group
+    return {"label": _label(doc, meta, path), "attributes": attrs or None, "score": score, "author": author}
+
+
+def _video_instance(doc: _Doc, inst: Any, i: int, fps: float) -> None:
+    """One video instance: a row per keyframe timestamp of each of its parameter spans."""
+    path = f"instances[{i}]"
+    meta = inst.get("meta") if isinstance(inst, dict) else None
+    if not isinstance(meta, dict):
+        raise doc.error("a video instance needs a meta object", f"{path}.meta")
+    params = inst.get("parameters") or []
+    if not isinstance(params, list):
+        raise doc.error(f"expected a list, got {type(params).__name__}", f"{path}.parameters")
+    for j, span in enumerate(params):
+        stamps = span.get("timestamps") if isinstance(span, dict) else None
+        if not isinstance(stamps, list):
+            raise doc.error("expected a list of timestamps", f"{path}.parameters[{j}].timestamps")
+        for k, ts in enumerate(stamps):
+            at = f"{path}.parameters[{j}].timestamps[{k}]"
+            if not isinstance(ts, dict):
+                raise doc.error(f"expected an object, got {type(ts).__name__}", at)
+            geometry = _geometry(doc, {**ts, "type": meta.get("type")}, at)
+            if geometry is None:
+                return
+            shape = geometry.pop("shape", None)
+            stamp = doc.num(ts.get("timestamp"), f"{at}.timestamp")
+            common = _common(doc, ts, at, meta)
+            attrs = {**(common.pop("attributes") or {}), "sa.instance": i, "sa.timestamp": int(stamp)}
+            if shape is not None:
+                attrs["sa.shape"] = shape
+            frame = round(stamp * fps / 1e6)
+            doc.rows.append({**geometry, "own": None, **common, "attributes": attrs, "frame": frame})
 
 
 def _tags(doc: _Doc, tags: Any) -> None:
@@ -188,8 +273,9 @@ def parse_item(
     asset: str | None = None,
     classes: Mapping[int, str] | None = None,
     skip_unsupported: bool = False,
+    fps: float = 1.0,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(asset row, annotation rows without dataset/id) of one image's annotation JSON."""
+    """(asset row, annotation rows without dataset/id) of one item's annotation JSON (an image's or a video's)."""
     if not isinstance(obj, dict):
         raise FormatError(f"expected an object, got {type(obj).__name__}", file=file, field="metadata")
     meta = obj.get("metadata")
@@ -207,10 +293,15 @@ def parse_item(
     instances = obj.get("instances", [])
     if not isinstance(instances, list):
         raise doc.error(f"expected a list, got {type(instances).__name__}", "instances")
+    video = meta.get("duration") is not None or any(isinstance(x, dict) and "parameters" in x for x in instances)
     for i, inst in enumerate(instances):
-        _instance(doc, inst, i)
+        if video:
+            _video_instance(doc, inst, i, fps)
+        else:
+            _instance(doc, inst, i)
     _tags(doc, obj.get("tags") or [])
     status = meta.get("status")
+    duration = meta.get("duration")
     row = {
         "asset": asset,
         "name": name or asset.rsplit("/", 1)[-1],
@@ -218,6 +309,8 @@ def parse_item(
         "height": size[1] if size else None,
         "status": status if isinstance(status, str) else None,
     }
+    if isinstance(duration, int | float) and not isinstance(duration, bool):
+        row["frames"] = max(1, math.ceil(duration * fps / 1e6))
     return row, doc.rows
 
 
@@ -337,12 +430,14 @@ def load_superannotate(path: str | Path, *, dataset: str | None = None, skip_uns
 
 def _can_write(r: Mapping[str, Any], sized: bool) -> bool:
     kind = r["kind"]
+    if r.get("frame") is not None:
+        return False  # a video's rows: its JSON is per instance over timestamps, which this writer does not build
     if kind == "tag":
         return r.get("value") is not False
     if kind not in ("box", "polygon", "polyline", "keypoints") or not sized:
         return False
     if kind == "box":
-        return not r.get("rotation")
+        return True
     pts: Any = r.get("points") or ()
     if kind == "keypoints":
         return len(pts) == 1 and len(pts[0]) == 2 and not any(math.isnan(v) for v in pts[0])
@@ -352,18 +447,32 @@ def _can_write(r: Mapping[str, Any], sized: bool) -> bool:
 def _sa_attributes(attrs: Mapping[str, Any] | None) -> list[dict[str, str]]:
     out = []
     for group, v in (attrs or {}).items():
+        if str(group).startswith(OWN):
+            continue
         for name in v if isinstance(v, list) else [v]:
             if name is not None:
                 out.append({"name": str(name), "groupName": str(group)})
     return out
 
 
-def _instance_of(r: dict[str, Any], size: tuple[int, int]) -> dict[str, Any]:
+def instance_of(r: Mapping[str, Any], size: tuple[float, float], ident: bool = True) -> dict[str, Any]:
+    """The vector instance of a canonical row (not a tag) on an image of ``size`` pixels; ``ident``: with its id."""
     w, h = size
     kind = r["kind"]
-    inst: dict[str, Any] = {"type": {"box": "bbox", "keypoints": "point"}.get(kind, kind), "id": str(r["id"])}
+    attrs = r.get("attributes") or {}
+    inst: dict[str, Any] = {"type": {"box": "bbox", "keypoints": "point"}.get(kind, kind)}
+    if ident:
+        inst["id"] = str(r["id"])
     if kind == "box":
-        inst["points"] = {"x1": r["x0"] * w, "y1": r["y0"] * h, "x2": r["x1"] * w, "y2": r["y1"] * h}
+        x0, y0, x1, y1 = r["x0"] * w, r["y0"] * h, r["x1"] * w, r["y1"] * h
+        angle = float(r.get("rotation") or 0.0)
+        if attrs.get("sa.shape") == "ellipse":
+            inst.update(type="ellipse", cx=(x0 + x1) / 2, cy=(y0 + y1) / 2, rx=(x1 - x0) / 2, ry=(y1 - y0) / 2,
+                        angle=angle)  # fmt: skip
+        elif angle:
+            inst.update(type="rbbox", points=_corners(x0, y0, x1, y1, angle))
+        else:
+            inst["points"] = {"x1": x0, "y1": y0, "x2": x1, "y2": y1}
     elif kind == "keypoints":
         inst["x"], inst["y"] = r["points"][0][0] * w, r["points"][0][1] * h
     else:
@@ -373,11 +482,28 @@ def _instance_of(r: dict[str, Any], size: tuple[int, int]) -> dict[str, Any]:
             inst["exclude"] = pix[1:]
     if r.get("label") is not None:
         inst["className"] = str(r["label"])
-    inst["attributes"] = _sa_attributes(r.get("attributes"))
+    inst["attributes"] = _sa_attributes(attrs)
     inst["probability"] = 100 if r.get("score") is None else float(r["score"]) * 100
-    if r.get("author") is not None:
-        inst["createdBy"] = {"email": str(r["author"])}
+    author = r.get("author")
+    if author in CREATION_TYPES:
+        inst["creationType"] = author
+    elif author is not None:
+        inst["createdBy"] = {"email": str(author)}
+    if attrs.get("sa.locked") is True:
+        inst["locked"] = True
+    if attrs.get("sa.group"):
+        inst["groupId"] = int(attrs["sa.group"])
     return inst
+
+
+def _corners(x0: float, y0: float, x1: float, y1: float, angle: float) -> dict[str, float]:
+    """The four corners of a box turned ``angle`` degrees clockwise about its centre, as rbbox points."""
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+    c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    out: dict[str, float] = {}
+    for i, (dx, dy) in enumerate(((-hw, -hh), (hw, -hh), (hw, hh), (-hw, hh)), start=1):
+        out[f"x{i}"], out[f"y{i}"] = cx + dx * c - dy * s, cy + dx * s + dy * c
+    return out
 
 
 def _item(arow: Mapping[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -387,7 +513,7 @@ def _item(arow: Mapping[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]
         meta["width"], meta["height"] = size
     if arow.get("status") is not None:
         meta["status"] = str(arow["status"])
-    instances = [_instance_of(r, size) for r in rows if r["kind"] != "tag" and size is not None]
+    instances = [instance_of(r, size) for r in rows if r["kind"] != "tag" and size is not None]
     tags = [str(r["label"]) for r in rows if r["kind"] == "tag" and r.get("label") is not None]
     return {"metadata": meta, "instances": instances, "tags": tags, "comments": []}
 
@@ -435,13 +561,14 @@ def tables_to_superannotate(
     sizes = asset_sizes(tables.assets)
     anns = tables.annotations
     ok = [
-        _can_write(r, str(r["asset"]) in sizes) for r in records(anns[["asset", "kind", "rotation", "points", "value"]])
+        _can_write(r, str(r["asset"]) in sizes)
+        for r in records(anns[["asset", "kind", "rotation", "points", "value", "frame"]])
     ]
     anns = carried(
         anns,
         ok,
         what="SuperAnnotate vector JSON",
-        why="it holds no captions, groundings, qa, rotated boxes, multi-point keypoints or false tags, "
+        why="it holds no captions, groundings, qa, multi-point keypoints, false tags or video frames, "
         "nor shapes on an image of unknown size",
         skip=skip_unsupported,
     )

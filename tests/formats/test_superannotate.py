@@ -92,12 +92,18 @@ def test_project_folder_golden_from_the_docs() -> None:
 
 
 def test_sdk_item_with_unsupported_types() -> None:
-    """The item the SDK returns (research notes, part B.4): ellipse, cuboid and template are refused or skipped."""
+    """The item the SDK returns (research notes, part B.4): the ellipse is read (a box with sa.shape), the cuboid
+    and the template are named, and skipped when asked."""
     path = DATA / "sdk_item" / "a.jpg.json"
-    with pytest.raises(FormatError, match=r"a.jpg.json, field 'instances\[4\].type'.*ellipse"):
+    with pytest.raises(FormatError, match=r"a.jpg.json, field 'instances\[5\].type'.*cuboid"):
         load_superannotate(path)
     t = load_superannotate(path, skip_unsupported=True)
-    assert t.annotations["kind"].tolist() == ["box", "polygon", "polyline", "keypoints"]
+    assert t.annotations["kind"].tolist() == ["box", "polygon", "polyline", "keypoints", "box"]
+    ellipse = t.annotations.iloc[4]
+    assert [ellipse[c] * s for c, s in zip(("x0", "y0", "x1", "y1"), (640, 480, 640, 480), strict=True)] == [
+        3, 4, 7, 6]  # fmt: skip
+    assert ellipse["attributes"] == {"sa.shape": "ellipse"}
+    assert t.annotations.iloc[0]["author"] == "Manual"  # creationType, where there is no createdBy
     assert t.annotations["asset"].unique().tolist() == ["a.jpg"]
     assert t.annotations.iloc[0]["attributes"] == {"color": "black"}
     assert pd.isna(t.annotations.iloc[0]["score"])  # probability 100 is SuperAnnotate's default, not a score
@@ -192,11 +198,48 @@ def test_unsupported_rows_raise_unless_skipped(tmp_path: Path) -> None:
     ]
     assets = schema.assets_frame([{"dataset": "d", "asset": "a", "name": "a", "width": 2, "height": 2}])
     t = Tables(schema.annotations_frame([{"dataset": "d", **r} for r in rows]), assets, schema.labels_frame([]))
-    with pytest.raises(FormatError, match=r"3 rows: 'cap' \(caption\), 'rot' \(rotated box\), 'b' \(box\)"):
+    with pytest.raises(FormatError, match=r"2 rows: 'cap' \(caption\), 'b' \(box\)"):
         save_superannotate(t, tmp_path / "o")
     assert not (tmp_path / "o").exists()
     save_superannotate(t, tmp_path / "o", skip_unsupported=True)
-    assert load_superannotate(tmp_path / "o").annotations["id"].tolist() == ["ok"]
+    back = load_superannotate(tmp_path / "o").annotations
+    assert back["id"].tolist() == ["rot", "ok"]  # a rotated box is written as an rbbox and read back
+    assert back["rotation"].tolist() == pytest.approx([3.0, 0.0]) and back["x1"].tolist() == pytest.approx([1, 1])
+
+
+def test_rbbox_ellipse_locked_group_and_video(tmp_path: Path) -> None:
+    """The instance types and fields the SDK's items carry beyond the basic shapes, read and written back."""
+    item = {"metadata": {"name": "r.jpg", "width": 100, "height": 50}, "instances": [
+        {"type": "rbbox", "className": "car", "points": {"x1": 40, "y1": 20, "x2": 60, "y2": 20, "x3": 60, "y3": 30,
+                                                           "x4": 40, "y4": 30}, "locked": True, "groupId": 7},
+        {"type": "rbbox", "className": "car", "points": {"x1": 50, "y1": 15, "x2": 60, "y2": 25, "x3": 50, "y3": 35,
+                                                           "x4": 40, "y4": 25}, "creationType": "Predicted",
+         "probability": 40},
+        {"type": "ellipse", "className": "ball", "cx": 20, "cy": 10, "rx": 5, "ry": 2, "angle": 30}]}  # fmt: skip
+    t = superannotate_to_tables({"r.jpg": item})
+    a = t.annotations
+    assert [a.iloc[0][c] for c in ("x0", "y0", "x1", "y1", "rotation")] == pytest.approx([0.4, 0.4, 0.6, 0.6, 0])
+    assert a.iloc[0]["attributes"] == {"sa.locked": True, "sa.group": 7}
+    turned = a.iloc[1]
+    assert turned["rotation"] == pytest.approx(45) and (turned["author"], turned["score"]) == ("Predicted", 0.4)
+    assert (turned["x1"] - turned["x0"]) * 100 == pytest.approx(200**0.5)
+    assert a.iloc[2]["attributes"] == {"sa.shape": "ellipse"} and a.iloc[2]["rotation"] == 30
+    files = tables_to_superannotate(t)
+    written = json.loads(files["r.jpg___objects.json"])["instances"]
+    assert [i["type"] for i in written] == ["bbox", "rbbox", "ellipse"]
+    assert (written[0]["locked"], written[0]["groupId"], written[0]["attributes"]) == (True, 7, [])
+    assert written[1]["creationType"] == "Predicted" and written[2]["rx"] == pytest.approx(5)
+    back = superannotate_to_tables({"r.jpg": json.loads(files["r.jpg___objects.json"])}).annotations
+    _assert_same(a, back)
+    video = {"metadata": {"name": "v.mp4", "width": 100, "height": 50, "duration": 3_000_000}, "instances": [
+        {"meta": {"type": "bbox", "className": "car", "start": 0, "end": 2_000_000}, "parameters": [
+            {"start": 0, "end": 2_000_000, "timestamps": [
+                {"timestamp": 0, "points": {"x1": 0, "y1": 0, "x2": 10, "y2": 10}, "attributes": []},
+                {"timestamp": 2_000_000, "points": {"x1": 5, "y1": 5, "x2": 15, "y2": 15},
+                 "attributes": [{"name": "red", "groupName": "color"}]}]}]}]}  # fmt: skip
+    v = superannotate_to_tables({"v.mp4": video})
+    assert v.annotations["frame"].tolist() == [0, 2] and v.assets["frames"].tolist() == [3]
+    assert v.annotations.iloc[1]["attributes"] == {"color": "red", "sa.instance": 0, "sa.timestamp": 2_000_000}
 
 
 def _item(**instance: object) -> dict:
@@ -272,7 +315,9 @@ def test_annot_save_from_a_frame_read_from_another_format(tmp_path: Path) -> Non
     back = ab.read(tmp_path / "sa")
     kept = anns[anns["kind"].isin(["polygon", "keypoints", "tag"])]
     assert back.loc[back["kind"].isin(["polygon", "keypoints", "tag"]), "label"].tolist() == kept["label"].tolist()
-    assert (back["kind"] == "box").sum() == 1  # the three rotated rectangles cannot be carried; the prediction can
+    boxes, sent = back[back["kind"] == "box"], anns[anns["kind"] == "box"]
+    assert len(boxes) == 4  # the three rotated rectangles go as rbbox, the prediction as a bbox
+    assert sorted(boxes["rotation"].round(6)) == sorted(sent["rotation"].fillna(0).round(6))
 
 
 def test_a_file_name_that_is_not_utf8_is_named(tmp_path: Path) -> None:
