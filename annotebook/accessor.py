@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from . import schema
-from .errors import TraceError
+from .errors import NotSupported, TraceError
 
 __all__ = ["AnnotAccessor"]
 
@@ -196,19 +196,35 @@ class AnnotAccessor:
 
         return diff(self._obj)
 
-    def push(self, dry_run: bool = False) -> Any:
-        """Push this frame's changes to its backend; returns the `PushReport`. The frame gets the new ids/revs."""
+    def push(self, dry_run: bool = False, **options: Any) -> Any:
+        """Push this frame's changes to its backend; returns the `PushReport`. The frame gets the new ids/revs.
+
+        ``options`` are the backend's own for this push (SuperAnnotate's ``keep_status=True``); a backend that takes
+        none raises `NotSupported` naming them.
+        """
         from .connection import connection_for
         from .sync.push import push
 
         if _is_assets(self._obj):
             return self._push_statuses(dry_run)
-        return push(
-            self._obj,
-            dry_run=dry_run,
-            connect=lambda name, spec: connection_for(name, spec).backend,
-            assets=lambda dataset: self._traced()[0].cached_assets(dataset),
-        )
+        with self._push_options(options):
+            return push(
+                self._obj,
+                dry_run=dry_run,
+                connect=lambda name, spec: connection_for(name, spec).backend,
+                assets=lambda dataset: self._traced()[0].cached_assets(dataset),
+            )
+
+    def _push_options(self, options: dict[str, Any]) -> Any:
+        """The backend's ``push_options(**options)`` context, or a null one when no option is given."""
+        import contextlib
+
+        if not options:
+            return contextlib.nullcontext()
+        backend = self._traced()[0].backend
+        if not hasattr(backend, "push_options"):
+            raise NotSupported(f"the {backend.name} backend's push takes no options ({', '.join(options)})")
+        return backend.push_options(**options)
 
     def _push_statuses(self, dry_run: bool) -> pd.DataFrame:
         """Send the assets' review statuses that differ from the backend's; a row per asset changed."""

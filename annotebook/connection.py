@@ -33,6 +33,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "vi": ("annotebook.backends.vi:ViBackend", "annotebook"),
     "pictograph": ("annotebook.backends.pictograph:PictographBackend", "annotebook"),
     "clarifai": ("annotebook.backends.clarifai:ClarifaiBackend", "annotebook"),
+    "superannotate": ("annotebook.backends.superannotate:SuperAnnotateBackend", "annotebook"),
 }
 
 _CONNECTIONS: dict[tuple[str, str], Connection] = {}

@@ -33,9 +33,10 @@ if TYPE_CHECKING:
 
 __all__ = ["SIMULATORS", "Faults", "Simulator", "start"]
 
-SIMULATORS = ("nexus", "vi", "pictograph", "clarifai")
+SIMULATORS = ("nexus", "vi", "pictograph", "clarifai", "superannotate")
 #: each simulator module's state class
 _STATES = {"nexus": "NexusState", "vi": "ViState", "pictograph": "PictographState", "clarifai": "ClarifaiState"}
+_STATES["superannotate"] = "SuperAnnotateState"
 
 
 @dataclass
@@ -73,6 +74,10 @@ def _module(platform: str) -> Any:
         from . import clarifai_sim
 
         return clarifai_sim
+    if platform == "superannotate":
+        from . import superannotate_sim
+
+        return superannotate_sim
     raise ValueError(f"no simulator for {platform!r}; known: {list(SIMULATORS)}")
 
 

@@ -16,6 +16,8 @@ NEXUS_KEY = "sim-secret-key-7f3a9c"
 VI_KEY = "dtvi_" + ("sim0123456789abcdef" * 6)[:98]
 CLARIFAI_PAT = "sim-clarifai-pat-4e1b7d"
 PICTOGRAPH_KEY = "pk_sim_pictograph_5c2e91"
+#: a legacy SuperAnnotate SDK token: "<name>=<team id>"
+SA_TOKEN = "sim-superannotate-7d41c2=1"
 
 
 def _serve(platform: str, key: str, tmp: pytest.TempPathFactory) -> Iterator[Simulator]:
@@ -49,3 +51,9 @@ def clarifai_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator
 def pictograph_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
     """Pictograph: 8 sample images in dataset "shapes"; ``PICTOGRAPH_KEY``."""
     yield from _serve("pictograph", PICTOGRAPH_KEY, tmp_path_factory)
+
+
+@pytest.fixture
+def superannotate_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    """SuperAnnotate: 8 sample items in the root of project "shapes" (2 more in "shapes/folder1"); ``SA_TOKEN``."""
+    yield from _serve("superannotate", SA_TOKEN, tmp_path_factory)

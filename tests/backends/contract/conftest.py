@@ -24,7 +24,7 @@ import pytest
 import annotebook as ab
 from annotebook import schema
 
-from ..conftest import CLARIFAI_PAT, NEXUS_KEY, PICTOGRAPH_KEY, VI_KEY
+from ..conftest import CLARIFAI_PAT, NEXUS_KEY, PICTOGRAPH_KEY, SA_TOKEN, VI_KEY
 from .edits import EDITS, Content, Edits, live
 
 DRIVER = Path(__file__).with_name("driver.py")
@@ -248,6 +248,21 @@ def _pictograph(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
     )
 
 
+def _superannotate(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
+    sim = request.getfixturevalue("superannotate_sim")
+    options = {"url": sim.url, "progress": False}
+    return Platform(
+        name="superannotate",
+        dataset=sim.state.project_name,
+        connect_kwargs={"backend": "superannotate", "dataset": sim.state.project_name, "options": options},
+        edits=EDITS["box"](),
+        key=SA_TOKEN,
+        env={"SA_TOKEN": SA_TOKEN},
+        faults=sim.state.faults,
+        digits=12,  # pixels: a normalised float comes back within an ulp or two, not always to the bit
+    )
+
+
 #: one entry per platform: everything else in this folder is shared
 FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], Platform]] = {
     "local": _local,
@@ -255,6 +270,7 @@ FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], Platform]] = {
     "vi": _vi,
     "clarifai": _clarifai,
     "pictograph": _pictograph,
+    "superannotate": _superannotate,
 }
 
 
