@@ -34,6 +34,7 @@ import json
 import os
 import re
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -64,6 +65,8 @@ LEGACY = re.compile(r"^[-.@_A-Za-z0-9]+=(\d+)$")
 DELIMITER = "\\n;)\\n"
 #: the SDK's chunk sizes (part B.5)
 SEARCH_PAGE, CLASSIFY, STATUS_CHUNK, UPLOAD_BYTES, URI_LIMIT = 2000, 1000, 500, 10_000_000, 4 * 1024 - 120
+#: items an upload request carries at most (the name query usually ends a request sooner)
+UPLOAD_ITEMS = 100
 _READ_RETRIES = 3
 
 
@@ -77,7 +80,7 @@ class SuperAnnotateBackend:
         create=True,
         replace_per_asset=True,
         unit="asset",
-        batch_size=100,
+        batch_size=UPLOAD_ITEMS,
         client_ids=False,
         revisions="none",
         conditional_write=False,
@@ -487,6 +490,9 @@ class SuperAnnotateBackend:
             bodies[asset] = (str(item["name"]), body)
         for _, body in bodies.values():
             body["metadata"]["lastAction"] = {"email": self._email(), "timestamp": self._stamp()}
+        if self.create_classes:  # the replace strategy leaves classes to the backend: made before the re-check
+            used = {str(r["label"]) for rows in units.values() for r in _records(rows) if r["kind"] != "tag"}
+            self.create_labels(dataset, sorted(used))
         recheck()
         refused: dict[str, str] = {}
         sent: list[str] = []
@@ -528,9 +534,16 @@ class SuperAnnotateBackend:
         return answer
 
     def _in_progress(self, project: Mapping[str, Any], folder: Mapping[str, Any], names: list[str]) -> None:
-        system, values = self._statuses(project)
-        if system and "InProgress" in values:
-            self._set_status(project, folder, names, values["InProgress"])
+        """After an upload, as the SDK: the items become InProgress (on a system workflow). The annotations have
+        landed already, so a failure here is a warning naming the items, not a failed push."""
+        try:
+            system, values = self._statuses(project)
+            if system and "InProgress" in values:
+                self._set_status(project, folder, names, values["InProgress"])
+        except BackendError as exc:
+            shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+            warnings.warn(f"SuperAnnotate: the annotations landed, but the status of {len(names)} item(s) ({shown}) "
+                          f"could not be set to InProgress: {exc}", stacklevel=3)  # fmt: skip
 
     def _set_status(self, project: Mapping[str, Any], folder: Mapping[str, Any], names: list[str], value: int) -> None:
         for start in range(0, len(names), STATUS_CHUNK):
@@ -641,12 +654,13 @@ def _decode_stream(text: str) -> list[dict[str, Any]]:
 
 
 def _upload_chunks(items: list[tuple[str, Any]]) -> Iterator[list[tuple[str, Any]]]:
-    """Items grouped as the SDK's upload sends them: at most 10 MB of JSON and a 4 KB ``image_names[]`` query."""
+    """Items grouped as the SDK's upload sends them (at most 10 MB of JSON and a 4 KB ``image_names[]`` query), and
+    at most `UPLOAD_ITEMS` a request."""
     chunk: list[tuple[str, Any]] = []
     size = query = 0
     for key, (name, body) in items:
         weight, length = len(json.dumps(body)), len(name) + 16
-        if chunk and (size + weight > UPLOAD_BYTES or query + length > URI_LIMIT):
+        if chunk and (size + weight > UPLOAD_BYTES or query + length > URI_LIMIT or len(chunk) >= UPLOAD_ITEMS):
             yield chunk
             chunk, size, query = [], 0, 0
         chunk.append((key, (name, body)))

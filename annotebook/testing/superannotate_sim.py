@@ -233,8 +233,28 @@ def make_app(state: SuperAnnotateState) -> Any:
         if refused is not None:
             return refused
         pid, _ = scope(request)
+        if request.method == "POST":
+            return await create_classes(request, pid)
         name = request.query_params.get("name")
         return listing([c for c in state.classes.get(pid or -1, []) if name is None or c["name"] == name])
+
+    async def create_classes(request: Request, pid: int | None) -> Response:
+        """``{"classes": [{name, color, type, attribute_groups}]}``: the classes made (a list); a taken name: 400."""
+        body = await DIALECT.body(request)
+        wanted = body.get("classes") if isinstance(body, dict) else None
+        if pid not in state.projects or not isinstance(wanted, list) or not wanted:
+            return bad("project_id and a list of classes are required")
+        taken = {c["name"] for c in state.classes[pid]}
+        names = [c.get("name") if isinstance(c, dict) else None for c in wanted]
+        if not all(isinstance(n, str) and n for n in names) or taken & set(names) or len(set(names)) < len(names):
+            return bad(f"class names must be new and unique: {names}")
+        made = []
+        for c in wanted:
+            groups = {
+                g["name"]: [a["name"] for a in g.get("attributes") or []] for g in c.get("attribute_groups") or []
+            }
+            made.append(state.add_class(pid, c["name"], groups))
+        return DIALECT.json(made)
 
     async def templates(request: Request) -> Response:
         return auth(request) or listing([])
@@ -464,7 +484,7 @@ def make_app(state: SuperAnnotateState) -> Any:
         Route("/api/v1/project/{pid}", project),
         Route("/folder/getFolderByName", folder_by_name),
         Route("/folders", folders),
-        Route("/classes", classes),
+        Route("/classes", classes, methods=["GET", "POST"]),
         Route("/templates", templates),
         Route("/image/updateAnnotationStatusBulk", statuses_bulk, methods=["PUT"]),
         Route("/annotations/remove", remove, methods=["POST"]),
