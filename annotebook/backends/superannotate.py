@@ -99,8 +99,8 @@ class SuperAnnotateBackend:
         team_id: int | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 60.0,
-        workers: int = 8,
-        stream_size: int = 100,
+        workers: int = 16,
+        stream_size: int = 50,
         progress: bool = True,
         keep_status: bool = False,
         create_classes: bool = False,
@@ -132,7 +132,7 @@ class SuperAnnotateBackend:
         self._places: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}  # dataset -> (project, folder)
         self._items: dict[str, dict[str, dict[str, Any]]] = {}  # dataset -> item id -> the item as listed
         self._sizes: dict[str, tuple[float, float]] = {}  # item id -> (width, height) from its JSON
-        self._raw: dict[str, dict[str, Any]] = {}  # rev -> the instance it was read from
+        self._raw: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}  # rev -> (row as read, its instance)
         #: item id -> what its JSON holds beyond the rows (cuboids, templates, comments), sent back with a write
         self._kept: dict[str, dict[str, list[Any]]] = {}
         self._workflow: dict[int, tuple[bool, dict[str, int]]] = {}  # workflow id -> (system?, name -> value)
@@ -313,7 +313,8 @@ class SuperAnnotateBackend:
     # -- annotations ----------------------------------------------------------------------------------------------
     def _stream(self, dataset: str, ids: Sequence[str], take: Callable[[dict[str, Any]], None],
                 progress: bool = False) -> None:  # fmt: skip
-        """Every annotation JSON of ``ids``: classified, then ``workers`` streams at once (large ones one by one)."""
+        """Every annotation JSON of ``ids`` handed to ``take`` (in the worker threads, so it must only store):
+        classified, then ``workers`` streams at once (large ones one by one)."""
         project, folder = self._place(dataset)
         small, large = [], []
         for start in range(0, len(ids), CLASSIFY):
@@ -329,28 +330,29 @@ class SuperAnnotateBackend:
         chunks = [small[i : i + self.stream_size] for i in range(0, len(small), self.stream_size)]
         bar = progress_bar(len(ids), "listing annotations", progress, "item")
 
-        def one(chunk: list[int]) -> list[dict[str, Any]]:
-            docs = self._download(project, folder, chunk)
+        def one(chunk: list[int]) -> None:
+            for doc in self._download(project, folder, chunk):
+                self._take(doc, take)  # in this worker: the next streams arrive while this one is read
             bar.update(len(chunk))
-            return docs
 
         try:
-            with gc_paused():
-                if self.workers <= 1 or len(chunks) <= 1:
-                    results = [one(c) for c in chunks]
-                else:
-                    with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="superannotate") as pool:
-                        results = list(pool.map(one, chunks))
-                results += [[self._large(project, i)] for i in large]
+            if self.workers <= 1 or len(chunks) <= 1:
+                for c in chunks:
+                    one(c)
+            else:
+                with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="superannotate") as pool:
+                    list(pool.map(one, chunks))
+            for i in large:
+                self._take(self._large(project, i), take)
         finally:
             bar.close()
-        for docs in results:
-            for doc in docs:
-                meta = doc["metadata"]
-                iid = str(meta.get("id") or "")
-                if meta.get("width") and meta.get("height") and iid:
-                    self._sizes[iid] = (float(meta["width"]), float(meta["height"]))
-                take(doc)
+
+    def _take(self, doc: dict[str, Any], take: Callable[[dict[str, Any]], None]) -> None:
+        meta = doc["metadata"]
+        iid = str(meta.get("id") or "")
+        if meta.get("width") and meta.get("height") and iid:
+            self._sizes[iid] = (float(meta["width"]), float(meta["height"]))
+        take(doc)
 
     def _download(self, project: Mapping[str, Any], folder: Mapping[str, Any], ids: list[int]) -> list[dict[str, Any]]:
         """One stream: the annotation JSONs joined by ``\\n;)\\n``, decoded in one pass."""
@@ -390,25 +392,32 @@ class SuperAnnotateBackend:
         self, dataset: str, assets: Sequence[str] | None = None, progress: bool | None = None
     ) -> pd.DataFrame:
         """Every annotation of the folder (or of these items), streamed ``workers`` requests at once."""
+        with gc_paused():
+            return self._annotations(dataset, assets, progress)
+
+    def _annotations(self, dataset: str, assets: Sequence[str] | None, progress: bool | None) -> pd.DataFrame:
         if assets is None:
             ids = [str(i["id"]) for i in self._list_items(dataset)]
         else:
             ids = [str(a) for a in dict.fromkeys(assets)]
-        rows: list[dict[str, Any]] = []
-        docs: dict[str, dict[str, Any]] = {}
+        read: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any] | None], dict[str, list[Any]]]] = {}
 
-        def take(doc: dict[str, Any]) -> None:
-            docs[str(doc["metadata"].get("id", doc["metadata"].get("name")))] = doc
+        def take(doc: dict[str, Any]) -> None:  # rows are built as each stream arrives, in its worker
+            meta = doc["metadata"]
+            iid = str(meta.get("id", meta.get("name")))
+            _, found, raw = rows_from_item(doc, dataset, iid, self.fps)
+            read[iid] = (found, raw, kept_parts(doc))
 
         self._stream(dataset, ids, take, self.progress if progress is None else progress)
+        rows: list[dict[str, Any]] = []
         for iid in ids:
-            if iid not in docs:
+            if iid not in read:
                 continue
-            _, found, raw = rows_from_item(docs[iid], dataset, iid, self.fps)
-            self._kept[iid] = kept_parts(docs[iid])
+            found, raw, kept = read[iid]
+            self._kept[iid] = kept
             for row, inst in zip(found, raw, strict=True):
                 if inst is not None:
-                    self._raw[str(row["rev"])] = inst
+                    self._raw[str(row["rev"])] = (row, inst)
             rows += found
         return schema.annotations_frame(rows)
 

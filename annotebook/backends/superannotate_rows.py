@@ -10,7 +10,9 @@ time of the item's last write, ``<item id>#<n>@<metadata.lastAction.timestamp>``
 never written). Every upload sets ``lastAction`` (the SDK does too), so a write gives every row of the item a new
 id that no earlier row had (as Vi's imports do), and the sync engine learns the new ids by `row_key`; an id is never
 reused for another row, which a position alone would be after a deletion. There is no revision either: a row's
-``rev`` is a fingerprint of what the platform keeps of it (`content_key`), so a re-read tells an edit apart.
+``rev`` is a digest of its item's instances and tags plus its position (`item_digest`): any change of the item's
+annotations changes every rev of it, one hash an item rather than one a row (a load of 50,000 rows spends its time
+on the wire, not on hashing). Whether a row is sent back unchanged is decided by its content (`content_key`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ..errors import FormatError
 from ..formats.superannotate import instance_of, parse_item
 from ._http import MalformedResponse
 
-__all__ = ["content_key", "fingerprint", "item_json", "kept_parts", "problems_of", "rows_from_item"]
+__all__ = ["content_key", "item_digest", "item_json", "kept_parts", "problems_of", "rows_from_item"]
 
 #: contract columns an instance has no place for
 _NO_PLACE = ("text", "answer", "parent", "span_start", "span_end", "status", "split")
@@ -57,18 +59,25 @@ def rows_from_item(
     raw: list[dict[str, Any] | None] = []
     video = any("frame" in r for r in found)
     usable = [i for i in doc.get("instances") or [] if isinstance(i, dict) and _known(i, video)]
+    digest = item_digest(doc)
     action = meta.get("lastAction")
     stamp = action.get("timestamp") if isinstance(action, dict) else None
     suffix = f"@{stamp}" if isinstance(stamp, int | str) and not isinstance(stamp, bool) else ""
     rows = []
     for n, r in enumerate(found):
         r.pop("own", None)
-        row = {"dataset": dataset, "asset": asset, "id": f"{asset}#{n}{suffix}", **r}
-        row["rev"] = fingerprint(row)
-        rows.append(row)
+        r["dataset"], r["asset"], r["id"], r["rev"] = dataset, asset, f"{asset}#{n}{suffix}", f"{digest}.{n}"
+        rows.append(r)
         raw.append(usable[n] if r["kind"] != "tag" and not video and n < len(usable) else None)
     arow["name"] = meta.get("name") or arow["name"]
     return {"dataset": dataset, **arow}, rows, raw
+
+
+def item_digest(doc: Mapping[str, Any]) -> str:
+    """12 hex digits of an item's instances and tags (its metadata, the status among it, left out), in the order
+    the server sends their keys."""
+    body = json.dumps([doc.get("instances") or [], doc.get("tags") or []], separators=(",", ":"), check_circular=False)
+    return hashlib.sha1(body.encode()).hexdigest()[:12]
 
 
 def _known(inst: Mapping[str, Any], video: bool) -> bool:
@@ -118,13 +127,14 @@ def item_json(
     name: str,
     rows: list[dict[str, Any]],
     size: tuple[float, float],
-    raw: Mapping[str, Mapping[str, Any]],
+    raw: Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any]]],
     action: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The upload body of one item: ``{"metadata": {"name", "lastAction"}, "instances", "tags"}`` from its rows.
 
-    ``raw`` maps a row's ``rev`` to the instance it was read from: a row sent unchanged goes back as it was read
-    (its ``trackingId``, ``pointLabels``, ``createdAt`` ... kept, and no float moved by a pixel round trip).
+    ``raw`` maps a row's ``rev`` to (the row as read, the instance it was read from): a row whose content is the
+    read one's goes back as it was read (its ``trackingId``, ``pointLabels``, ``createdAt`` ... kept, and no float
+    moved by a pixel round trip).
     """
     instances, tags = [], []
     for r in rows:
@@ -132,8 +142,8 @@ def item_json(
             tags.append(str(r["label"]))
             continue
         kept = raw.get(str(r.get("rev"))) if not _missing(r.get("rev")) else None
-        if kept is not None and fingerprint(r) == r.get("rev"):
-            instances.append(dict(kept))
+        if kept is not None and content_key(kept[0]) == content_key(r):
+            instances.append(dict(kept[1]))
         else:
             clean = {k: None if not isinstance(v, tuple | dict) and _missing(v) else v for k, v in r.items()}
             instances.append(instance_of(clean, size, ident=False))
@@ -160,8 +170,3 @@ def content_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
         return (*head, *(r(row.get(c)) for c in ("x0", "y0", "x1", "y1")), r(row.get("rotation")) or 0.0)
     parts = schema.normal_points(row.get("points")) or ()
     return (*head, tuple(tuple(r(c) for c in p) for p in parts))
-
-
-def fingerprint(row: Mapping[str, Any]) -> str:
-    """A row's ``rev``: 16 hex digits of its `content_key` (SuperAnnotate gives no revision of its own)."""
-    return hashlib.sha256(json.dumps(content_key(row), default=str).encode()).hexdigest()[:16]

@@ -84,6 +84,8 @@ class _Doc:
         return FormatError(message, file=self.file, field=path)
 
     def num(self, v: Any, path: str) -> float:
+        if (type(v) is float or type(v) is int) and math.isfinite(v):  # the common case, without the error path
+            return float(v)
         return number(v, file=self.file, field=path)
 
 
@@ -186,7 +188,81 @@ def _label(doc: _Doc, inst: dict[str, Any], path: str) -> str | None:
     return doc.classes[cid]
 
 
+_PLAIN = frozenset({"bbox", "polygon", "polyline", "point"})
+_NUMBER = (int, float)
+
+
+def _plain_instance(doc: _Doc, inst: Any) -> dict[str, Any] | None:
+    """The common instance in one step: a bbox, polygon (no holes), polyline or point of plain numbers on a sized
+    image, a ``className``, ``{name, groupName}`` attributes, none of the ``sa.`` fields. Anything else (and anything
+    malformed) is None and goes to `_instance`, which checks every field and names what is wrong: the rows are the
+    same either way (a test reads both paths)."""
+    if type(inst) is not dict or doc.size is None:
+        return None
+    kind, label = inst.get("type"), inst.get("className")
+    if kind not in _PLAIN or type(label) is not str or inst.get("locked") or inst.get("groupId") or "exclude" in inst:
+        return None
+    w, h = doc.size
+    pts: Any = inst.get("points")
+    x1: Any
+    y1: Any
+    x2: Any
+    y2: Any
+    if kind == "bbox":
+        if type(pts) is not dict:
+            return None
+        x1, y1, x2, y2 = pts.get("x1"), pts.get("y1"), pts.get("x2"), pts.get("y2")
+        if type(x1) not in _NUMBER or type(y1) not in _NUMBER or type(x2) not in _NUMBER or type(y2) not in _NUMBER:
+            return None
+        if not math.isfinite(x1 + y1 + x2 + y2) or x2 < x1 or y2 < y1:  # the sum is finite when each one is
+            return None
+        row: dict[str, Any] = {"kind": "box", "x0": x1 / w, "y0": y1 / h, "x1": x2 / w, "y1": y2 / h,
+                               "rotation": 0.0}  # fmt: skip
+    elif kind == "point":
+        x: Any = inst.get("x")
+        y: Any = inst.get("y")
+        if type(x) not in _NUMBER or type(y) not in _NUMBER or not (math.isfinite(x) and math.isfinite(y)):
+            return None
+        row = {"kind": "keypoints", "points": ((x / w, y / h),), "visibility": (2,)}
+    else:
+        least = 6 if kind == "polygon" else 4
+        if type(pts) is not list or len(pts) % 2 or len(pts) < least:
+            return None
+        if not all(type(v) in _NUMBER and math.isfinite(v) for v in pts):
+            return None
+        row = {"kind": kind, "points": (tuple(v / (w if k % 2 == 0 else h) for k, v in enumerate(pts)),)}
+    attrs: dict[str, Any] | None = None
+    raw = inst.get("attributes")
+    if raw:
+        if type(raw) is not list:
+            return None
+        attrs = {}
+        for a in raw:
+            if type(a) is not dict or type(a.get("name")) is not str:
+                return None
+            group = str(a.get("groupName") or a.get("groupId") or "")
+            if group in attrs:
+                return None  # several of one group: the checked path builds the list
+            attrs[group] = a["name"]
+    prob = inst.get("probability")
+    if prob is not None and (type(prob) not in _NUMBER or not math.isfinite(prob)):
+        return None
+    created = inst.get("createdBy")
+    author = created.get("email") if type(created) is dict else None
+    if author is None and type(inst.get("creationType")) is str:
+        author = inst["creationType"]
+    own = inst.get("id", inst.get("instanceId"))
+    row["own"] = None if own is None or isinstance(own, (bool, dict, list)) else str(own)
+    row["label"], row["attributes"], row["author"] = label, attrs or None, author
+    row["score"] = prob / 100 if prob is not None and prob < 100 else None
+    return row
+
+
 def _instance(doc: _Doc, inst: Any, i: int) -> None:
+    plain = _plain_instance(doc, inst)
+    if plain is not None:
+        doc.rows.append(plain)
+        return
     path = f"instances[{i}]"
     if not isinstance(inst, dict):
         raise doc.error(f"expected an object, got {type(inst).__name__}", path)

@@ -330,3 +330,26 @@ def test_a_file_name_that_is_not_utf8_is_named(tmp_path: Path) -> None:
         json.dump(_item(type="point", x=1, y=1), f)
     with pytest.raises(FormatError, match=r"file \\xff.jpg___objects.json: the file name is not UTF-8"):
         load_superannotate(folder)
+
+
+def test_the_plain_path_reads_as_the_checked_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Common instances take a fast path (`_plain_instance`); it gives exactly the rows of the checked one."""
+    from annotebook.formats import superannotate as sa
+
+    item = json.loads((DATA / "project" / "94573794___objects.json").read_text())
+    item["instances"][1]["className"] = "Human pose"  # classes.json is not read here
+    item["instances"] += [
+        {"type": "bbox", "className": "c", "points": {"x1": 1, "y1": 2.5, "x2": 30, "y2": 40}, "probability": 40,
+         "creationType": "Predicted", "attributes": [{"name": "a", "groupName": "g"}], "id": "own-1"},
+        {"type": "polygon", "className": "c", "points": [1, 2, 30, 2, 30, 40], "attributes": [],
+         "createdBy": {"email": "x@example.com"}},
+        {"type": "bbox", "className": "c", "points": {"x1": True, "y1": 2, "x2": 30, "y2": 40}},
+    ]  # fmt: skip
+    with pytest.raises(FormatError, match=r"instances\[6\]\.points\.x1"):  # a bool is not a number, on both paths
+        sa.parse_item(item, file="f", asset="a")
+    item["instances"].pop()
+    fast = sa.parse_item(item, file="f", asset="a")
+    monkeypatch.setattr(sa, "_plain_instance", lambda doc, inst: None)
+    checked = sa.parse_item(item, file="f", asset="a")
+    assert fast == checked
+    assert [r["author"] for r in fast[1][4:6]] == ["Predicted", "x@example.com"]
