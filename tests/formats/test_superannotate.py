@@ -353,3 +353,22 @@ def test_the_plain_path_reads_as_the_checked_path(monkeypatch: pytest.MonkeyPatc
     checked = sa.parse_item(item, file="f", asset="a")
     assert fast == checked
     assert [r["author"] for r in fast[1][4:6]] == ["Predicted", "x@example.com"]
+
+
+def test_a_sample_project_in_the_sdks_shape_with_a_template() -> None:
+    """A vector project as the SDK's sample projects are laid out (null createdBy / creationType, trackingId,
+    visible, instance groups, a template): read unchanged; the template is named, and skipped when asked."""
+    path = DATA / "sample_project_vector"
+    with pytest.raises(FormatError, match=r"instances\[1\]\.type.*'template'"):
+        load_superannotate(path)
+    t = load_superannotate(path, skip_unsupported=True)
+    a = t.annotations
+    assert a["kind"].tolist() == ["box", "polygon", "polygon"]
+    assert a["label"].tolist() == ["Personal vehicle"] * 3
+    assert a.iloc[0]["attributes"] == {"Num doors": "2"} and pd.isna(a.iloc[0]["author"])
+    assert pd.isna(a.iloc[0]["score"]) and [a.iloc[0]["x0"] * 1024, a.iloc[0]["y1"] * 683] == pytest.approx(
+        [437.25, 357]
+    )
+    assert [r["attributes"] for r in a.iloc[1:].to_dict("records")] == [{"sa.group": 1}] * 2  # one instance group
+    assert t.assets["status"].tolist() == ["Completed"]
+    assert t.labels.set_index("name").loc["Human", "index"] == 7002
