@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import os
 import re
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 
 from .. import schema
@@ -132,9 +134,9 @@ class SuperAnnotateBackend:
         self._places: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}  # dataset -> (project, folder)
         self._items: dict[str, dict[str, dict[str, Any]]] = {}  # dataset -> item id -> the item as listed
         self._sizes: dict[str, tuple[float, float]] = {}  # item id -> (width, height) from its JSON
-        self._raw: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}  # rev -> (row as read, its instance)
-        #: item id -> what its JSON holds beyond the rows (cuboids, templates, comments), sent back with a write
-        self._kept: dict[str, dict[str, list[Any]]] = {}
+        #: item id -> its annotation JSON as last re-read for a push: the write sends back what the rows do not hold
+        #: (cuboids, templates, comments) and each unchanged instance as it was read
+        self._docs: dict[str, dict[str, Any]] = {}
         self._workflow: dict[int, tuple[bool, dict[str, int]]] = {}  # workflow id -> (system?, name -> value)
         self._user: str | None = None
         self._last = 0
@@ -400,26 +402,19 @@ class SuperAnnotateBackend:
             ids = [str(i["id"]) for i in self._list_items(dataset)]
         else:
             ids = [str(a) for a in dict.fromkeys(assets)]
-        read: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any] | None], dict[str, list[Any]]]] = {}
+        read: dict[str, list[dict[str, Any]]] = {}
+        keep = assets is not None  # the engine's re-read of the items a push writes (a whole load keeps no JSON)
 
         def take(doc: dict[str, Any]) -> None:  # rows are built as each stream arrives, in its worker
             meta = doc["metadata"]
             iid = str(meta.get("id", meta.get("name")))
-            _, found, raw = rows_from_item(doc, dataset, iid, self.fps)
-            read[iid] = (found, raw, kept_parts(doc))
+            read[iid] = rows_from_item(doc, dataset, iid, self.fps)[1]
+            if keep:
+                self._docs[iid] = doc
 
         self._stream(dataset, ids, take, self.progress if progress is None else progress)
-        rows: list[dict[str, Any]] = []
-        for iid in ids:
-            if iid not in read:
-                continue
-            found, raw, kept = read[iid]
-            self._kept[iid] = kept
-            for row, inst in zip(found, raw, strict=True):
-                if inst is not None:
-                    self._raw[str(row["rev"])] = (row, inst)
-            rows += found
-        return schema.annotations_frame(rows)
+        rows = [r for iid in ids for r in read.get(iid, ())]
+        return schema.annotations_frame(_columns(rows))
 
     def image_path(self, dataset: str, asset: str) -> str | None:
         """The item's pixels in the on-disk cache, downloaded once through its download token."""
@@ -491,11 +486,15 @@ class SuperAnnotateBackend:
             if size is None:
                 self._stream(dataset, [asset], lambda doc: None)
                 size = self._sizes.get(asset, (1.0, 1.0))
-            recs = _records(rows)
-            body = item_json(str(item["name"]), recs, size, self._raw)
-            kept = self._kept.get(asset, {})
-            body["instances"] += kept.get("instances", [])
-            body["comments"] = kept.get("comments", [])
+            if asset not in self._docs:
+                self._stream(dataset, [asset], functools.partial(self._docs.__setitem__, asset))
+            doc = self._docs.get(asset) or {"metadata": {"name": item["name"]}}
+            _, found, raw = rows_from_item(doc, dataset, asset, self.fps, sources=True)  # the engine just read it
+            sources = {str(r["rev"]): (r, inst) for r, inst in zip(found, raw, strict=True) if inst is not None}
+            body = item_json(str(item["name"]), _records(rows), size, sources)
+            kept = kept_parts(doc)
+            body["instances"] += kept["instances"]
+            body["comments"] = kept["comments"]
             bodies[asset] = (str(item["name"]), body)
         for _, body in bodies.values():
             body["metadata"]["lastAction"] = {"email": self._email(), "timestamp": self._stamp()}
@@ -642,6 +641,25 @@ class SuperAnnotateBackend:
         self._stream(dataset, [str(i["id"]) for i in self._list_items(dataset)], take, progress and self.progress)
         written.append(_write_json(dest / "classes" / "classes.json", self._classes(project)))
         return ExportResult.of(self.name, dataset, "superannotate", dest, written, reader="superannotate")
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``rows`` as columns, every contract column present (missing ones as typed empty arrays): pandas builds a
+    frame from columns in half the time it takes from 50,000 dicts of differing keys."""
+    n, keys = len(rows), dict.fromkeys(k for r in rows[:1] for k in r)
+    for r in rows:
+        if len(r) != len(keys) or not keys.keys() >= r.keys():
+            keys.update(dict.fromkeys(r))
+    cols: dict[str, Any] = {k: [r.get(k) for r in rows] for k in keys}
+    for c, dtype in schema.ANNOTATION_COLUMNS.items():
+        if c not in cols:
+            if dtype == "float64":
+                cols[c] = np.full(n, np.nan)
+            elif dtype is bool:
+                cols[c] = np.zeros(n, dtype=bool)
+            else:
+                cols[c] = np.full(n, None, dtype=object)
+    return cols
 
 
 def _decode_stream(text: str) -> list[dict[str, Any]]:

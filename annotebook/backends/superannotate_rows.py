@@ -41,12 +41,13 @@ def _missing(v: Any) -> bool:
 
 
 def rows_from_item(
-    doc: Any, dataset: str, asset: str | None = None, fps: float = 1.0
+    doc: Any, dataset: str, asset: str | None = None, fps: float = 1.0, sources: bool = False
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any] | None]]:
-    """(asset row, canonical rows, the raw instance of each row or None for a tag) of one item's JSON.
+    """(asset row, canonical rows, with ``sources`` the raw instance of each row or None for a tag, else []) of
+    one item's JSON.
 
-    Instances of a type the contract cannot hold (cuboid, template ...) are skipped; they stay on the platform only
-    as long as the item is not written (`problems_of` refuses a write of such an item, see the backend).
+    Instances of a type the contract cannot hold (cuboid, template ...) are not rows; a write of the item sends them
+    back as read (`kept_parts`), so a push never drops them.
     """
     meta = doc.get("metadata") if isinstance(doc, dict) else None
     if not isinstance(meta, dict):
@@ -58,7 +59,7 @@ def rows_from_item(
         raise MalformedResponse(f"SuperAnnotate sent an annotation it cannot have stored: {exc}") from exc
     raw: list[dict[str, Any] | None] = []
     video = any("frame" in r for r in found)
-    usable = [i for i in doc.get("instances") or [] if isinstance(i, dict) and _known(i, video)]
+    usable = [i for i in doc.get("instances") or [] if isinstance(i, dict) and _known(i, video)] if sources else []
     digest = item_digest(doc)
     action = meta.get("lastAction")
     stamp = action.get("timestamp") if isinstance(action, dict) else None
@@ -68,7 +69,8 @@ def rows_from_item(
         r.pop("own", None)
         r["dataset"], r["asset"], r["id"], r["rev"] = dataset, asset, f"{asset}#{n}{suffix}", f"{digest}.{n}"
         rows.append(r)
-        raw.append(usable[n] if r["kind"] != "tag" and not video and n < len(usable) else None)
+        if sources:
+            raw.append(usable[n] if r["kind"] != "tag" and not video and n < len(usable) else None)
     arow["name"] = meta.get("name") or arow["name"]
     return {"dataset": dataset, **arow}, rows, raw
 
