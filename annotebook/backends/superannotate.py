@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import re
@@ -137,7 +138,7 @@ class SuperAnnotateBackend:
         self._sizes: dict[str, tuple[float, float]] = {}  # item id -> (width, height) from its JSON
         #: item id -> its annotation JSON as last re-read for a push: the write sends back what the rows do not hold
         #: (cuboids, templates, comments) and each unchanged instance as it was read
-        self._docs: dict[str, dict[str, Any]] = {}
+        self._docs: dict[str, tuple[dict[str, Any], str]] = {}  # item id -> (JSON, digest of its bytes)
         self._workflow: dict[int, tuple[bool, dict[str, int]]] = {}  # workflow id -> (system?, name -> value)
         self._user: str | None = None
         self._last = 0
@@ -295,7 +296,7 @@ class SuperAnnotateBackend:
             found = self._search(dataset, {"annotation_status": {"$in": [names[s] for s in wanted]}})
         missing = [str(i["id"]) for i in found if _size(i) is None and str(i["id"]) not in self._sizes]
         if missing:
-            self._stream(dataset, missing, lambda doc: None)  # the sizes are in the items' JSON
+            self._stream(dataset, missing, lambda doc, digest: None)  # the sizes are in the items' JSON
         rows = []
         for i in found:
             width, height = _size(i) or self._sizes.get(str(i["id"])) or (None, None)
@@ -314,10 +315,10 @@ class SuperAnnotateBackend:
             raise ValidationError(f"item {asset!r} is not in the SuperAnnotate folder {dataset!r}") from None
 
     # -- annotations ----------------------------------------------------------------------------------------------
-    def _stream(self, dataset: str, ids: Sequence[str], take: Callable[[dict[str, Any]], None],
+    def _stream(self, dataset: str, ids: Sequence[str], take: Callable[[dict[str, Any], str], None],
                 progress: bool = False) -> None:  # fmt: skip
-        """Every annotation JSON of ``ids`` handed to ``take`` (in the worker threads, so it must only store):
-        classified, then ``workers`` streams at once (large ones one by one)."""
+        """Every annotation JSON of ``ids`` handed to ``take`` with a digest of its bytes (in the worker threads, so
+        ``take`` must only store): classified, then ``workers`` streams at once (large ones one by one)."""
         project, folder = self._place(dataset)
         small, large = [], []
         for start in range(0, len(ids), CLASSIFY):
@@ -334,8 +335,8 @@ class SuperAnnotateBackend:
         bar = progress_bar(len(ids), "listing annotations", progress, "item")
 
         def one(chunk: list[int]) -> None:
-            for doc in self._download(project, folder, chunk):
-                self._take(doc, take)  # in this worker: the next streams arrive while this one is read
+            for doc, digest in self._download(project, folder, chunk):
+                self._take(doc, digest, take)  # in this worker: the next streams arrive while this one is read
             bar.update(len(chunk))
 
         try:
@@ -346,18 +347,21 @@ class SuperAnnotateBackend:
                 with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="superannotate") as pool:
                     list(pool.map(one, chunks))
             for i in large:
-                self._take(self._large(project, i), take)
+                doc = self._large(project, i)
+                self._take(doc, _digest(json.dumps(doc, separators=(",", ":"))), take)
         finally:
             bar.close()
 
-    def _take(self, doc: dict[str, Any], take: Callable[[dict[str, Any]], None]) -> None:
+    def _take(self, doc: dict[str, Any], digest: str, take: Callable[[dict[str, Any], str], None]) -> None:
         meta = doc["metadata"]
         iid = str(meta.get("id") or "")
         if meta.get("width") and meta.get("height") and iid:
             self._sizes[iid] = (float(meta["width"]), float(meta["height"]))
-        take(doc)
+        take(doc, digest)
 
-    def _download(self, project: Mapping[str, Any], folder: Mapping[str, Any], ids: list[int]) -> list[dict[str, Any]]:
+    def _download(
+        self, project: Mapping[str, Any], folder: Mapping[str, Any], ids: list[int]
+    ) -> list[tuple[dict[str, Any], str]]:
         """One stream: the annotation JSONs joined by ``\\n;)\\n``, decoded in one pass."""
         url = self.hosts["assets"] + "v4/items/annotations/download"
         params = [("project_id", project["id"]), ("folder_id", folder["id"]), ("limit", len(ids)),
@@ -406,12 +410,12 @@ class SuperAnnotateBackend:
         read: dict[str, list[dict[str, Any]]] = {}
         keep = assets is not None  # the engine's re-read of the items a push writes (a whole load keeps no JSON)
 
-        def take(doc: dict[str, Any]) -> None:  # rows are built as each stream arrives, in its worker
+        def take(doc: dict[str, Any], digest: str) -> None:  # rows are built as each stream arrives, in its worker
             meta = doc["metadata"]
             iid = str(meta.get("id", meta.get("name")))
-            read[iid] = rows_from_item(doc, dataset, iid, self.fps)[1]
+            read[iid] = rows_from_item(doc, dataset, iid, self.fps, digest=digest)[1]
             if keep:
-                self._docs[iid] = doc
+                self._docs[iid] = (doc, digest)
 
         self._stream(dataset, ids, take, self.progress if progress is None else progress)
         rows = [r for iid in ids for r in read.get(iid, ())]
@@ -485,12 +489,12 @@ class SuperAnnotateBackend:
             item = self._item(dataset, asset)
             size = _size(item) or self._sizes.get(asset)
             if size is None:
-                self._stream(dataset, [asset], lambda doc: None)
+                self._stream(dataset, [asset], lambda doc, digest: None)
                 size = self._sizes.get(asset, (1.0, 1.0))
             if asset not in self._docs:
-                self._stream(dataset, [asset], functools.partial(self._docs.__setitem__, asset))
-            doc = self._docs.get(asset) or {"metadata": {"name": item["name"]}}
-            _, found, raw = rows_from_item(doc, dataset, asset, self.fps, sources=True)  # the engine just read it
+                self._stream(dataset, [asset], functools.partial(_keep, self._docs, asset))
+            doc, digest = self._docs.get(asset) or ({"metadata": {"name": item["name"]}}, "")
+            _, found, raw = rows_from_item(doc, dataset, asset, self.fps, sources=True, digest=digest)  # as just read
             sources = {str(r["rev"]): (r, inst) for r, inst in zip(found, raw, strict=True) if inst is not None}
             body = item_json(str(item["name"]), _records(rows), size, sources)
             kept = kept_parts(doc)
@@ -636,7 +640,7 @@ class SuperAnnotateBackend:
         project, _ = self._place(dataset)
         written: list[Path] = []
 
-        def take(doc: dict[str, Any]) -> None:
+        def take(doc: dict[str, Any], digest: str) -> None:
             written.append(_write_json(dest / f"{Path(str(doc['metadata']['name'])).name}.json", doc))
 
         self._stream(dataset, [str(i["id"]) for i in self._list_items(dataset)], take, progress and self.progress)
@@ -667,22 +671,33 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return cols
 
 
-def _decode_stream(text: str) -> list[dict[str, Any]]:
-    """The annotation JSONs of one stream body, in one linear pass (``raw_decode`` at a moving index)."""
+def _decode_stream(text: str) -> list[tuple[dict[str, Any], str]]:
+    """The annotation JSONs of one stream body with a digest of each one's bytes, in one linear pass
+    (``raw_decode`` at a moving index)."""
     decoder, out, at, n = json.JSONDecoder(), [], 0, len(text)
     while at < n:
         if text.startswith(DELIMITER, at):
             at += len(DELIMITER)
             continue
         try:
-            doc, at = decoder.raw_decode(text, at)
+            doc, end = decoder.raw_decode(text, at)
         except json.JSONDecodeError as exc:
             raise MalformedResponse(f"SuperAnnotate sent a malformed annotation stream (JSON cut at {exc.pos} of {n} "
                                     f"characters): {text[max(0, exc.pos - 40): exc.pos + 40]!r}") from exc  # fmt: skip
         if not isinstance(doc, dict) or "metadata" not in doc or "error" in doc or "errors" in doc:
             raise MalformedResponse(f"SuperAnnotate sent a stream entry that is not an annotation: {str(doc)[:200]}")
-        out.append(doc)
+        out.append((doc, _digest(text[at:end])))
+        at = end
     return out
+
+
+def _digest(text: str) -> str:
+    """12 hex digits of an item's JSON as the server sent it: its rows' revs (`superannotate_rows`)."""
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _keep(docs: dict[str, tuple[dict[str, Any], str]], asset: str, doc: dict[str, Any], digest: str) -> None:
+    docs[asset] = (doc, digest)
 
 
 def _upload_chunks(items: list[tuple[str, Any]]) -> Iterator[list[tuple[str, Any]]]:

@@ -10,9 +10,10 @@ time of the item's last write, ``<item id>#<n>@<metadata.lastAction.timestamp>``
 never written). Every upload sets ``lastAction`` (the SDK does too), so a write gives every row of the item a new
 id that no earlier row had (as Vi's imports do), and the sync engine learns the new ids by `row_key`; an id is never
 reused for another row, which a position alone would be after a deletion. There is no revision either: a row's
-``rev`` is a digest of its item's instances and tags plus its position (`item_digest`): any change of the item's
-annotations changes every rev of it, one hash an item rather than one a row (a load of 50,000 rows spends its time
-on the wire, not on hashing). Whether a row is sent back unchanged is decided by its content (`content_key`).
+``rev`` is a digest of its item's JSON plus its position (the backend hashes the bytes the server sent; else
+`item_digest`): any change of the item changes every rev of it, one hash an item rather than one a row. The sync
+engine compares SuperAnnotate rows by content (`row_key`), not by rev, and whether a row is sent back unchanged is
+decided by its content (`content_key`) too.
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ def _missing(v: Any) -> bool:
 
 
 def rows_from_item(
-    doc: Any, dataset: str, asset: str | None = None, fps: float = 1.0, sources: bool = False
+    doc: Any, dataset: str, asset: str | None = None, fps: float = 1.0, sources: bool = False, digest: str = ""
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any] | None]]:
     """(asset row, canonical rows, with ``sources`` the raw instance of each row or None for a tag, else []) of
-    one item's JSON.
+    one item's JSON. ``digest`` names the item's content in the rows' revs (`item_digest` when not given).
 
     Instances of a type the contract cannot hold (cuboid, template ...) are not rows; a write of the item sends them
     back as read (`kept_parts`), so a push never drops them.
@@ -60,7 +61,7 @@ def rows_from_item(
     raw: list[dict[str, Any] | None] = []
     video = any("frame" in r for r in found)
     usable = [i for i in doc.get("instances") or [] if isinstance(i, dict) and _known(i, video)] if sources else []
-    digest = item_digest(doc)
+    digest = digest or item_digest(doc)
     action = meta.get("lastAction")
     stamp = action.get("timestamp") if isinstance(action, dict) else None
     suffix = f"@{stamp}" if isinstance(stamp, int | str) and not isinstance(stamp, bool) else ""
