@@ -177,11 +177,18 @@ class AnnotAccessor:
         df._update_inplace(combined)  # type: ignore[operator]
         return [str(i) for i in rows["id"]]
 
-    def edit(self, target: Any = None, assets: pd.DataFrame | None = None) -> Any:
-        """The inline editor on the frame's assets (``target``: an asset id or a row mask); edits land in this frame."""
+    def edit(self, target: Any = None, assets: pd.DataFrame | None = None, **options: Any) -> Any:
+        """The inline editor on the frame's assets; every edit lands in this frame.
+
+        ``target``: an asset id, a list of asset ids (walked in that order), or a boolean row mask (the assets of
+        those rows). ``assets=``: an assets frame that receives review statuses. ``width=``, ``height=``: the
+        canvas's pixels (960 x 640; on the page it shrinks to the cell's width). Press ``?`` in it for the keys.
+
+        >>> editor = anns.annot.edit(anns.label == "sqare")   # doctest: +SKIP
+        """
         from .widgets.editor import Editor
 
-        return Editor(self._obj, target=target, assets=assets)
+        return Editor(self._obj, target=target, assets=assets, **options)
 
     def browse(self, **kwargs: Any) -> Any:
         """An interactive gallery of the frame's assets with overlays; a click opens the editor."""

@@ -21,7 +21,7 @@ from .regions import BOX_KINDS, Region
 from .state import EditorState
 from .viewport import Viewport
 
-__all__ = ["draw_overlay", "draw_regions", "region_anchor"]
+__all__ = ["draw_overlay", "draw_regions", "place_labels", "region_anchor", "region_extent"]
 
 Colors = Callable[[str | None], str]
 F32 = npt.NDArray[np.float32]
@@ -139,7 +139,7 @@ def draw_regions(layer: Any, state: EditorState, colors: Colors, skeletons: dict
     layer.clear()
     layer.line_width = LINE
     batches: dict[str, _Batch] = defaultdict(_Batch)
-    shown = [r for r in state.regions.values() if r.id != state.hidden]
+    shown = [r for r in state.regions.values() if r.id != state.hidden and r.id not in state.hidden_ids]
     for r in shown:
         _collect(batches[colors(r.label)], r, view, skeletons.get(r.label or "", ()))
     for color, batch in batches.items():
@@ -148,14 +148,57 @@ def draw_regions(layer: Any, state: EditorState, colors: Colors, skeletons: dict
         _draw_labels(layer, shown, view, colors)
 
 
+def _overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def place_labels(
+    items: list[tuple[float, float, float, float, float]], bounds: tuple[float, float]
+) -> list[tuple[float, float]]:
+    """Where each label goes so that no two overlap: ``items`` are (x0, y0, x1, y1, text width) of each region's
+    extent on the canvas; the result is each label's top-left. Tried in turn: above the region's top-left corner,
+    inside it, below it, above its top-right corner; else the first free place going down from the first choice."""
+    placed: list[tuple[float, float, float, float]] = []
+    out: list[tuple[float, float]] = []
+    h = float(FONT_PX + 4)
+    for x0, y0, x1, y1, w in items:
+        tries = [(x0, y0 - h), (x0, y0), (x0, y1), (x1 - w, y0 - h), (x1 - w, y1)]
+        spot = next((t for t in tries if not any(_overlaps((*t, w, h), p) for p in placed)), None)
+        if spot is None:
+            sx, sy = tries[0]
+            while any(_overlaps((sx, sy, w, h), p) for p in placed) and sy < bounds[1] + h * len(items):
+                sy += h
+            spot = (sx, sy)
+        placed.append((*spot, w, h))
+        out.append(spot)
+    return out
+
+
+def region_extent(r: Region) -> tuple[float, float, float, float] | None:
+    """The region's extent (image pixels), rotated box corners and finite points included."""
+    if r.box is not None:
+        xs, ys = zip(*shapes.box_corners(r), strict=True)
+        return min(xs), min(ys), max(xs), max(ys)
+    xy = np.concatenate([_xy(p) for p in r.points]) if r.points else np.empty((0, 2))
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if not len(xy):
+        return None
+    return float(xy[:, 0].min()), float(xy[:, 1].min()), float(xy[:, 0].max()), float(xy[:, 1].max())
+
+
 def _draw_labels(layer: Any, regions: list[Region], view: Viewport, colors: Colors) -> None:
-    placed: dict[str, list[tuple[float, float, float, str]]] = defaultdict(list)
+    todo: list[tuple[Region, str, tuple[float, float, float, float, float]]] = []
     for r in regions:
-        anchor = region_anchor(r)
-        if anchor is not None:
-            x, y = view.to_canvas(*anchor)
+        extent = region_extent(r)
+        if extent is not None:
+            x0, y0 = view.to_canvas(extent[0], extent[1])
+            x1, y1 = view.to_canvas(extent[2], extent[3])
             text = _label_text(r)
-            placed[colors(r.label)].append((x, y - FONT_PX - 4, len(text) * CHAR_PX + 6, text))
+            todo.append((r, text, (x0, y0, x1, y1, len(text) * CHAR_PX + 6)))
+    spots = place_labels([t[2] for t in todo], (float(view.canvas_width), float(view.canvas_height)))
+    placed: dict[str, list[tuple[float, float, float, str]]] = defaultdict(list)
+    for (r, text, item), (x, y) in zip(todo, spots, strict=True):
+        placed[colors(r.label)].append((x, y, item[4], text))
     layer.font = f"{FONT_PX}px sans-serif"
     layer.text_baseline = "top"
     for color, items in placed.items():
@@ -233,7 +276,14 @@ def _draft(layer: Any, state: EditorState, colors: Colors) -> None:
                 layer.stroke_circle(pts[0][0], pts[0][1], tools.CLOSE_PX)
         if g.kind == "keypoints" and len(g.points) < len(g.names) and g.pointer is not None:
             x, y = view.to_canvas(*g.pointer)
-            layer.fill_text(f"{len(g.points) + 1}: {g.names[len(g.points)]}", x + 8, y + 8)
+            hint = f"{len(g.points) + 1}/{len(g.names)}: {g.names[len(g.points)]}"
+            layer.set_line_dash([])
+            layer.font = f"bold {FONT_PX + 1}px sans-serif"
+            layer.text_baseline = "top"
+            layer.fill_style = "rgba(0, 0, 0, 0.75)"  # a dark plate, so the hint reads on any image
+            layer.fill_rect(x + 10, y + 10, len(hint) * (CHAR_PX + 1) + 8, FONT_PX + 8)
+            layer.fill_style = "white"
+            layer.fill_text(hint, x + 14, y + 13)
     layer.set_line_dash([])
 
 

@@ -1,5 +1,12 @@
 """The `Editor` widget: an ipycanvas view of an `EditorState`, with its controls.
 
+Around the canvas: a header (tools, undo / redo, the asset and where it is in the walk, the count of unpushed
+changes, a busy sign while the kernel is occupied, "?" for every shortcut), the label list on the left (a digit
+badge per label: the digit picks the label of the next shape; ``a`` or "assign" gives it to the selection), and on
+the right the selected region (its label, editable; attributes; score), the region list (click to select, hide,
+lock; stacked regions are all there) and the asset's own rows. A label name that is not a label yet waits for a
+yes ("create") before it exists, and is refused when the backend makes no new labels.
+
 Three canvas layers: the image, the regions, and an overlay for what moves (a dragged region, handles, the
 rubber band of a box, a polygon being clicked). Each front-end event goes to a tool or shortcut that changes the
 state; then every layer the state marks dirty is redrawn, all in one ``hold_canvas()`` (one message). A drag
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from html import escape
 from typing import Any
 
 import ipywidgets as widgets
@@ -25,12 +33,13 @@ from ..errors import AnnotebookError, TraceError
 from . import keys, tools
 from .drawing import draw_overlay, draw_regions
 from .imagery import Crop, Picture, asset_picture
+from .chrome import STYLE, LabelList, RegionList, help_html
 from .panel import SidePanel
 from .regions import REGION_KINDS
 from .sink import FrameSink
 from .state import TOOLS, EditorState, labels_info
 
-__all__ = ["Editor", "walk_of"]
+__all__ = ["Editor", "labels_fixed", "walk_of"]
 
 IMAGE, REGIONS, OVERLAY = 0, 1, 2
 BACKGROUND = "#2b2b2b"
@@ -38,6 +47,17 @@ PLACEHOLDER = "#9e9e9e"
 KEEP_CROPS = 2  # crop widgets kept alive: a draw command in flight may still name the previous one
 TOOL_ICONS = {"select": "mouse-pointer", "box": "square-o", "polygon": "star-o", "polyline": "pencil",
               "keypoints": "dot-circle-o", "pan": "arrows"}  # fmt: skip
+DEFAULT_SIZE = (960, 640)  # canvas pixels; on the page the canvas shrinks to the cell's width
+
+
+def _check_assets(wanted: list[str], known: set[str]) -> None:
+    missing = [a for a in wanted if a not in known]
+    if missing:
+        import difflib
+
+        near = difflib.get_close_matches(missing[0], sorted(known), n=3)
+        hint = f"; close: {', '.join(near)}" if near else ""
+        raise ValueError(f"no asset {missing[0]!r} in this frame or its assets table{hint}")
 
 
 def walk_of(frame: pd.DataFrame, target: Any = None, assets: pd.DataFrame | None = None) -> tuple[list[str], int]:
@@ -52,9 +72,14 @@ def walk_of(frame: pd.DataFrame, target: Any = None, assets: pd.DataFrame | None
         in_frame = list(dict.fromkeys(assets["asset"].dropna().astype(str).tolist()))
     if target is None:
         return in_frame, 0
+    known = set(in_frame) | (set(assets["asset"].dropna().astype(str)) if assets is not None else set())
     if isinstance(target, str):
+        _check_assets([target], known)
         return (in_frame, in_frame.index(target)) if target in in_frame else ([target, *in_frame], 0)
     if isinstance(target, Sequence) and not isinstance(target, str) and all(isinstance(t, str) for t in target):
+        _check_assets(list(target), known)
+        if not target:
+            raise ValueError("the list of assets is empty: nothing to edit")
         return list(dict.fromkeys(target)), 0
     mask = target.reindex(frame.index) if isinstance(target, pd.Series) and target.index.is_unique else target
     picked = np.asarray(pd.Series(np.asarray(mask)).fillna(False), dtype=bool)
@@ -74,11 +99,26 @@ def _traced(frame: pd.DataFrame, what: str) -> pd.DataFrame | None:
         return None
 
 
+def labels_fixed(frame: pd.DataFrame) -> bool:
+    """Whether the backend of the frame's load refuses labels it does not have (a hand-built frame: no)."""
+    try:
+        conn, _ = frame.annot._traced()
+    except TraceError:
+        return False
+    return not conn.backend.capabilities.creates_labels
+
+
 class Editor(widgets.VBox):
     """Draw, move, resize, relabel and delete regions of ``frame``'s assets; every edit lands in ``frame``.
 
+    ``target``: an asset id, a list of asset ids (walked in that order: ``n`` / ``p``), or a row mask.
     ``assets`` (an assets frame) gives sizes and images and receives the review status; by default the frame's
-    own assets table is used, read only. ``labels`` defaults to the frame's labels table.
+    own assets table is used, read only. ``labels`` defaults to the frame's labels table. ``width`` and
+    ``height`` are the canvas's pixels; on the page it shrinks to the cell's width, keeping its shape.
+
+    For code that drives the editor (a review queue): ``editor.select_row(id)`` opens that row's asset and
+    selects it; ``editor.open_asset(asset)`` shows an asset of the walk; ``editor.extra`` is a box under the
+    header for the caller's own controls; ``editor.on_change(fn)`` calls ``fn(editor)`` after every change.
     """
 
     def __init__(
@@ -88,10 +128,15 @@ class Editor(widgets.VBox):
         assets: pd.DataFrame | None = None,
         labels: pd.DataFrame | None = None,
         *,
-        width: int = 800,
-        height: int = 560,
+        width: int = DEFAULT_SIZE[0],
+        height: int = DEFAULT_SIZE[1],
+        fixed_labels: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
+        if not (isinstance(width, int) and isinstance(height, int) and 100 <= width <= 4000 and 100 <= height <= 4000):
+            raise ValueError(f"width and height are canvas pixels, whole numbers from 100 to 4000 (got {width!r}, {height!r})")
+        self._base: Any = None  # set first: close() may run on an editor whose construction failed
+        self._crop_widgets: list[Any] = []
         self.frame = frame
         self.labels = labels if labels is not None else _traced(frame, "labels")
         table = assets if assets is not None else _traced(frame, "assets")
@@ -100,23 +145,64 @@ class Editor(widgets.VBox):
         info = labels_info(self.labels)
         used = frame.loc[frame["kind"].isin(REGION_KINDS).to_numpy(dtype=bool, na_value=False), "label"]
         info.names = list(dict.fromkeys([*info.names, *used.dropna().astype(str).tolist()]))
+        info.fixed = labels_fixed(frame) if fixed_labels is None else fixed_labels
         self.state = EditorState(self.sink, walk, start=start, labels=info, canvas_size=(width, height), clock=clock)
         self._colors: dict[str | None, str] = {}
         self._skeletons = self._skeleton_table()
         self._picture: Picture | None = None
         self._why = ""
-        self._base: Any = None
         self._crop: Crop | None = None
-        self._crop_widgets: list[Any] = []
         self._shown_asset: str | None = None
         self._syncing = False
+        self._listeners: list[Callable[[Editor], Any]] = []
+        self._edits_seen = -1
+        self._unpushed_text = ""
         self.canvas = MultiCanvas(3, width=width, height=height)
-        self.canvas.layout = widgets.Layout(width=f"{width}px", height=f"{height}px")
+        # the canvas keeps its pixels and its shape; on the page it follows the cell's width up to its own
+        self.canvas.layout = widgets.Layout(width="100%", height="auto", max_width=f"{width}px")
+        self._cursor = ""
         self._wire_canvas()
         self.panel = SidePanel(self.state, self.run, can_set_status=assets is not None)
-        body = widgets.HBox([self.canvas, self.panel.box], layout=widgets.Layout(flex_flow="row wrap"))
-        super().__init__([self._toolbar(), body, self._footer()])
+        self.label_list = LabelList(self.state, self.run, self.color)
+        self.region_list = RegionList(self.state, self.run, self.color)
+        self.extra = widgets.VBox()
+        stage = widgets.Box([self.canvas], layout=widgets.Layout(flex="1 1 auto", min_width="200px", overflow="hidden"))
+        right = widgets.VBox(
+            [self.panel.box, self.region_list.box],
+            layout=widgets.Layout(width="270px", min_width="270px", flex="0 0 270px", overflow="hidden"),
+        )
+        body = widgets.HBox(
+            [self.label_list.box, stage, right], layout=widgets.Layout(flex_flow="row nowrap", width="100%")
+        )
+        self._help = widgets.HTML(help_html(), layout=widgets.Layout(display="none"))
+        self._confirm = widgets.HBox(layout=widgets.Layout(display="none"))
+        super().__init__([widgets.HTML(STYLE), self._toolbar(), self.extra, self._help, self._confirm, body, self._footer()])
+        self.add_class("annotebook-editor")
         self.render()
+
+    # -- seams for code that drives the editor -------------------------------------------------------------
+    def select_row(self, id: str) -> None:
+        """Open the asset of row ``id`` and select it (shown even if the region list hid it)."""
+        self.run(lambda: self.state.select_row(str(id)))
+
+    def open_asset(self, asset: str) -> None:
+        """Show ``asset`` (added to the end of the walk when it is not in it)."""
+
+        def go() -> None:
+            if asset not in self.state.walk:
+                _check_assets([asset], set(self.sink.frame["asset"].dropna().astype(str)) | self._asset_ids())
+                self.state.walk.append(asset)
+            self.state.open(asset)
+
+        self.run(go)
+
+    def on_change(self, fn: Callable[[Editor], Any]) -> None:
+        """Call ``fn(editor)`` after every change the editor applies (an edit, a selection, a new asset)."""
+        self._listeners.append(fn)
+
+    def _asset_ids(self) -> set[str]:
+        table = self.sink.lookup
+        return set(table["asset"].dropna().astype(str)) if table is not None and "asset" in table.columns else set()
 
     # -- events --------------------------------------------------------------------------------------------
     def _wire_canvas(self) -> None:
@@ -141,6 +227,9 @@ class Editor(widgets.VBox):
             self.state.message = str(exc)
             self.state.dirty.panel = True
         self.render()
+        if not keep_message:
+            for fn in self._listeners:
+                fn(self)
 
     def replay(self, layer: int = -1) -> None:
         """Draw a layer (or, by default, all) again: a new front end attached and has an empty canvas."""
@@ -155,9 +244,14 @@ class Editor(widgets.VBox):
 
     def close(self) -> None:
         """Close the editor with its canvas, controls and image widgets."""
-        for w in [self._base, *self._crop_widgets, *self.canvas._canvases, self.canvas, self.panel.box]:
+        canvas = getattr(self, "canvas", None)
+        layers = list(getattr(canvas, "_canvases", []) or [])
+        panel = getattr(self, "panel", None)
+        for w in [getattr(self, "_base", None), *getattr(self, "_crop_widgets", []), *layers, canvas]:
             if w is not None:
                 w.close()
+        if panel is not None:
+            panel.box.close()
         super().close()
 
     # -- drawing -------------------------------------------------------------------------------------------
@@ -177,8 +271,10 @@ class Editor(widgets.VBox):
         if d.panel:
             self._sync_controls()
             self.panel.refresh()
+            self.label_list.refresh()
+            self.region_list.refresh()
         d.image = d.regions = d.overlay = d.panel = False
-        self._message.value = f"<span style='color:#c0392b'>{s.message}</span>" if s.message else ""
+        self._message.value = f"<span class='annotebook-error'>{escape(s.message)}</span>" if s.message else ""
 
     def color(self, label: str | None) -> str:
         """The colour of ``label``: the labels table's, else one derived from the text (as in pictures)."""
@@ -253,16 +349,12 @@ class Editor(widgets.VBox):
             style=widgets.ToggleButtonsStyle(button_width="auto"),
         )
         self._tool.observe(lambda ch: self._from_control(lambda: tools.set_tool(s, ch["new"])), names="value")
-        self._label = widgets.Combobox(
-            value=s.label or "", options=list(s.labels.names), placeholder="label", ensure_option=False,
-            continuous_update=False, layout=widgets.Layout(width="160px"),
-        )  # fmt: skip
-        self._label.observe(lambda ch: self._from_control(lambda: self._relabel(ch["new"])), names="value")
-        self._labels_shown = widgets.Checkbox(value=s.show_labels, description="labels", indent=False)
+        self._labels_shown = widgets.Checkbox(value=s.show_labels, description="labels", indent=False,
+                                              layout=widgets.Layout(width="70px"))  # fmt: skip
         self._labels_shown.observe(lambda ch: self._from_control(lambda: self._show_labels(ch["new"])), names="value")
 
-        def button(icon: str, tip: str, action: Callable[[], Any]) -> Any:
-            b = widgets.Button(icon=icon, tooltip=tip, layout=widgets.Layout(width="36px"))
+        def button(icon: str, tip: str, action: Callable[[], Any], text: str = "") -> Any:
+            b = widgets.Button(icon=icon, description=text, tooltip=tip, layout=widgets.Layout(width="auto"))
             b.on_click(lambda _: self.run(action))
             return b
 
@@ -271,36 +363,47 @@ class Editor(widgets.VBox):
             button("undo", "undo (Ctrl+Z)", s.undo),
             button("repeat", "redo (Ctrl+Y)", s.redo),
             button("arrows-alt", "fit (f)", lambda: s.set_viewport(s.viewport.fit())),
-            button("refresh", "read the asset's rows again (after changing the frame in a cell)", s.reload),
+            button("refresh", "read the asset's rows again (after changing the frame in a cell)", self._reload),
             button("arrow-left", "previous asset (p)", lambda: s.step(-1)),
             button("arrow-right", "next asset (n)", lambda: s.step(1)),
         ]
+        self._help_button = button("", "every shortcut (?)", lambda: keys.on_key(s, "?"), text="?")
+        self._help_button.add_class("annotebook-help-button")
         self._where = widgets.HTML()
+        self._unpushed = widgets.HTML()
+        busy = widgets.HTML(
+            "<span class='annotebook-busy' title='the kernel is running a cell: clicks and keys wait for it'>"
+            "&#8987; kernel busy: your clicks wait</span>"
+        )
         return widgets.VBox(
-            [self._tool, widgets.HBox([self._label, self._labels_shown, *buttons, self._where])],
+            [
+                widgets.HBox([self._tool, self._labels_shown, *buttons, self._help_button]),
+                widgets.HBox([self._where, self._unpushed, busy]),
+            ]
         )
 
     def _footer(self) -> Any:
         self._message = widgets.HTML()
-        help_line = widgets.HTML(f"<small style='color:#666'>{keys.HELP}</small>")
-        return widgets.VBox([self._message, help_line])
+        return widgets.VBox([self._message])
 
     def _from_control(self, change: Callable[[], Any]) -> None:
         if not self._syncing:  # not an echo of _sync_controls
             self.run(change)
 
-    def _relabel(self, label: str) -> None:
-        from dataclasses import replace
-
-        s = self.state
-        s.label = label.strip() or None
-        region = s.selected()
-        if region is not None and s.label and region.label != s.label:
-            s.commit(region, replace(region, label=s.label))
+    def _reload(self) -> None:
+        self.state.reload()
+        self._edits_seen = -1  # the frame may have been pushed or changed: count again
 
     def _show_labels(self, show: bool) -> None:
         self.state.show_labels = bool(show)
         self.state.dirty.regions = True
+
+    def unpushed(self) -> int:
+        """How many rows of the frame differ from its load (its diff's length); edits made here when untraced."""
+        try:
+            return len(self.frame.annot.diff())
+        except AnnotebookError:
+            return len(self.state.undo_stack)
 
     def _sync_controls(self) -> None:
         s = self.state
@@ -308,10 +411,58 @@ class Editor(widgets.VBox):
         try:
             self._tool.value = s.tool
             self._labels_shown.value = s.show_labels
-            if s.label and s.label not in self._label.options:
-                self._label.options = [*self._label.options, s.label]
-            self._label.value = s.label or ""
         finally:
             self._syncing = False
-        name = s.info.name or s.asset
-        self._where.value = f"&nbsp;<b>{name}</b> ({s.index + 1}/{len(s.walk)}) · {len(s.regions)} regions"
+        cursor = f"annotebook-tool-{s.tool}"
+        if cursor != self._cursor:
+            if self._cursor:
+                self.canvas.remove_class(self._cursor)
+            self.canvas.add_class(cursor)
+            self._cursor = cursor
+        name = escape(s.info.name or s.asset)
+        self._where.value = (
+            f"<span class='annotebook-where'><b>{name}</b> ({s.index + 1}/{len(s.walk)}) · {len(s.regions)} regions"
+            f" · next shape: <b>{escape(s.label or '(no label)')}</b></span>"
+        )
+        edits = len(s.undo_stack) + len(s.redo_stack) * 1000
+        if edits != self._edits_seen:  # the diff is counted again only when an edit happened
+            self._edits_seen = edits
+            n = self.unpushed()
+            self._unpushed_text = (
+                f"<span class='annotebook-unpushed' data-count='{n}'>{n} unpushed change{'s' if n != 1 else ''}"
+                "</span>"
+                if n
+                else "<span class='annotebook-unpushed' data-count='0'>no unpushed changes</span>"
+            )
+        self._unpushed.value = self._unpushed_text
+        self._help.layout.display = "block" if s.show_help else "none"
+        self._confirm_row()
+
+    def _confirm_row(self) -> None:
+        pending = self.state.pending
+        if pending is None:
+            self._confirm.layout.display = "none"
+            self._confirm.children = []
+            return
+        where = "the selected region" if pending.for_selection else "the next shape"
+        text = widgets.HTML(
+            f"<span class='annotebook-confirm'><b>{escape(pending.name)}</b> is not a label yet. "
+            f"Create it for {where}?</span>"
+        )
+        create = widgets.Button(description=f"create {pending.name!r}", button_style="warning", icon="plus")
+        create.on_click(lambda _: self.run(self.state.confirm_label))
+        cancel = widgets.Button(description="cancel", icon="times")
+        cancel.on_click(lambda _: self.run(self.state.cancel_label))
+        row: list[Any] = [text, create, cancel]
+        if pending.suggestion:
+            near = pending.suggestion
+            use = widgets.Button(description=f"use {near!r}", button_style="success")
+            target = pending.for_selection
+
+            def use_it(_: Any) -> None:
+                self.run(lambda: self.state.assign_label(near) if target else self.state.pick_label(near))
+
+            use.on_click(use_it)
+            row.insert(1, use)
+        self._confirm.children = row
+        self._confirm.layout.display = "flex"

@@ -13,7 +13,6 @@ meta flags while the canvas has the focus (click it first); there is no key-up, 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from . import shapes, tools
 from .regions import Region
@@ -36,9 +35,13 @@ SHORTCUTS = (
     ("Ctrl+arrows", "pan"),
     ("+ / - / f", "zoom in / out / fit"),
     ("n / p", "next / previous asset"),
-    ("1-9, 0", "pick a label (relabels the selection)"),
+    ("1-9, 0", "pick the label of the next shape (the badges of the label list)"),
+    ("a", "assign the picked label to the selected region"),
     ("Enter / Esc", "finish / cancel a drawing"),
+    ("Ctrl+Z while drawing", "take back the last point"),
+    ("Tab", "select the next region (stacked ones too)"),
     ("t", "show / hide labels"),
+    ("?", "show / hide this help"),
 )
 HELP = " · ".join(f"<b>{k}</b> {what}" for k, what in SHORTCUTS)
 
@@ -62,6 +65,8 @@ def on_key(state: EditorState, key: str, shift: bool = False, ctrl: bool = False
 
 
 def _with_ctrl(state: EditorState, name: str, shift: bool) -> str | None:
+    if name == "z" and not shift and tools.undo_point(state):
+        return "undo point"  # in the middle of a drawing: its last point, not the edit before it
     if name == "z" and not shift:
         return "undo" if state.undo() else None
     if name == "y" or (name == "z" and shift):
@@ -89,7 +94,11 @@ def _zoom_out(state: EditorState) -> str:
 
 
 def _escape(state: EditorState) -> str:
-    if state.gesture is not None:
+    if state.pending is not None:
+        state.cancel_label()
+    elif state.show_help:
+        _toggle_help(state)
+    elif state.gesture is not None:
         tools.cancel(state)
     else:
         state.select(None)
@@ -99,7 +108,7 @@ def _escape(state: EditorState) -> str:
 def _delete(state: EditorState) -> str | None:
     if tools.undo_point(state):
         return "undo point"
-    region = state.selected()
+    region = state.editable(state.selected())
     if region is None:
         return None
     if state.vertex is not None:
@@ -116,7 +125,7 @@ def _delete(state: EditorState) -> str | None:
 
 
 def _arrow(state: EditorState, dx: int, dy: int, big: bool) -> str:
-    region = state.selected()
+    region = state.editable(state.selected())
     if region is None:
         state.set_viewport(state.viewport.pan(-dx * PAN_PX, -dy * PAN_PX))
         return "pan"
@@ -137,15 +146,37 @@ def _arrow(state: EditorState, dx: int, dy: int, big: bool) -> str:
 
 
 def _pick_label(state: EditorState, position: int) -> str | None:
+    """A digit picks the label of the next shape; the selected region keeps its own (``a`` assigns)."""
     names = state.labels.names
     if position >= len(names):
         return None
-    state.label = names[position]
-    state.dirty.panel = True
-    region = state.selected()
-    if region is not None and region.label != state.label:
-        state.commit(region, replace(region, label=state.label))
+    state.pick_label(names[position])
+    g = state.gesture
+    if isinstance(g, tools.PathDraft):  # a shape being drawn is the next shape
+        g.label = state.label
+        state.dirty.overlay = True
     return "label"
+
+
+def _assign(state: EditorState) -> str:
+    state.assign_label()
+    return "assign"
+
+
+def _next_region(state: EditorState) -> str | None:
+    """Select the next region in the list (drawing order), so stacked regions are reachable from the keyboard."""
+    ids = [r.id for r in state.regions.values() if r.id not in state.hidden_ids]
+    if not ids:
+        return None
+    at = ids.index(state.selection) + 1 if state.selection in ids else 0
+    state.select(ids[at % len(ids)])
+    return "select"
+
+
+def _toggle_help(state: EditorState) -> str:
+    state.show_help = not state.show_help
+    state.dirty.panel = True
+    return "help"
 
 
 def _toggle_labels(state: EditorState) -> str:
@@ -166,4 +197,7 @@ _SIMPLE: dict[str, Callable[[EditorState], str | None]] = {
     "=": _zoom_in,
     "-": _zoom_out,
     "t": _toggle_labels,
+    "a": _assign,
+    "Tab": _next_region,
+    "?": _toggle_help,
 }

@@ -11,6 +11,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import replace
+from html import escape
 from typing import Any
 
 import ipywidgets as widgets
@@ -24,7 +25,7 @@ __all__ = ["STATUSES", "SidePanel", "parse_value"]
 #: review statuses offered (any other can be typed)
 STATUSES = ("NotStarted", "InProgress", "Completed", "Rejected", "Skipped")
 VISIBILITY = (("visible", 2), ("occluded", 1), ("not labelled", 0))
-INPUT_WIDTH = "244px"
+INPUT_WIDTH = "250px"
 Run = Callable[[Callable[[], Any]], None]
 
 
@@ -54,7 +55,7 @@ class SidePanel:
         self.state = state
         self.run = run
         self.can_set_status = can_set_status
-        self.box = widgets.VBox(layout=widgets.Layout(width="260px", padding="0 0 0 8px"))
+        self.box = widgets.VBox(layout=widgets.Layout(width="262px", padding="0 0 0 8px", overflow="hidden"))
         self._key: Any = None
 
     def refresh(self) -> None:
@@ -67,6 +68,8 @@ class SidePanel:
             normal_form(s.selected()),
             tuple(map(normal_form, s.rows.values())),
             s.status,
+            tuple(s.labels.names),
+            s.selection in s.locked,
         )
         if key == self._key:
             return
@@ -76,8 +79,12 @@ class SidePanel:
 
     # -- the selected region -------------------------------------------------------------------------------
     def _region(self, region: Region) -> list[Any]:
-        title = f"<b>{region.kind}</b> {region.label or ''} <small style='color:#888'>{region.id}</small>"
-        out: list[Any] = [widgets.HTML(title)]
+        title = (
+            f"<b class='annotebook-note'>{escape(region.kind)}</b> "
+            f"<small class='annotebook-dim'>{escape(region.id)}</small>"
+            + (" <small class='annotebook-error'>locked</small>" if region.id in self.state.locked else "")
+        )
+        out: list[Any] = [widgets.HTML(title), self._label(region)]
         for name, value in (region.attributes or {}).items():
             out.append(self._attribute(region.id, name, value))
         rid = region.id
@@ -94,15 +101,35 @@ class SidePanel:
             out.append(self._visibility(region))
         return out
 
+    def _label(self, region: Region) -> Any:
+        """The selected region's own label, editable: a known name relabels it; a new one asks first."""
+        box = widgets.Combobox(
+            value=region.label or "",
+            options=list(self.state.labels.names),
+            description="label",
+            ensure_option=False,
+            continuous_update=False,
+            placeholder="(no label)",
+        )
+        box.add_class("annotebook-region-label")
+        rid = region.id
+
+        def relabel(name: str) -> None:
+            if self.state.selection == rid and name.strip() and name.strip() != (region.label or ""):
+                self.state.assign_label(name)
+
+        return _on_value(box, self.run, relabel)
+
     def _attribute(self, rid: str, name: str, value: Any) -> Any:
         if isinstance(value, bool):
-            box = widgets.Checkbox(value=value, description=name, indent=False)
+            box = widgets.Checkbox(value=value, description=name, indent=False,
+                                   layout=widgets.Layout(width=INPUT_WIDTH))  # fmt: skip
             return _on_value(box, self.run, lambda v: self._set_attribute(rid, name, bool(v)))
         text = widgets.Text(value=_shown(value), description=name, continuous_update=False, placeholder="(remove)")
         return _on_value(text, self.run, lambda t: self._set_attribute(rid, name, parse_value(t) if t else None))
 
     def _edit_region(self, rid: str, change: Callable[[Region], Region]) -> None:
-        region = self.state.regions.get(rid)
+        region = self.state.editable(self.state.regions.get(rid))
         if region is not None:
             self.state.commit(region, change(region))
 
@@ -144,7 +171,8 @@ class SidePanel:
     # -- the asset -----------------------------------------------------------------------------------------
     def _asset(self) -> list[Any]:
         s = self.state
-        out: list[Any] = [widgets.HTML(f"<hr style='margin:4px 0'><b>asset</b> {s.info.name or s.asset}")]
+        name = escape(s.info.name or s.asset)
+        out: list[Any] = [widgets.HTML(f"<hr style='margin:4px 0'><b class='annotebook-note'>asset</b> {name}")]
         options = list(dict.fromkeys([*STATUSES, *([s.status] if s.status else [])]))
         status = widgets.Combobox(
             value=s.status or "",
@@ -179,7 +207,8 @@ class SidePanel:
 
     def _tag(self, row: AssetRow) -> Any:
         name = row.label or "?"
-        box = widgets.Checkbox(value=bool(row.value), description=name if row.value is not None else f"{name} (unset)")
+        box = widgets.Checkbox(value=bool(row.value), description=name if row.value is not None else f"{name} (unset)",
+                               indent=False, layout=widgets.Layout(width="205px"))  # fmt: skip
         _on_value(box, self.run, lambda v: self._put_row(row, lambda r: replace(r, value=bool(v))))
         drop = widgets.Button(icon="times", tooltip="delete this tag", layout=widgets.Layout(width="32px"))
         drop.on_click(lambda _: self.run(lambda: self.state.delete(row.id)))
@@ -207,4 +236,4 @@ class SidePanel:
 
 
 def _note(text: str) -> Any:
-    return widgets.HTML(f"<i style='color:#888'>{text}</i>")
+    return widgets.HTML(f"<i class='annotebook-dim'>{escape(text)}</i>")

@@ -46,6 +46,7 @@ BOX_KINDS = ("box", "grounding")
 POINT_KINDS = ("polygon", "polyline", "keypoints")
 REGION_KINDS = BOX_KINDS + POINT_KINDS
 ASSET_KINDS = ("tag", "caption", "qa")
+EDGE_EPS = 1e-9  # a normalised coordinate this close to 0 or 1 is written as 0 or 1
 
 #: vertex parts: a tuple of flat (x, y, x, y, ...) float tuples, as in the table, but in pixels
 Parts = tuple[tuple[float, ...], ...]
@@ -102,7 +103,7 @@ class Units:
         seen = self._seen[axis]
         value = seen.get(px)
         if value is None:
-            value = px / (self.width if axis == 0 else self.height)
+            value = _snapped(px / (self.width if axis == 0 else self.height))
             seen[px] = value
         return value
 
@@ -113,6 +114,15 @@ class Units:
     def part_to_norm(self, part: tuple[float, ...]) -> tuple[float, ...]:
         """A flat (x, y, ...) part normalised."""
         return tuple(self.to_norm(v, i % 2) for i, v in enumerate(part))
+
+
+def _snapped(value: float) -> float:
+    """A new normalised coordinate within rounding of the image's edge is the edge: 0 or 1, never 1.97e-17."""
+    if abs(value) < EDGE_EPS:
+        return 0.0
+    if abs(value - 1.0) < EDGE_EPS:
+        return 1.0
+    return value
 
 
 def _text(v: Any) -> str | None:

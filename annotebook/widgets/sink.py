@@ -60,6 +60,10 @@ class Sink(Protocol):
         """Add a row on ``asset``; returns its new id."""
         ...
 
+    def asset_of(self, id: str) -> str | None:
+        """The asset of live row ``id``, or None when there is no such row."""
+        ...
+
     def update(self, id: str, fields: Mapping[str, Any]) -> None:
         """Write ``fields`` into row ``id``."""
         ...
@@ -156,6 +160,12 @@ class FrameSink:
         values = rows.dropna().unique().tolist()
         return str(values[0]) if values else None
 
+    def asset_of(self, id: str) -> str | None:
+        frame = self.frame
+        hits = np.flatnonzero((frame["id"] == id).to_numpy(dtype=bool, na_value=False))
+        live = [int(h) for h in hits if not bool(frame["deleted"].iat[int(h)])]
+        return str(frame["asset"].iat[live[0]]) if live else None
+
     # -- finding a row by id -----------------------------------------------------------------------------------
     def locate(self, id: str) -> int:
         """The position of row ``id`` in the frame (following an id a push replaced in place, R-14)."""
@@ -239,6 +249,10 @@ class MemorySink:
 
     def rows(self, asset: str) -> list[dict[str, Any]]:
         return [dict(r) for r in self.table.values() if r["asset"] == asset and not r["deleted"]]
+
+    def asset_of(self, id: str) -> str | None:
+        row = self.table.get(id)
+        return None if row is None or row["deleted"] else str(row["asset"])
 
     def add(self, asset: str, fields: Mapping[str, Any]) -> str:
         self._next += 1

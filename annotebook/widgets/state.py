@@ -28,7 +28,7 @@ from .regions import AssetRow, Region, Units
 from .sink import AssetInfo, Sink
 from .viewport import Viewport
 
-__all__ = ["TOOLS", "Dirty", "Edit", "EditorState", "Item", "Status"]
+__all__ = ["TOOLS", "Dirty", "Edit", "EditorState", "Item", "LabelInfo", "PendingLabel", "Status"]
 
 TOOLS = ("select", "box", "polygon", "polyline", "keypoints", "pan")
 
@@ -53,11 +53,11 @@ class Edit:
 
     def do(self, state: EditorState) -> None:
         """Apply the edit (to the state and, through its sink, the table)."""
-        state._put(self.before, self.after)
+        state.write_edit(self.before, self.after)
 
     def undo(self, state: EditorState) -> None:
         """Take the edit back."""
-        state._put(self.after, self.before)
+        state.write_edit(self.after, self.before)
 
 
 @dataclass
@@ -84,6 +84,16 @@ class LabelInfo:
 
     names: list[str] = field(default_factory=list)
     keypoints: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    fixed: bool = False  # the backend makes no new labels: a name not in ``names`` is refused
+
+
+@dataclass(frozen=True)
+class PendingLabel:
+    """A label name that is not a label yet, waiting for the user's yes (`EditorState.confirm_label`)."""
+
+    name: str
+    for_selection: str | None  # the region it relabels once confirmed; None: it becomes the next shape's label
+    suggestion: str | None  # the nearest existing name, for a likely typo
 
 
 class EditorState:
@@ -117,6 +127,10 @@ class EditorState:
         self.gesture: Any = None  # the tool's interaction in progress (see tools.py)
         self.hidden: str | None = None  # a region drawn on the overlay while it is dragged
         self.last_pick: tuple[float, float] | None = None  # where a click last selected a region (canvas)
+        self.pending: PendingLabel | None = None  # a new label name waiting for a yes
+        self.hidden_ids: set[str] = set()  # regions the region list hides (not drawn, not hit by clicks)
+        self.locked: set[str] = set()  # regions the region list locks (clicks go through, no edit)
+        self.show_help = False
         self._units: dict[str, Units] = {}
         self.index = start
         self.open(self.walk[start])
@@ -148,6 +162,8 @@ class EditorState:
         self.gesture = None
         self.hidden = None
         self.last_pick = None
+        self.hidden_ids = getattr(self, "hidden_ids", set()) & set(self.regions)
+        self.locked = getattr(self, "locked", set()) & set(self.regions)
         self.viewport = Viewport(*self.canvas_size, self.info.width, self.info.height)
         self.dirty.everything()
 
@@ -177,6 +193,97 @@ class EditorState:
             self.selection, self.vertex = id, vertex
             self.dirty.overlay = self.dirty.panel = True
 
+    def select_row(self, id: str) -> None:
+        """Select the row with id ``id`` wherever it is in the walk (its asset is opened first); it is shown even
+        when the region list hid it. A seam for code that walks rows (a review queue): ``editor.select_row(id)``."""
+        if id not in self.regions:
+            asset = self.sink.asset_of(id)
+            if asset is None:
+                raise LookupError(f"no row {id!r} in the frame the editor was opened on")
+            if asset not in self.walk:
+                self.walk.append(asset)
+            self.open(asset)
+        if id not in self.regions:
+            raise LookupError(f"row {id!r} is not a region the editor can draw (a deleted row, or a whole-asset row)")
+        self.hidden_ids.discard(id)
+        self.dirty.regions = True
+        self.select(id)
+
+    def pickable(self) -> list[Region]:
+        """The regions a click on the canvas can reach: neither hidden nor locked, in drawing order."""
+        return [r for r in self.regions.values() if r.id not in self.hidden_ids and r.id not in self.locked]
+
+    def toggle_hidden(self, id: str) -> None:
+        """Hide region ``id`` (not drawn, not reached by clicks), or show it again."""
+        self.hidden_ids.symmetric_difference_update({id})
+        if id in self.hidden_ids and self.selection == id:
+            self.select(None)
+        self.dirty.regions = self.dirty.overlay = self.dirty.panel = True
+
+    def toggle_locked(self, id: str) -> None:
+        """Lock region ``id`` (clicks go through it to what lies beneath; no edit), or unlock it."""
+        self.locked.symmetric_difference_update({id})
+        self.dirty.overlay = self.dirty.panel = True
+
+    def editable(self, region: Region | None) -> Region | None:
+        """``region`` when it may be edited; a locked region is refused with a message."""
+        if region is not None and region.id in self.locked:
+            raise ValueError(f"region {region.id} is locked: unlock it in the region list to edit it")
+        return region
+
+    # -- labels --------------------------------------------------------------------------------------------
+    def pick_label(self, name: str) -> None:
+        """Make ``name`` the label of the next shape drawn (the selection keeps its own label)."""
+        self._choose(name, None)
+
+    def assign_label(self, name: str | None = None) -> None:
+        """Give the selected region label ``name`` (default: the label picked for the next shape)."""
+        region = self.editable(self.selected())
+        if region is None:
+            raise ValueError("select a region first: the label goes to the selected region")
+        name = self.label if name is None else name
+        if not name:
+            raise ValueError("pick a label first (a digit, or a click in the label list)")
+        self._choose(name, region.id)
+
+    def _choose(self, name: str, region: str | None) -> None:
+        name = name.strip()
+        if not name:
+            raise ValueError("a label needs a name")
+        self.pending = None
+        self.dirty.panel = True
+        if name not in self.labels.names:
+            if self.labels.fixed:
+                near = _nearest(name, self.labels.names)
+                hint = f"; did you mean {near!r}?" if near else ""
+                raise ValueError(f"{name!r} is not one of this dataset's labels, and its backend makes no new ones{hint}")
+            self.pending = PendingLabel(name, region, _nearest(name, self.labels.names))
+            return
+        self._apply_label(name, region)
+
+    def confirm_label(self) -> None:
+        """Yes to the pending new label: it becomes a label, and goes where it was meant to."""
+        pending = self.pending
+        if pending is None:
+            return
+        self.pending = None
+        self.labels.names.append(pending.name)
+        self._apply_label(pending.name, pending.for_selection)
+
+    def cancel_label(self) -> None:
+        """No to the pending new label: nothing changes."""
+        self.pending = None
+        self.dirty.panel = True
+
+    def _apply_label(self, name: str, region_id: str | None) -> None:
+        if region_id is None:
+            self.label = name
+            self.dirty.panel = self.dirty.overlay = True
+            return
+        region = self.regions.get(region_id)
+        if region is not None and region.label != name:
+            self.commit(region, replace(region, label=name))
+
     def set_viewport(self, viewport: Viewport) -> None:
         """Show the image through ``viewport`` (every layer is redrawn)."""
         self.viewport = viewport
@@ -187,7 +294,7 @@ class EditorState:
         """Apply one edit and record it for undo; returns ``after`` as it landed (a new row gets its id)."""
         if rg.normal_form(before) == rg.normal_form(after):
             return after
-        landed = self._put(before, after)
+        landed = self.write_edit(before, after)
         self.undo_stack.append(Edit(self.asset, before, landed))
         self.redo_stack.clear()
         return landed
@@ -232,8 +339,11 @@ class EditorState:
             self.select(None)
         return True
 
-    def _put(self, old: Item | None, new: Item | None) -> Item | None:
-        """Make the table (through the sink) and this state go from ``old`` to ``new``."""
+    def write_edit(self, old: Item | None, new: Item | None) -> Item | None:
+        """Make the table (through the sink) and this state go from ``old`` to ``new``.
+
+        The one path by which the editor writes into the frame: every edit, undo and redo comes through here.
+        """
         self.dirty.panel = True
         if isinstance(new, Status) or isinstance(old, Status):
             value = new.value if isinstance(new, Status) else None
@@ -290,6 +400,13 @@ class EditorState:
     def keypoint_names(self, label: str | None) -> tuple[str, ...]:
         """The labels table's keypoint names of ``label`` (empty: a single point)."""
         return self.labels.keypoints.get(label or "", ())
+
+
+def _nearest(name: str, names: Sequence[str]) -> str | None:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def _differs(column: str, a: Any, b: Any) -> bool:

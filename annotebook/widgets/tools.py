@@ -6,10 +6,12 @@ so every tool is built from presses, releases and moves alone, and a double clic
 time and place. A tool keeps its interaction in progress in ``state.gesture`` and marks what to redraw in
 ``state.dirty``; a drag previews on the overlay layer only and commits one edit on release.
 
-- **select**: a click selects the topmost region (a second click on the same spot selects the one beneath); a drag moves
-  the region; on the selected box, 8 handles resize it; on the selected polygon or polyline, a vertex drags and a
-  click on an edge inserts a vertex (a drag from an edge inserts and drags it).
-- **box**: press, drag, release; or click one corner, then the other.
+- **select**: a click selects the topmost region (a second click on the same spot selects the one beneath; hidden and
+  locked regions are passed over); a drag moves the region; on the selected box, 8 handles resize it; on the
+  selected polygon or polyline, a vertex drags, and a drag from an edge inserts a vertex there (a plain click on
+  an edge changes nothing).
+- **box**: press, drag, release (a click alone draws nothing). A press that never saw its release (a right click
+  whose menu took the release, a release outside the page) is dropped by the next press.
 - **polygon**: click the vertices; close on the first vertex, by a double click, or with Enter.
 - **polyline**: click the vertices; finish by a double click or with Enter.
 - **keypoints**: each click places the next of the label's keypoint names (labels table); a label without names
@@ -62,6 +64,7 @@ HIT_PX = 5.0  # how near a line or point a click must be
 HANDLE_PX = 7.0  # how near a handle or vertex
 CLOSE_PX = 8.0  # how near the first vertex a click closes a polygon
 DOUBLE_CLICK_S = 0.45
+EDGE_PX = 12.0  # a pointer leaving the canvas this near its border really left it
 WHEEL_PX_PER_DOUBLING = 400.0  # wheel delta (pixels, as browsers report it) that doubles or halves the zoom
 
 
@@ -90,8 +93,6 @@ class BoxDraft:
     cx: float  # the press, on the canvas
     cy: float
     pointer: tuple[float, float]
-    waiting: bool = False  # the first corner came from a click: the next click gives the other one
-    second: bool = False
 
 
 @dataclass
@@ -149,12 +150,9 @@ def press(state: EditorState, cx: float, cy: float) -> None:
     elif state.tool == "pan":
         state.gesture = PanDrag(cx, cy)
     elif state.tool == "box":
-        draft = state.gesture
-        if isinstance(draft, BoxDraft) and draft.waiting:
-            draft.second = True
-        else:
-            x, y = inside(state, cx, cy)
-            state.gesture = BoxDraft(x, y, cx, cy, (x, y))
+        x, y = inside(state, cx, cy)  # a draft still open here lost its release: this press starts afresh
+        state.gesture = BoxDraft(x, y, cx, cy, (x, y))
+        state.dirty.overlay = True
 
 
 def move(state: EditorState, cx: float, cy: float) -> None:
@@ -210,10 +208,19 @@ def zoom(state: EditorState, factor: float) -> None:
 
 
 def leave(state: EditorState, cx: float, cy: float) -> None:
-    """The pointer left the canvas: a drag ends there (no release will come); drafts stay."""
+    """The pointer left the canvas: a drag that crossed the canvas's edge ends there (no release will come).
+
+    A "leave" far inside the canvas is something opening over it (a context menu after a right click): the
+    press was not a drag, so a drag or box in progress is dropped rather than committed. Clicked drafts stay.
+    """
     g = state.gesture
-    if isinstance(g, (Drag, PanDrag)) or (isinstance(g, BoxDraft) and not g.waiting):
-        release(state, cx, cy)
+    if not isinstance(g, (Drag, PanDrag, BoxDraft)):
+        return
+    w, h = state.canvas_size
+    if min(cx, cy, w - cx, h - cy) > EDGE_PX:
+        cancel(state)
+        return
+    release(state, cx, cy)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -225,7 +232,7 @@ def _grab(state: EditorState, cx: float, cy: float) -> Drag:
     x, y = state.viewport.to_image(cx, cy)
     near, hit = state.viewport.tolerance(HANDLE_PX), state.viewport.tolerance(HIT_PX)
     sel = state.selected()
-    if sel is not None:
+    if sel is not None and sel.id not in state.locked:
         handle = shapes.handle_at(sel, x, y, near)
         if handle:
             return Drag(cx, cy, "handle", sel, handle=handle, was_selected=True)
@@ -235,7 +242,7 @@ def _grab(state: EditorState, cx: float, cy: float) -> Drag:
         edge = shapes.edge_at(sel, x, y, hit)
         if edge:
             return Drag(cx, cy, "edge", sel, part=edge[0], index=edge[1], was_selected=True)
-    under = shapes.regions_at(list(state.regions.values()), x, y, hit)
+    under = shapes.regions_at(state.pickable(), x, y, hit)
     if not under:
         return Drag(cx, cy, "")
     target = state.selection if state.selection in under else under[0]
@@ -276,19 +283,15 @@ def _end_drag(state: EditorState, g: Drag, cx: float, cy: float) -> None:
 def _click(state: EditorState, g: Drag, cx: float, cy: float) -> None:
     if g.grab == "vertex":
         state.select(state.selection, (g.part, g.index))
-    elif g.grab == "edge" and g.original is not None:
-        x, y = inside(state, cx, cy)
-        edge = shapes.edge_at(g.original, x, y, state.viewport.tolerance(HIT_PX))
-        qx, qy = (edge[2], edge[3]) if edge else (x, y)
-        state.commit(g.original, shapes.with_inserted(g.original, g.part, g.index, qx, qy))
-        state.select(g.original.id, (g.part, g.index + 1))
+    elif g.grab == "edge":  # a click on an edge keeps the selection as it is: only a drag inserts a vertex
+        state.select(state.selection, None)
     elif g.grab == "region" and g.original is not None:
         target = g.original.id
         last = state.last_pick
         if g.was_selected and last is not None and math.hypot(cx - last[0], cy - last[1]) <= HIT_PX:
             # a second click on the same spot: the next region beneath, so stacked regions are all reachable
             x, y = state.viewport.to_image(cx, cy)
-            under = shapes.regions_at(list(state.regions.values()), x, y, state.viewport.tolerance(HIT_PX))
+            under = shapes.regions_at(state.pickable(), x, y, state.viewport.tolerance(HIT_PX))
             if target in under and len(under) > 1:
                 target = under[(under.index(target) + 1) % len(under)]
         state.select(target)
@@ -304,12 +307,11 @@ def _click(state: EditorState, g: Drag, cx: float, cy: float) -> None:
 
 def _box_release(state: EditorState, g: BoxDraft, cx: float, cy: float) -> None:
     x, y = inside(state, cx, cy)
-    if not g.second and math.hypot(cx - g.cx, cy - g.cy) <= DRAG_PX:
-        g.waiting = True  # a click: this was the first corner
-        state.dirty.overlay = True
-        return
     state.gesture = None
     state.dirty.overlay = True
+    if math.hypot(cx - g.cx, cy - g.cy) <= DRAG_PX:
+        state.message = "drag to draw a box"
+        return
     box = (min(g.x, x), min(g.y, y), max(g.x, x), max(g.y, y))
     if box[2] - box[0] <= 0 or box[3] - box[1] <= 0:
         state.message = "a box needs a width and a height"

@@ -3,6 +3,7 @@ and what it sends to the browser."""
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,10 @@ def test_a_mask_target_walks_its_assets_and_edits_land_in_the_frame(anns: pd.Dat
 def test_walk_of_targets(anns: pd.DataFrame) -> None:
     assert walk_of(anns) == (["a0", "a1", "a2"], 0)
     assert walk_of(anns, "a1") == (["a0", "a1", "a2"], 1)
-    assert walk_of(anns, "zz") == (["zz", "a0", "a1", "a2"], 0)
+    with pytest.raises(ValueError, match="no asset 'zz'"):
+        walk_of(anns, "zz")  # a typo never opens an empty asset
+    table = pd.DataFrame({"asset": ["a0", "a1", "a2", "zz"]})
+    assert walk_of(anns, "zz", table) == (["zz", "a0", "a1", "a2"], 0)  # an asset without rows, in its table
     assert walk_of(anns, ["a2", "a0"]) == (["a2", "a0"], 0)
     assert walk_of(anns, (anns["kind"] == "tag").to_numpy()) == (["a2"], 0)
     with pytest.raises(ValueError, match="no rows"):
@@ -154,23 +158,151 @@ def test_arrows_nudge_in_image_pixels(hand: Front) -> None:
     assert len(hand.state.undo_stack) == 2
 
 
-def test_digits_pick_a_label_and_relabel_the_selection(hand: Front) -> None:
+def test_digits_pick_the_next_label_and_a_assigns_it(hand: Front) -> None:
+    """A digit picks the next shape's label and never relabels the selection; ``a`` assigns it explicitly."""
     hand.key("2")
-    assert hand.state.label == "dog" and hand.editor._label.value == "dog"
+    assert hand.state.label == "dog" and "next shape: <b>dog</b>" in hand.editor._where.value
     hand.click(100, 100)
+    assert hand.state.selection == "box"
+    hand.key("1")
+    assert hand.editor.frame.set_index("id").loc["box", "label"] == "cat"  # the selection keeps its label
     hand.key("2")
+    hand.key("a")
     assert hand.editor.frame.set_index("id").loc["box", "label"] == "dog"
     hand.key("9")  # no ninth label: nothing
     assert hand.state.label == "dog"
 
 
-def test_label_picker_takes_a_new_label(hand: Front) -> None:
-    hand.click(100, 100)
-    hand.editor._label.value = "zebra"
-    assert hand.editor.frame.set_index("id").loc["box", "label"] == "zebra"
+def test_a_new_shape_keeps_its_label_when_a_digit_follows(hand: Front) -> None:
+    """Drawing a polyline, then pressing a digit, leaves the polyline's label alone (it stays selected)."""
+    hand.key("1")
+    hand.tool("polyline")
+    hand.click(20, 20)
+    hand.click(120, 60)
+    hand.key("Enter")
+    new_id = hand.state.selection
+    hand.key("2")
+    assert hand.editor.frame.set_index("id").loc[new_id, "label"] == "cat"
+    assert hand.state.label == "dog"
+
+
+def test_the_selected_regions_label_is_shown_and_edited_in_the_panel(hand: Front) -> None:
+    hand.key("3")  # next shape: star
+    hand.click(400, 300)  # the polygon, labelled dog
+    box = find(hand, "Combobox", description="label")
+    assert box.value == "dog"  # the selection's own label, not the next shape's
+    box.value = "cat"
+    assert hand.editor.frame.set_index("id").loc["poly", "label"] == "cat"
+
+
+def test_a_new_label_waits_for_a_yes(hand: Front) -> None:
+    hand.click(400, 300)
+    find(hand, "Combobox", description="label").value = "dgo"
+    assert hand.editor.frame.set_index("id").loc["poly", "label"] == "dog"  # nothing yet
+    assert hand.state.pending is not None and hand.state.pending.suggestion == "dog"
+    assert "is not a label yet" in hand.editor._confirm.children[0].value
+    assert hand.editor._confirm.layout.display == "flex"
+    hand.key("Escape")  # no
+    assert hand.state.pending is None and "dgo" not in hand.state.labels.names
+    hand.editor.label_list.new.value = "zebra"  # a new label for the next shape
+    create = next(b for b in hand.editor._confirm.children if getattr(b, "description", "").startswith("create"))
+    create.click()
+    assert hand.state.label == "zebra" and "zebra" in hand.state.labels.names
     hand.tool("box")
     hand.drag(300, 20, 400, 100)
     assert hand.editor.frame["label"].iloc[-1] == "zebra"
+    assert "zebra" in hand.editor.label_list.buttons
+
+
+def test_fixed_labels_refuse_a_new_name() -> None:
+    assets, anns, labels = hand_tables()
+    front = open_editor(anns, assets=assets, labels=labels, width=600, height=400, fixed_labels=True)
+    front.click(100, 100)
+    find(front, "Combobox", description="label").value = "dgo"
+    assert front.state.pending is None and front.editor.frame.set_index("id").loc["box", "label"] == "cat"
+    message = html.unescape(front.editor._message.value)
+    assert "makes no new ones" in message and "did you mean 'dog'" in message
+
+
+def test_region_list_selects_hides_and_locks(hand: Front) -> None:
+    rl = hand.editor.region_list
+    assert list(rl.rows) == ["box", "poly", "line"]
+    rl.rows["line"].children[1].click()  # select from the list
+    assert hand.state.selection == "line"
+    rl.rows["poly"].children[2].click()  # hide the polygon: a click there reaches nothing
+    assert "poly" in hand.state.hidden_ids
+    hand.click(400, 300)
+    assert hand.state.selection is None
+    rl.rows["poly"].children[2].click()  # show it again
+    rl.rows["poly"].children[3].click()  # lock it: clicks go through, edits are refused
+    hand.click(400, 300)
+    assert hand.state.selection is None
+    rl.rows["poly"].children[1].click()
+    assert hand.state.selection == "poly"
+    hand.key("Delete")
+    assert not hand.editor.frame.set_index("id").loc["poly", "deleted"] and "locked" in hand.editor._message.value
+    hand.drag(400, 300, 420, 300)
+    assert hand.editor.frame.set_index("id").loc["poly", "points"][0][0] == 0.5
+
+
+def test_stacked_regions_are_reachable_by_tab_and_by_id(hand: Front) -> None:
+    hand.key("Tab")
+    assert hand.state.selection == "box"
+    hand.key("Tab")
+    hand.key("Tab")
+    assert hand.state.selection == "line"
+    hand.editor.select_row("bbox")  # a row of another asset: its asset opens
+    assert hand.state.asset == "b" and hand.state.selection == "bbox"
+    with pytest.raises(LookupError):
+        hand.state.select_row("nope")
+
+
+def test_help_overlay_lists_every_shortcut(hand: Front) -> None:
+    from annotebook.widgets.keys import SHORTCUTS
+
+    assert hand.editor._help.layout.display == "none"
+    hand.key("?")
+    assert hand.editor._help.layout.display == "block"
+    for keys_, _ in SHORTCUTS:
+        assert keys_.replace("<", "&lt;") in hand.editor._help.value
+    hand.editor._help_button.click()
+    assert hand.editor._help.layout.display == "none"
+
+
+def test_cursor_follows_the_tool(hand: Front) -> None:
+    assert "annotebook-tool-select" in hand.editor.canvas._dom_classes
+    hand.tool("box")
+    assert "annotebook-tool-box" in hand.editor.canvas._dom_classes
+    assert "annotebook-tool-select" not in hand.editor.canvas._dom_classes
+
+
+def test_unpushed_count_in_the_header(anns: pd.DataFrame) -> None:
+    front = open_editor(anns)
+    assert "no unpushed changes" in front.editor._unpushed.value
+    front.tool("box")
+    front.drag(*front.at(10, 10), *front.at(40, 30))
+    assert "1 unpushed change<" in front.editor._unpushed.value
+    anns.annot.push()
+    front.editor._reload()
+    front.editor.render()
+    assert "no unpushed changes" in front.editor._unpushed.value
+
+
+def test_size_follows_the_cell_and_edit_takes_a_size(anns: pd.DataFrame) -> None:
+    editor = anns.annot.edit(width=500, height=300)
+    assert editor.state.canvas_size == (500, 300)
+    assert editor.canvas.layout.width == "100%" and editor.canvas.layout.max_width == "500px"
+    with pytest.raises(ValueError, match="width and height"):
+        anns.annot.edit(width=5)
+
+
+def test_a_half_built_editor_closes_quietly(anns: pd.DataFrame, capsys: pytest.CaptureFixture[str]) -> None:
+    import gc
+
+    with pytest.raises(ValueError):
+        anns.annot.edit("no_such_asset")
+    gc.collect()
+    assert "Exception ignored" not in capsys.readouterr().err
 
 
 def test_tool_letters_buttons_and_labels_toggle(hand: Front) -> None:
