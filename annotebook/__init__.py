@@ -83,7 +83,16 @@ def validate(anns: Any, assets: Any = None) -> Any:
     return _validate(anns, assets)
 
 
+def __dir__() -> list[str]:
+    """The public names (and the `samples` module), not the imports this module uses."""
+    return sorted([*__all__, "samples"])
+
+
 def __getattr__(name: str) -> Any:
+    if name == "samples":  # the sample dataset's module (`ab.samples.reset()`), loaded when first used
+        import importlib
+
+        return importlib.import_module(".samples", __name__)
     if name == "Changeset":
         from .sync.diff import Changeset
 

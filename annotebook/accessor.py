@@ -1,8 +1,8 @@
 """The ``.annot`` accessor: the front door. It checks columns, holds no state, and delegates.
 
-On an annotations frame: ``show``, ``gallery``, ``summary``, ``plot_labels``, ``delete``, ``add_box``, ``new_box``,
-``diff``, ``push``, ``validate``, ``to_pixels``, ``merge_assets``, ``assets``, ``labels``.
-On an assets frame: ``load``.
+On an annotations frame: ``show``, ``gallery``, ``summary``, ``plot_labels``, ``edit``, ``browse``, ``delete``,
+``add_box``, ``new_box``, ``diff``, ``push``, ``validate``, ``save``, ``to_pixels``, ``merge_assets``, ``assets``,
+``labels``. On an assets frame: ``load``.
 """
 
 from __future__ import annotations
@@ -24,13 +24,25 @@ def _is_assets(df: pd.DataFrame) -> bool:
 
 @pd.api.extensions.register_dataframe_accessor("annot")
 class AnnotAccessor:
-    """``df.annot``: annotebook's verbs on an annotations or assets table."""
+    """``df.annot``: annotebook's verbs on an annotations or assets table.
+
+    A frame from ``conn.assets(dataset).annot.load()`` is an annotations table: one row per region, coordinates
+    normalised to [0, 1] of each image. Look (``show``, ``gallery``, ``browse``, ``summary``, ``plot_labels``),
+    fix (plain pandas assignment, ``edit`` for the inline editor, ``delete``, ``add_box``), check (``validate``,
+    ``diff``) and send back exactly what changed (``push``); ``save`` writes any file format.
+
+    >>> import annotebook as ab
+    >>> anns = ab.connect().assets("shapes").annot.load()   # doctest: +SKIP
+    >>> anns.loc[anns.label == "sqare", "label"] = "square"  # doctest: +SKIP
+    >>> anns.annot.delete(anns.label == "noise")             # doctest: +SKIP
+    >>> anns.annot.push()                                    # doctest: +SKIP
+    """
 
     def __init__(self, obj: pd.DataFrame):
         if not _is_assets(obj) and not {"id", "kind", "label"}.issubset(obj.columns):
             raise AttributeError(
                 ".annot needs an annotations table (columns id, kind, label, ...) or an assets table "
-                "(asset, width, height, ...): see docs/data-model.md"
+                "(asset, width, height, ...), as conn.assets(...) and .annot.load() return them"
             )
         self._obj = obj
 
@@ -107,6 +119,8 @@ class AnnotAccessor:
         """A grid of the frame's first ``n`` assets with overlays; returns the Figure."""
         from .render import gallery
 
+        if len(self._obj) == 0:
+            raise ValueError("the frame has no rows: nothing to show (check the filter that made it)")
         return gallery(self._obj, self.assets, n=n, cols=cols, labels=self._labels_or_none(), **kwargs)
 
     def summary(self) -> pd.DataFrame:
@@ -116,10 +130,10 @@ class AnnotAccessor:
         return summary(self._obj)
 
     def plot_labels(self, ax: Any = None) -> Any:
-        """Bar chart of counts per label; returns the Axes."""
+        """Bar chart of counts per label, in the labels' own colours (as in every picture); returns the Axes."""
         from .render import plot_labels
 
-        return plot_labels(self._obj, ax=ax)
+        return plot_labels(self._obj, ax=ax, labels=self._labels_or_none())
 
     def _labels_or_none(self) -> pd.DataFrame | None:
         try:
@@ -128,17 +142,25 @@ class AnnotAccessor:
             return None
 
     # -- editing -------------------------------------------------------------------------------------------
-    def delete(self, mask: Any) -> int:
-        """Flag the rows selected by ``mask`` as deleted, in place; returns how many."""
-        sel = pd.Series(mask, index=self._obj.index) if not isinstance(mask, pd.Series) else mask
-        sel = sel.reindex(self._obj.index, fill_value=False).fillna(False).astype(bool)
-        self._obj.loc[sel.to_numpy(), "deleted"] = True
-        return int(sel.sum())
+    def delete(self, rows: Any) -> int:
+        """Flag rows as deleted, in place; returns how many. The next ``push`` deletes them on the backend.
+
+        ``rows``: a boolean mask aligned with the frame (``anns.label == "noise"``), or a list of row ids
+        (``["12", "13"]``). Anything else (a string, ``True``, a number) is refused: it would select every row.
+
+        >>> anns.annot.delete(anns.label == "noise")   # doctest: +SKIP
+        >>> anns.annot.delete(["12", "13"])            # doctest: +SKIP
+        """
+        from .guards import rows_to_delete
+
+        picked = rows_to_delete(self._obj, rows)
+        self._obj.loc[picked, "deleted"] = True
+        return int(picked.sum())
 
     def new_box(
         self, asset: str, label: str, box: Sequence[float], *, rotation: float = 0.0, **fields: Any
     ) -> pd.DataFrame:
-        """Rows (one) of a new box ``(x0, y0, x1, y1)`` on ``asset``, ready for ``pd.concat`` (R-9)."""
+        """Rows (one) of a new box ``(x0, y0, x1, y1)`` on ``asset``, ready for ``pd.concat`` or ``add_rows``."""
         x0, y0, x1, y1 = (float(v) for v in box)
         return self.new_rows(
             [
@@ -165,11 +187,11 @@ class AnnotAccessor:
         return rows[[c for c in df.columns if c in rows.columns] + [c for c in rows.columns if c not in df.columns]]
 
     def add_box(self, asset: str, label: str, box: Sequence[float], **fields: Any) -> str:
-        """Add a box to this frame in place (R-9); returns its client id."""
+        """Add a box ``(x0, y0, x1, y1)`` (normalised) to this frame in place; returns its new (client) id."""
         return self.add_rows(self.new_box(asset, label, box, **fields))[0]
 
     def add_rows(self, rows: pd.DataFrame) -> list[str]:
-        """Append ``rows`` (from ``new_rows``) to this frame in place, keeping every column's dtype (R-9)."""
+        """Append ``rows`` (from ``new_rows``) to this frame in place, keeping every column's dtype."""
         df = self._obj
         combined = pd.concat([df, rows[[c for c in rows.columns if c in df.columns]]])
         # pandas 3 deprecates setting-with-enlargement across dtypes and has no public in-place append;
@@ -199,8 +221,10 @@ class AnnotAccessor:
     # -- sync ----------------------------------------------------------------------------------------------
     def diff(self) -> Any:
         """The `Changeset` between this frame and its load: added / modified (field by field) / deleted rows."""
+        from .guards import check_column_typos
         from .sync.diff import diff
 
+        check_column_typos(self._obj)
         return diff(self._obj)
 
     def push(self, dry_run: bool = False, **options: Any) -> Any:
@@ -210,10 +234,12 @@ class AnnotAccessor:
         none raises `NotSupported` naming them.
         """
         from .connection import connection_for
+        from .guards import check_column_typos
         from .sync.push import push
 
         if _is_assets(self._obj):
             return self._push_statuses(dry_run)
+        check_column_typos(self._obj)
         with self._push_options(options):
             return push(
                 self._obj,
@@ -294,7 +320,7 @@ class AnnotAccessor:
         return save(self._obj, path, format, assets=assets, labels=labels, **options)
 
     def merge_assets(self, assets: pd.DataFrame | None = None) -> pd.DataFrame:
-        """The frame with asset columns joined (suffix ``_asset`` on clashes), still pushable (R-8)."""
+        """The frame with asset columns joined (suffix ``_asset`` on clashes), still pushable."""
         assets = self.assets if assets is None else assets
         extra = assets.drop(columns=[c for c in ("load",) if c in assets.columns])
         out = self._obj.merge(extra, on=["dataset", "asset"], how="left", suffixes=("", "_asset"))

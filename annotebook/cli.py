@@ -1,7 +1,9 @@
 """`python -m annotebook demo [DIR]`: the quickstart flow, headless, on a fresh embedded store.
 
 It loads the bundled "shapes" dataset, draws it, fixes its planted mistakes with ordinary pandas, pushes exactly
-those edits, reloads to check them, and writes its pictures (PNG) and a text report into DIR.
+those edits, reloads to check them, and writes its pictures (PNG) and a text report into DIR. Run again into the
+same DIR it starts from the sample as shipped (`annotebook.samples.reset`), so every run writes the same rows.
+``before.png`` and ``after.png`` show an asset before and after a fix that changes its picture.
 """
 
 from __future__ import annotations
@@ -23,14 +25,13 @@ def demo(out: Path, log: list[str]) -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    import annotebook as ab
-    from annotebook.samples import find_planted, planted_mistakes
+    from annotebook.samples import find_planted, planted_mistakes, reset
 
     def say(line: str) -> None:
         log.append(line)
         print(line)
 
-    conn = ab.connect()
+    conn = reset()  # the sample as shipped: a second run into the same folder repeats the first exactly
     say(f"store: {conn}\n{conn.datasets().to_string(index=False)}")
     assets = conn.assets("shapes")
     anns = assets.annot.load()
@@ -38,8 +39,12 @@ def demo(out: Path, log: list[str]) -> None:
     say("\n" + anns.annot.summary().to_string(index=False))
 
     mistakes = find_planted(anns, planted_mistakes())
-    first = str(mistakes[mistakes.kind_of_mistake == "wrong_label"].asset.iloc[0])
-    _save(plt, anns.annot.show(first).figure, out / "asset.png")
+    # before / after show a fix that changes the picture: a box drawn where one was missing (else a noise box gone)
+    visible = mistakes[mistakes.kind_of_mistake.isin(["missing_box", "noise_box"])].sort_values("kind_of_mistake")
+    first = str(visible.asset.iloc[0])
+    what = ", ".join(k.replace("_", " ") for k in visible[visible.asset == first].kind_of_mistake.unique())
+    say(f"\nbefore.png / after.png: {first} ({what})")
+    _save(plt, anns.annot.show(first).figure, out / "before.png")
     _save(plt, anns.annot.gallery(n=12), out / "gallery.png")
     _save(plt, anns.annot.plot_labels().figure, out / "labels.png")
 
@@ -61,6 +66,7 @@ def demo(out: Path, log: list[str]) -> None:
     assert len(anns.annot.diff()) == 0
     say(f"fresh load: {len(again)} annotations; no 'sqare', no 'noise'; the pushed frame diffs empty")
     _save(plt, again.annot.show(first).figure, out / "after.png")
+    say(f"rows of shapes now: {len(again)}")
     say(f"\npictures: {', '.join(sorted(p.name for p in out.glob('*.png')))} in {out}")
     _ = pd  # pandas is the table of every line above
 

@@ -193,9 +193,25 @@ def _make_backend(name: str, options: dict[str, Any]) -> Backend:
 
 
 def connect(backend: str = "local", *, dataset: str | None = None, **options: Any) -> Connection:
-    """Connect to a backend: ``connect()`` is the embedded local store (``path=`` picks its folder).
+    """Connect to a backend; returns a `Connection` (``.datasets()``, ``.assets(dataset)``, ``.labels(dataset)``,
+    ``.import_files(...)``, ``.export(format, dest)``).
 
-    ``dataset=`` binds the connection to one dataset, so verbs may leave it out.
+    ``dataset=`` binds the connection to one dataset, so verbs may leave it out. Backends and their options
+    (secrets come from the environment variable named, never from a printed value):
+
+    - ``"local"`` (default): the embedded store, no account. ``path=`` a folder (default: the store under
+      ``ANNOTEBOOK_HOME`` or the per-user data folder, with the sample dataset "shapes").
+    - ``"nexus"`` (Datature Nexus): ``project=``, ``key=`` (or ``DATATURE_SECRET_KEY``), ``endpoint=``.
+    - ``"vi"`` (Datature Vi): ``organization=``, ``dataset=``, ``key=`` (or ``DATATURE_VI_SECRET_KEY``), ``endpoint=``.
+    - ``"clarifai"``: ``user_id=``, ``app_id=``, ``pat=`` (or ``CLARIFAI_PAT``), ``base_url=``.
+    - ``"pictograph"``: ``dataset=``, ``key=`` (or ``PICTOGRAPH_API_KEY``), ``base_url=``.
+    - ``"superannotate"`` and ``"labelstudio"``: see ``help()`` of their backend classes for their options.
+
+    Every platform has a simulator for trying it offline: ``python -m annotebook.testing serve nexus --port 0``.
+    ``ab.read(path)`` opens an annotation file (COCO, YOLO, VOC, CSV, ...) the same way.
+
+    >>> conn = ab.connect()                                   # doctest: +SKIP
+    >>> conn = ab.connect("nexus", project="proj_...")        # doctest: +SKIP
     """
     if backend == "local" and "path" not in options:
         options["path"] = str(home() / "store")
@@ -212,6 +228,8 @@ def read(path: str | Path, format: str | None = None, dataset: str | None = None
     The frame is traced to the file: ``anns.annot.assets`` and ``anns.annot.labels`` give its other tables, and
     ``anns.annot.save(path, format)`` writes it in any format.
     """
+    if not Path(path).expanduser().exists():
+        raise FileNotFoundError(f"no such file or folder: {str(path)!r}")
     backend = _make_backend("files", {"path": str(path), "format": format, "dataset": dataset, **options})
     conn = Connection(backend, dataset=str(backend.spec()["dataset"]))
     _CONNECTIONS[("files", json.dumps(backend.spec(), sort_keys=True))] = conn

@@ -613,3 +613,25 @@ def _model_error(rng: random.Random, scene: Scene) -> dict[str, Any] | None:
     if box is None:
         return None
     return {**_box_row(scene, rng.choice(SHAPES), _norm(box, scene), 0.0, None), "score": score}
+
+
+def reset(path: str | pathlib.Path | None = None) -> Any:
+    """Put the sample dataset "shapes" back as shipped, with its planted mistakes; returns the `Connection`.
+
+    ``path``: the local store's folder (default: the store ``ab.connect()`` opens). Everything earlier runs did to
+    "shapes" there is dropped (other datasets are left alone), so a notebook that starts with ``reset()`` gives
+    the same output on every run.
+
+    >>> import annotebook as ab
+    >>> conn = ab.samples.reset()                # doctest: +SKIP
+    >>> len(conn.assets("shapes"))               # doctest: +SKIP
+    36
+    """
+    from .backends.local import LocalBackend
+    from .connection import connect
+
+    conn = connect("local", **({"path": str(path)} if path is not None else {}))
+    assert isinstance(conn.backend, LocalBackend)
+    conn.backend.install_samples()
+    conn._assets_cache.pop(DATASET, None)
+    return conn

@@ -237,7 +237,9 @@ def _diff_load(rows: pd.DataFrame, lineage: Lineage, parts: dict[str, list[pd.Da
     bad = new[new["rev"].notna()]
     if len(bad):
         raise TraceError(
-            f"{len(bad)} row(s) claim a revision that load {lineage.token} never saw (ids {bad['id'].head(5).tolist()})"
+            f"{len(bad)} row(s) claim a revision that load {lineage.token} never saw"
+            f" (ids {bad['id'].head(5).tolist()}): was `id` edited? A row keeps the id it was loaded with;"
+            " to add a copy, use anns.annot.new_rows(...)"
         )
     parts["added"].append(new[~new["deleted"].to_numpy(dtype=bool)])
     rows = rows[known]

@@ -31,9 +31,9 @@ from ipycanvas import MultiCanvas, hold_canvas
 
 from ..errors import AnnotebookError, TraceError
 from . import keys, tools
+from .chrome import STYLE, LabelList, RegionList, help_html
 from .drawing import draw_overlay, draw_regions
 from .imagery import Crop, Picture, asset_picture
-from .chrome import STYLE, LabelList, RegionList, help_html
 from .panel import SidePanel
 from .regions import REGION_KINDS
 from .sink import FrameSink
@@ -134,7 +134,7 @@ class Editor(widgets.VBox):
         clock: Callable[[], float] = time.monotonic,
     ):
         if not (isinstance(width, int) and isinstance(height, int) and 100 <= width <= 4000 and 100 <= height <= 4000):
-            raise ValueError(f"width and height are canvas pixels, whole numbers from 100 to 4000 (got {width!r}, {height!r})")
+            raise ValueError(f"width and height are canvas pixels from 100 to 4000 (got {width!r}, {height!r})")
         self._base: Any = None  # set first: close() may run on an editor whose construction failed
         self._crop_widgets: list[Any] = []
         self.frame = frame
@@ -176,7 +176,8 @@ class Editor(widgets.VBox):
         )
         self._help = widgets.HTML(help_html(), layout=widgets.Layout(display="none"))
         self._confirm = widgets.HBox(layout=widgets.Layout(display="none"))
-        super().__init__([widgets.HTML(STYLE), self._toolbar(), self.extra, self._help, self._confirm, body, self._footer()])
+        parts = [widgets.HTML(STYLE), self._toolbar(), self.extra, self._help, self._confirm, body, self._footer()]
+        super().__init__(parts)
         self.add_class("annotebook-editor")
         self.render()
 
@@ -429,8 +430,7 @@ class Editor(widgets.VBox):
             self._edits_seen = edits
             n = self.unpushed()
             self._unpushed_text = (
-                f"<span class='annotebook-unpushed' data-count='{n}'>{n} unpushed change{'s' if n != 1 else ''}"
-                "</span>"
+                f"<span class='annotebook-unpushed' data-count='{n}'>{n} unpushed change{'s' if n != 1 else ''}</span>"
                 if n
                 else "<span class='annotebook-unpushed' data-count='0'>no unpushed changes</span>"
             )

@@ -1,8 +1,10 @@
-"""The `Browser` widget: pages of thumbnails with their regions drawn on, filtered by label and kind; a click
-opens the `Editor` on that asset (walking the filtered assets), below the grid.
+"""The `Browser` widget: pages of thumbnails with their regions and label names drawn on, a legend of the labels'
+colours, filters by label and kind; a click on a thumbnail (or its caption) opens the `Editor` on that asset in
+place of the grid (walking the filtered assets); "back to the gallery" returns to the grid, redrawn.
 
 Thumbnails are drawn with Pillow (`thumbnail_jpeg`), in the label colours of the static pictures; an asset
-without a readable image gets a grey tile of its shape. Deleted rows are left out, as everywhere.
+without a readable image gets a grey tile of its shape. Deleted rows are left out, as everywhere. Every text put
+into HTML (label and asset names) goes through `html.escape`.
 
 >>> anns.annot.browse()                    # doctest: +SKIP
 >>> anns.annot.browse(per_page=24, side=160)  # doctest: +SKIP
@@ -13,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Mapping
+from html import escape
 from typing import Any
 
 import ipywidgets as widgets
@@ -21,8 +24,10 @@ import pandas as pd
 
 from ..colors import label_color
 from ..geometry import rotated_corners
+from .drawing import place_labels
 from .editor import Editor, _traced, walk_of
 from .imagery import Picture, asset_picture, load_picture
+from .regions import REGION_KINDS
 from .sink import FrameSink
 
 __all__ = ["Browser", "thumbnail_jpeg"]
@@ -67,6 +72,7 @@ def thumbnail_jpeg(
     labels: pd.DataFrame | None = None,
     side: int = 200,
     picture: Picture | None = None,
+    show_labels: bool = True,
 ) -> bytes:
     """A thumbnail (longest side ``side``) of one asset's image with its regions outlined, as JPEG.
 
@@ -83,12 +89,40 @@ def thumbnail_jpeg(
     else:
         image = picture.image.resize(size, Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(image)
-    for row in rows.to_dict("records"):
+    records = rows.to_dict("records")
+    for row in records:
         label = row.get("label")
         _outline(draw, row, size[0], size[1], label_color(label if isinstance(label, str) else "(no label)", labels))
+    if show_labels:
+        _label_names(draw, records, size, labels)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=85)
     return out.getvalue()
+
+
+def _label_names(draw: Any, records: list[dict[Any, Any]], size: tuple[int, int], labels: pd.DataFrame | None) -> None:
+    """Each region's label on a plate of its colour, placed so that no two overlap."""
+    from PIL import ImageFont
+
+    font = ImageFont.load_default()
+    todo = []
+    for row in records:
+        x0, y0, x1, y1 = (row.get(c) for c in ("x0", "y0", "x1", "y1"))
+        label = row.get("label")
+        if row.get("kind") not in REGION_KINDS or not isinstance(label, str):
+            continue
+        corners = [float(v) for v in (x0, y0, x1, y1) if isinstance(v, float) and math.isfinite(v)]
+        if len(corners) < 4:
+            continue
+        w = draw.textlength(label, font=font) + 4
+        todo.append(
+            (label, (corners[0] * size[0], corners[1] * size[1], corners[2] * size[0], corners[3] * size[1], w))
+        )
+    spots = place_labels([t[1] for t in todo], (float(size[0]), float(size[1])))
+    for (label, item), (x, y) in zip(todo, spots, strict=True):
+        x, y = min(max(x, 0.0), max(size[0] - item[4], 0.0)), min(max(y, 0.0), size[1] - 12.0)
+        draw.rectangle((x, y, x + item[4], y + 12), fill=label_color(label, labels))
+        draw.text((x + 2, y), label, fill="white", font=font)
 
 
 class Browser(widgets.VBox):
@@ -112,25 +146,39 @@ class Browser(widgets.VBox):
         self.page = 0
         self.editor: Editor | None = None
         self._thumbs: dict[str, bytes] = {}
-        live = _live(frame)
-        self._label = widgets.Dropdown(
-            options=[ALL, *sorted(live["label"].dropna().astype(str).unique())], description="label"
-        )
-        self._kind = widgets.Dropdown(
-            options=[ALL, *sorted(live["kind"].dropna().astype(str).unique())], description="kind"
-        )
+        self._quiet = False
+        self._label = widgets.Dropdown(options=[ALL], description="label")
+        self._kind = widgets.Dropdown(options=[ALL], description="kind")
+        self._refresh_filters()
         for control in (self._label, self._kind):
-            control.observe(lambda _: self.show_page(0), names="value")
+            control.observe(lambda _: None if self._quiet else self.show_page(0), names="value")
         self._prev = widgets.Button(icon="arrow-left", tooltip="previous page", layout=widgets.Layout(width="36px"))
         self._next = widgets.Button(icon="arrow-right", tooltip="next page", layout=widgets.Layout(width="36px"))
         self._prev.on_click(lambda _: self.show_page(self.page - 1))
         self._next.on_click(lambda _: self.show_page(self.page + 1))
         self._where = widgets.HTML()
         self._grid = widgets.GridBox(layout=widgets.Layout(grid_template_columns=f"repeat({cols}, {side + 12}px)"))
+        self._legend = widgets.HTML()
         self._editor_area = widgets.VBox()
-        bar = widgets.HBox([self._label, self._kind, self._prev, self._next, self._where])
-        super().__init__([bar, self._grid, self._editor_area])
+        self._bar = widgets.HBox([self._label, self._kind, self._prev, self._next, self._where])
+        style = widgets.HTML("<style>canvas.annotebook-thumb { cursor: pointer; }</style>")
+        super().__init__([style, self._bar, self._legend, self._grid, self._editor_area])
+        self.add_class("annotebook-gallery")
         self.show_page(0)
+
+    def _refresh_filters(self) -> None:
+        """The filters offer the labels and kinds the frame has now (an edit may have added or removed some)."""
+        live = _live(self.frame)
+        for control, column in ((self._label, "label"), (self._kind, "kind")):
+            options = [ALL, *sorted(live[column].dropna().astype(str).unique())]
+            if list(control.options) != options:
+                value = control.value if control.value in options else ALL
+                self._quiet = True  # one redraw, by the caller, not one per change
+                try:
+                    control.options = options
+                    control.value = value
+                finally:
+                    self._quiet = False
 
     def filtered(self) -> list[str]:
         """The assets whose live rows match the label and kind filters, in the frame's order."""
@@ -154,6 +202,20 @@ class Browser(widgets.VBox):
         on_page = chosen[self.page * self.per_page : (self.page + 1) * self.per_page]
         self._grid.children = [self._card(asset, chosen) for asset in on_page]
         self._where.value = f"&nbsp;page {self.page + 1} / {pages} · {len(chosen)} assets"
+        self._legend.value = self._legend_html(on_page)
+
+    def _legend_html(self, on_page: list[str]) -> str:
+        """The colour of each label shown on this page, with its count there."""
+        live = _live(self.frame)
+        shown = live[live["asset"].astype(str).isin(on_page).to_numpy(dtype=bool, na_value=False)]
+        counts = shown["label"].dropna().astype(str).value_counts(sort=False)
+        chips = "".join(
+            f"<span style='margin-right:12px;white-space:nowrap'><span style='display:inline-block;width:11px;"
+            f"height:11px;border-radius:2px;vertical-align:middle;background:{escape(label_color(name, self.labels))}'>"
+            f"</span> {escape(name)} <span style='color:var(--jp-ui-font-color2)'>{n}</span></span>"
+            for name, n in sorted((str(k), int(v)) for k, v in counts.items())
+        )
+        return f"<div class='annotebook-legend' style='color:var(--jp-ui-font-color1)'>{chips}</div>"
 
     def _card(self, asset: str, walk: list[str]) -> Any:
         info = self._info.info(asset)
@@ -164,28 +226,41 @@ class Browser(widgets.VBox):
             self._thumbs[asset] = thumbnail_jpeg(
                 rows, None, info.width, info.height, self.labels, self.side, picture=picture
             )
-        image = widgets.Image(
-            value=self._thumbs[asset], format="jpeg", layout=widgets.Layout(max_width=f"{self.side}px")
-        )
+        from ipycanvas import Canvas
+
+        scale = self.side / max(info.width, info.height)
+        w, h = max(1, round(info.width * scale)), max(1, round(info.height * scale))
+        image = widgets.Image(value=self._thumbs[asset], format="jpeg")
+        thumb = Canvas(width=w, height=h, layout=widgets.Layout(width=f"{w}px", height=f"{h}px"))
+        thumb.add_class("annotebook-thumb")
+        thumb.add_class(f"annotebook-thumb-{asset}")
+        thumb.draw_image(image, 0, 0)
+        thumb.on_client_ready(lambda: thumb.draw_image(image, 0, 0))
+        thumb.on_mouse_down(lambda x, y: self.open_asset(asset, walk))
+        thumb._annotebook_image = image  # kept alive with the canvas that draws it
         n = int(((self.frame["asset"] == asset) & ~self.frame["deleted"]).sum())
         button = widgets.Button(
             description=f"{info.name or asset} ({n})", tooltip="open in the editor",
             layout=widgets.Layout(width=f"{self.side}px"),
         )  # fmt: skip
         button.on_click(lambda _: self.open_asset(asset, walk))
-        return widgets.VBox([image, button])
+        return widgets.VBox([thumb, button])
 
     def open_asset(self, asset: str, walk: list[str] | None = None) -> Editor:
         """Open the editor on ``asset`` below the grid; next / previous walk ``walk`` (the filtered assets)."""
         walk = walk or self.filtered()
         if asset not in walk:
             walk = [asset, *walk]
+        if self.editor is not None:
+            self.editor.close()
         editor = Editor(self.frame, target=walk, assets=self.assets, labels=self.labels)
         editor.state.open(asset)
         editor.render()
-        close = widgets.Button(description="close editor", icon="times")
+        close = widgets.Button(description="back to the gallery", icon="th")
         close.on_click(lambda _: self.close_editor())
         self.editor = editor
+        # the editor takes the grid's place, so it opens where the user is looking, not below a long grid
+        self._grid.layout.display = self._legend.layout.display = self._bar.layout.display = "none"
         self._editor_area.children = [close, editor]
         return editor
 
@@ -196,4 +271,6 @@ class Browser(widgets.VBox):
         self.editor = None
         self._editor_area.children = []
         self._thumbs.clear()
+        self._grid.layout.display = self._legend.layout.display = self._bar.layout.display = None
+        self._refresh_filters()
         self.show_page(self.page)

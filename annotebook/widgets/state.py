@@ -256,7 +256,7 @@ class EditorState:
             if self.labels.fixed:
                 near = _nearest(name, self.labels.names)
                 hint = f"; did you mean {near!r}?" if near else ""
-                raise ValueError(f"{name!r} is not one of this dataset's labels, and its backend makes no new ones{hint}")
+                raise ValueError(f"{name!r} is not one of this dataset's labels; its backend makes no new ones{hint}")
             self.pending = PendingLabel(name, region, _nearest(name, self.labels.names))
             return
         self._apply_label(name, region)

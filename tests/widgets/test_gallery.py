@@ -63,3 +63,45 @@ def image_of(data: bytes):
     from PIL import Image
 
     return Image.open(io.BytesIO(data))
+
+
+def test_thumbnail_click_opens_the_editor_in_place_and_filters_refresh(anns) -> None:
+    browser = Browser(anns)
+    thumb = browser._grid.children[2].children[0]
+    msg = {"content": {"data": {"method": "custom", "content": {"event": "mouse_down", "x": 5, "y": 5}}}, "buffers": []}
+    thumb.comm.handle_msg(msg)  # a click on the picture itself
+    editor = browser.editor
+    assert editor is not None and editor.state.asset == "a2"
+    assert browser._grid.layout.display == "none"  # the editor takes the grid's place: in view
+    editor.state.pick_label("zebra")
+    editor.state.confirm_label()
+    editor.state.tool = "box"
+    from annotebook.widgets import tools
+
+    tools.press(editor.state, 10, 10)
+    tools.move(editor.state, 60, 60)
+    tools.release(editor.state, 80, 80)
+    browser.close_editor()
+    assert browser._grid.layout.display is None
+    assert "zebra" in browser._label.options  # the label filter follows the frame
+
+
+def test_legend_and_label_names_on_thumbnails(samples: ab.Connection) -> None:
+    from PIL import Image
+
+    anns = samples.annotations("shapes")
+    browser = anns.annot.browse(per_page=4)
+    assert "annotebook-legend" in browser._legend.value and "circle" in browser._legend.value
+    first = samples.assets("shapes").iloc[0]
+    rows = anns[anns["asset"] == first["asset"]]
+    named = Image.open(io.BytesIO(thumbnail_jpeg(rows, first["uri"], first["width"], first["height"])))
+    bare_jpeg = thumbnail_jpeg(rows, first["uri"], first["width"], first["height"], show_labels=False)
+    bare = Image.open(io.BytesIO(bare_jpeg))
+    assert named.tobytes() != bare.tobytes()
+
+
+def test_legend_escapes_label_names() -> None:
+    _, anns, labels = hand_tables()
+    anns.loc[anns["id"] == "box", "label"] = "<img src=x onerror=alert(1)>"
+    browser = Browser(anns, labels=labels)
+    assert "<img" not in browser._legend.value and "&lt;img" in browser._legend.value

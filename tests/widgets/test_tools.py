@@ -9,8 +9,6 @@ import math
 
 import pytest
 
-from annotebook.widgets import tools
-
 from .conftest import Front
 
 
