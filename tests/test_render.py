@@ -291,7 +291,7 @@ def test_colours_match_label_color(tmp_path: Path) -> None:
     ax = render.show_asset(anns, assets, "a", labels=labels)
     patches = {p.get_gid(): p for p in ax.patches}
     assert matplotlib.colors.to_hex(patches["box"].get_edgecolor()) == "#112233"
-    assert matplotlib.colors.to_hex(patches["rot"].get_edgecolor()) == render.label_color("dog")
+    assert matplotlib.colors.to_hex(patches["rot"].get_edgecolor()) == render.label_color("dog", labels)
     again = render.show_asset(anns, assets, "a", labels=labels)
     assert [matplotlib.colors.to_hex(p.get_edgecolor()) for p in again.patches] == [
         matplotlib.colors.to_hex(p.get_edgecolor()) for p in ax.patches
