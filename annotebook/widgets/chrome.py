@@ -33,7 +33,8 @@ STYLE = """<style>
   background: var(--jp-warn-color3, #ffe0b2); color: var(--jp-warn-color0, #e65100); }
 .annotebook-editor .annotebook-unpushed[data-count="0"] { background: none; color: var(--jp-ui-font-color2); }
 .annotebook-editor .annotebook-confirm { color: var(--jp-ui-font-color0); }
-.annotebook-busy { visibility: hidden; margin-left: 12px; color: var(--jp-warn-color0, #e65100); font-weight: bold; }
+.annotebook-busy { visibility: hidden; margin-left: 12px; padding: 1px 6px; border-radius: 8px; font-weight: bold;
+  color: white; background: var(--jp-warn-color1, #ef6c00); }
 .jp-NotebookPanel:has(.jp-Notebook-ExecutionIndicator[data-status="busy"]) .annotebook-busy {
   animation: annotebook-show 0s linear 0.4s forwards; }
 @keyframes annotebook-show { to { visibility: visible; } }
@@ -45,9 +46,12 @@ STYLE = """<style>
 .annotebook-tool-pan canvas, canvas.annotebook-tool-pan { cursor: grab; }
 .annotebook-editor .annotebook-chip { display: inline-block; width: 12px; height: 12px; border-radius: 2px;
   vertical-align: middle; }
+.annotebook-editor .annotebook-stage { position: relative; }
+.annotebook-editor .annotebook-help-layer { position: absolute; top: 8px; left: 8px; right: 8px; z-index: 10; }
 .annotebook-editor .annotebook-help { border: 1px solid var(--jp-border-color1); padding: 6px 10px;
-  background: var(--jp-layout-color1); color: var(--jp-ui-font-color0); }
-.annotebook-editor .annotebook-help td { padding: 1px 10px 1px 0; text-align: left; }
+  background: var(--jp-layout-color1); color: var(--jp-ui-font-color0); opacity: 0.96; line-height: 1.3;
+  box-shadow: 0 2px 8px rgba(0, 0, 0, 0.3); }
+.annotebook-editor .annotebook-help td { padding: 0 10px 0 0; text-align: left; vertical-align: top; }
 .annotebook-editor .annotebook-help kbd { font-family: var(--jp-code-font-family); font-weight: bold; }
 .annotebook-editor .annotebook-row-selected { outline: 2px solid var(--jp-brand-color1); }
 .annotebook-editor .annotebook-list button { text-align: left; overflow: hidden; text-overflow: ellipsis; }
@@ -56,14 +60,22 @@ STYLE = """<style>
 
 def help_html() -> str:
     """The "?" overlay: every shortcut in a table."""
-    rows = "".join(f"<tr><td><kbd>{escape(k)}</kbd></td><td>{escape(what)}</td></tr>" for k, what in SHORTCUTS)
     mouse = (
         ("click", "select (again on the same spot: the region beneath)"),
         ("drag", "move; the handles resize; drag a polygon's edge to add a vertex"),
         ("wheel", "zoom about the pointer"),
     )
-    rows += "".join(f"<tr><td><kbd>{escape(k)}</kbd></td><td>{escape(w)}</td></tr>" for k, w in mouse)
-    return f"<div class='annotebook-help'><b>Shortcuts</b> (click the canvas first)<table>{rows}</table></div>"
+    pairs = [*SHORTCUTS, *mouse]
+    half = (len(pairs) + 1) // 2
+
+    def table(part: list[tuple[str, str]]) -> str:
+        rows = "".join(f"<tr><td><kbd>{escape(k)}</kbd></td><td>{escape(what)}</td></tr>" for k, what in part)
+        return f"<table style='flex:1'>{rows}</table>"
+
+    return (
+        "<div class='annotebook-help'><b>Shortcuts</b> (click the canvas first; <kbd>?</kbd> or Esc closes this)"
+        f"<div style='display:flex;gap:16px'>{table(pairs[:half])}{table(pairs[half:])}</div></div>"
+    )
 
 
 def _chip(color: str) -> str:
@@ -83,8 +95,12 @@ class LabelList:
         self.box = widgets.VBox(layout=widgets.Layout(width="170px", min_width="170px", padding="0 6px 0 0"))
         self.box.add_class("annotebook-list")
         self.buttons: dict[str, Any] = {}
-        self.assign = widgets.Button(description="assign to selection (a)", icon="tag",
-                                     layout=widgets.Layout(width="164px"))  # fmt: skip
+        self.assign = widgets.Button(
+            description="assign (a)",
+            icon="tag",
+            tooltip="give the picked label to the selected region (a)",
+            layout=widgets.Layout(width="164px"),
+        )
         self.assign.on_click(lambda _: self.run(self.state.assign_label))
         self.new = widgets.Text(placeholder="new label, Enter", continuous_update=False,
                                 layout=widgets.Layout(width="164px"))  # fmt: skip
@@ -165,10 +181,10 @@ class RegionList:
             pick.button_style = "info"
         hidden, locked = rid in s.hidden_ids, rid in s.locked
         eye = widgets.Button(icon="eye-slash" if hidden else "eye", tooltip="show" if hidden else "hide",
-                             layout=widgets.Layout(width="32px"))  # fmt: skip
+                             layout=widgets.Layout(width="34px", padding="0"))  # fmt: skip
         eye.on_click(lambda _: self.run(lambda: s.toggle_hidden(rid)))
         lock = widgets.Button(icon="lock" if locked else "unlock", tooltip="unlock" if locked else "lock",
-                              layout=widgets.Layout(width="32px"))  # fmt: skip
+                              layout=widgets.Layout(width="34px", padding="0"))  # fmt: skip
         lock.on_click(lambda _: self.run(lambda: s.toggle_locked(rid)))
         row = widgets.HBox([widgets.HTML(_chip(self.colors(label))), pick, eye, lock])
         row.add_class(f"annotebook-region-{_css_id(rid)}")

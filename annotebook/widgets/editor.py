@@ -47,7 +47,7 @@ PLACEHOLDER = "#9e9e9e"
 KEEP_CROPS = 2  # crop widgets kept alive: a draw command in flight may still name the previous one
 TOOL_ICONS = {"select": "mouse-pointer", "box": "square-o", "polygon": "star-o", "polyline": "pencil",
               "keypoints": "dot-circle-o", "pan": "arrows"}  # fmt: skip
-DEFAULT_SIZE = (960, 640)  # canvas pixels; on the page the canvas shrinks to the cell's width
+DEFAULT_SIZE = (800, 560)  # canvas pixels; on the page the canvas shrinks to the cell's width
 
 
 def _check_assets(wanted: list[str], known: set[str]) -> None:
@@ -159,14 +159,20 @@ class Editor(widgets.VBox):
         self._unpushed_text = ""
         self.canvas = MultiCanvas(3, width=width, height=height)
         # the canvas keeps its pixels and its shape; on the page it follows the cell's width up to its own
-        self.canvas.layout = widgets.Layout(width="100%", height="auto", max_width=f"{width}px")
+        self.canvas.layout = widgets.Layout(
+            width="100%", height="auto", max_width=f"{width}px", align_self="flex-start"
+        )
         self._cursor = ""
         self._wire_canvas()
         self.panel = SidePanel(self.state, self.run, can_set_status=assets is not None)
         self.label_list = LabelList(self.state, self.run, self.color)
         self.region_list = RegionList(self.state, self.run, self.color)
         self.extra = widgets.VBox()
-        stage = widgets.Box([self.canvas], layout=widgets.Layout(flex="1 1 auto", min_width="200px", overflow="hidden"))
+        stage = widgets.Box(  # flex-start: the canvas keeps its shape instead of stretching to the panel's height
+            [self._help_layer(), self.canvas],
+            layout=widgets.Layout(flex="1 1 auto", min_width="200px", overflow="hidden", align_items="flex-start"),
+        )
+        stage.add_class("annotebook-stage")
         right = widgets.VBox(
             [self.panel.box, self.region_list.box],
             layout=widgets.Layout(width="270px", min_width="270px", flex="0 0 270px", overflow="hidden"),
@@ -174,12 +180,17 @@ class Editor(widgets.VBox):
         body = widgets.HBox(
             [self.label_list.box, stage, right], layout=widgets.Layout(flex_flow="row nowrap", width="100%")
         )
-        self._help = widgets.HTML(help_html(), layout=widgets.Layout(display="none"))
         self._confirm = widgets.HBox(layout=widgets.Layout(display="none"))
-        parts = [widgets.HTML(STYLE), self._toolbar(), self.extra, self._help, self._confirm, body, self._footer()]
+        parts = [widgets.HTML(STYLE), self._toolbar(), self.extra, self._confirm, body, self._footer()]
         super().__init__(parts)
         self.add_class("annotebook-editor")
         self.render()
+
+    def _help_layer(self) -> Any:
+        """The "?" overlay: every shortcut, over the canvas (it hides nothing else and moves nothing)."""
+        self._help = widgets.HTML(help_html(), layout=widgets.Layout(display="none"))
+        self._help.add_class("annotebook-help-layer")
+        return self._help
 
     # -- seams for code that drives the editor -------------------------------------------------------------
     def select_row(self, id: str) -> None:
@@ -374,7 +385,7 @@ class Editor(widgets.VBox):
         self._unpushed = widgets.HTML()
         busy = widgets.HTML(
             "<span class='annotebook-busy' title='the kernel is running a cell: clicks and keys wait for it'>"
-            "&#8987; kernel busy: your clicks wait</span>"
+            "kernel busy: your clicks wait</span>"
         )
         return widgets.VBox(
             [

@@ -256,7 +256,7 @@ class Browser(widgets.VBox):
         editor = Editor(self.frame, target=walk, assets=self.assets, labels=self.labels)
         editor.state.open(asset)
         editor.render()
-        close = widgets.Button(description="back to the gallery", icon="th")
+        close = widgets.Button(description="back to the gallery", icon="th", layout=widgets.Layout(width="auto"))
         close.on_click(lambda _: self.close_editor())
         self.editor = editor
         # the editor takes the grid's place, so it opens where the user is looking, not below a long grid
