@@ -146,39 +146,47 @@ class RegionList:
         self.box = widgets.VBox(layout=widgets.Layout(max_height="360px", overflow="auto", width="262px"))
         self.box.add_class("annotebook-list")
         self.rows: dict[str, Any] = {}
+        self._built: dict[str, tuple[Any, Any]] = {}
+        self.title = widgets.HTML()
         self._key: Any = None
 
     def refresh(self) -> None:
-        """Rebuild when the regions, their labels, the selection, or what is hidden or locked changed."""
+        """Show the asset's regions: a row is built again only when its label, kind, or hidden or locked state
+        changed (a new selection only restyles), so a click costs no widget churn."""
         s = self.state
-        key = (
-            s.asset,
-            tuple((r.id, r.label, r.kind) for r in s.regions.values()),
-            s.selection,
-            frozenset(s.hidden_ids),
-            frozenset(s.locked),
-        )
-        if key == self._key:
-            return
-        self._key = key
         regions = list(s.regions.values())
-        rows: list[Any] = [widgets.HTML(f"<hr style='margin:4px 0'><b class='annotebook-note'>regions</b> "
-                                        f"<span class='annotebook-dim'>({len(regions)})</span>")]  # fmt: skip
-        self.rows = {}
+        wanted: dict[str, Any] = {}
         for r in regions[:MAX_LISTED]:
-            rows.append(self._row(r.id, r.label, r.kind))
-        if len(regions) > MAX_LISTED:
-            more = len(regions) - MAX_LISTED
-            rows.append(widgets.HTML(f"<small class='annotebook-dim'>{more} more (Tab walks them all)</small>"))
-        self.box.children = rows
+            key = (r.label, r.kind, r.id in s.hidden_ids, r.id in s.locked)
+            old = self._built.get(r.id)
+            wanted[r.id] = old if old is not None and old[0] == key else (key, self._row(r.id, r.label, r.kind))
+        for rid, (_, row) in self._built.items():
+            if wanted.get(rid, (None, None))[1] is not row:
+                row.close()
+        self._built = wanted
+        self.rows = {rid: row for rid, (_, row) in wanted.items()}
+        for rid, row in self.rows.items():
+            row.children[1].button_style = "info" if rid == s.selection else ""
+        more = len(regions) - MAX_LISTED
+        layout = (s.asset, len(regions), tuple(self.rows))
+        if layout != self._key:
+            self._key = layout
+            self.title.value = (
+                "<hr style='margin:4px 0'><b class='annotebook-note'>regions</b> "
+                f"<span class='annotebook-dim'>({len(regions)})</span>"
+            )
+            tail = (
+                [widgets.HTML(f"<small class='annotebook-dim'>{more} more (Tab walks them all)</small>")]
+                if more > 0
+                else []
+            )
+            self.box.children = [self.title, *self.rows.values(), *tail]
 
     def _row(self, rid: str, label: str | None, kind: str) -> Any:
         s = self.state
         pick = widgets.Button(description=f"{label or '(no label)'} · {kind}", tooltip=f"select {rid}",
                               layout=widgets.Layout(width="160px"))  # fmt: skip
         pick.on_click(lambda _: self.run(lambda: s.select_row(rid)))
-        if rid == s.selection:
-            pick.button_style = "info"
         hidden, locked = rid in s.hidden_ids, rid in s.locked
         eye = widgets.Button(icon="eye-slash" if hidden else "eye", tooltip="show" if hidden else "hide",
                              layout=widgets.Layout(width="34px", padding="0"))  # fmt: skip
@@ -188,7 +196,6 @@ class RegionList:
         lock.on_click(lambda _: self.run(lambda: s.toggle_locked(rid)))
         row = widgets.HBox([widgets.HTML(_chip(self.colors(label))), pick, eye, lock])
         row.add_class(f"annotebook-region-{_css_id(rid)}")
-        self.rows[rid] = row
         return row
 
 

@@ -157,13 +157,19 @@ def place_labels(
 ) -> list[tuple[float, float]]:
     """Where each label goes so that no two overlap: ``items`` are (x0, y0, x1, y1, text width) of each region's
     extent on the canvas; the result is each label's top-left. Tried in turn: above the region's top-left corner,
-    inside it, below it, above its top-right corner; else the first free place going down from the first choice."""
+    inside it, below it, above its top-right corner (each only where it stays within ``bounds``); else the first
+    free place going down from the first choice."""
     placed: list[tuple[float, float, float, float]] = []
     out: list[tuple[float, float]] = []
     h = float(FONT_PX + 4)
+
+    def free(t: tuple[float, float], w: float) -> bool:
+        inside = t[1] >= 0 and t[1] + h <= bounds[1] and t[0] + w >= 0 and t[0] <= bounds[0]
+        return inside and not any(_overlaps((*t, w, h), p) for p in placed)
+
     for x0, y0, x1, y1, w in items:
         tries = [(x0, y0 - h), (x0, y0), (x0, y1), (x1 - w, y0 - h), (x1 - w, y1)]
-        spot = next((t for t in tries if not any(_overlaps((*t, w, h), p) for p in placed)), None)
+        spot = next((t for t in tries if free(t, w)), None)
         if spot is None:
             sx, sy = tries[0]
             while any(_overlaps((sx, sy, w, h), p) for p in placed) and sy < bounds[1] + h * len(items):
