@@ -108,6 +108,21 @@ def test_label_list_and_the_selected_regions_label(nb: Lab, ed: EditorPage) -> N
     ed.key("a")  # explicit: now it is relabelled
     nb.wait(f"w.frame.set_index('id').loc[{new!r}, 'label']", "star-tips")
 
+    ed.key("Escape")
+    ed.key("k")  # keypoints of "star-tips": the hint names the next point on a dark plate, readable on any image
+    nb.wait("w.state.tool", "keypoints")
+    page.mouse.click(*ed.at(80, 420))
+    page.mouse.move(*ed.at(88, 428), steps=3)
+    nb.wait("getattr(w.state.gesture, 'pointer', None) is not None", True)
+    page.wait_for_timeout(300)
+    x0, y0 = ed.at(100, 440)
+    x1, y1 = ed.at(220, 456)
+    png = page.screenshot(clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0})
+    dark = _dark_pixels(png)
+    assert dark > 150, f"the keypoint hint is hard to see ({dark} dark pixels)"
+    nb.shot("after_keypoint_hint")
+    ed.key("Escape")
+
 
 def test_editing_traps(nb: Lab, ed: EditorPage) -> None:
     """A click on a selected polygon's edge adds nothing; a right click leaves no box; Ctrl+Z in a polygon takes
@@ -220,3 +235,13 @@ def test_dark_theme_text_is_light(nb: Lab, ed: EditorPage) -> None:
     finally:
         page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
         page.wait_for_function("document.body.dataset.jpThemeLight === 'true'", timeout=30_000)
+
+
+def _dark_pixels(png: bytes) -> int:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
+    return int(((rgb @ [0.2126, 0.7152, 0.0722]) < 70).sum())
