@@ -30,6 +30,9 @@ POINT_RADIUS = 4.0
 HANDLE = 7.0
 FONT_PX = 12
 CHAR_PX = 7.0  # a rough width of one character of the label font, for the label's background
+LABEL_CELL = 64.0  # canvas pixels per cell of the grid that finds overlapping labels
+LABEL_STEPS = 6  # places tried below a region's corner before a label may overlap another
+LABEL_AVOID_MAX = 400  # above this many labels on the canvas they take their usual places, overlaps and all
 
 
 def _xy(part: Iterable[float]) -> npt.NDArray[np.float64]:
@@ -157,25 +160,35 @@ def place_labels(
 ) -> list[tuple[float, float]]:
     """Where each label goes so that no two overlap: ``items`` are (x0, y0, x1, y1, text width) of each region's
     extent on the canvas; the result is each label's top-left. Tried in turn: above the region's top-left corner,
-    inside it, below it, above its top-right corner (each only where it stays within ``bounds``); else the first
-    free place going down from the first choice."""
-    placed: list[tuple[float, float, float, float]] = []
-    out: list[tuple[float, float]] = []
+    inside it, below it, above its top-right corner (each only where it stays within ``bounds``), then a few
+    steps down from the first choice; when all are taken (hundreds of labels on one spot) the first choice.
+    Placed labels are kept in a grid of cells, so each try looks at its neighbours only."""
     h = float(FONT_PX + 4)
+    grid: dict[tuple[int, int], list[tuple[float, float, float, float]]] = defaultdict(list)
+    out: list[tuple[float, float]] = []
+
+    def cells(r: tuple[float, float, float, float]) -> list[tuple[int, int]]:
+        return [
+            (i, j)
+            for i in range(int(r[0] // LABEL_CELL), int((r[0] + r[2]) // LABEL_CELL) + 1)
+            for j in range(int(r[1] // LABEL_CELL), int((r[1] + r[3]) // LABEL_CELL) + 1)
+        ]
 
     def free(t: tuple[float, float], w: float) -> bool:
-        inside = t[1] >= 0 and t[1] + h <= bounds[1] and t[0] + w >= 0 and t[0] <= bounds[0]
-        return inside and not any(_overlaps((*t, w, h), p) for p in placed)
+        if not (t[1] >= 0 and t[1] + h <= bounds[1] and t[0] + w >= 0 and t[0] <= bounds[0]):
+            return False
+        r = (t[0], t[1], w, h)
+        return not any(_overlaps(r, p) for c in cells(r) for p in grid.get(c, ()))
 
+    if len(items) > LABEL_AVOID_MAX:  # a crowd of labels: the usual place each, at once
+        return [(x0, y0 - h) if y0 - h >= 0 else (x0, y0) for x0, y0, _, _, _ in items]
     for x0, y0, x1, y1, w in items:
         tries = [(x0, y0 - h), (x0, y0), (x0, y1), (x1 - w, y0 - h), (x1 - w, y1)]
-        spot = next((t for t in tries if free(t, w)), None)
-        if spot is None:
-            sx, sy = tries[0]
-            while any(_overlaps((sx, sy, w, h), p) for p in placed) and sy < bounds[1] + h * len(items):
-                sy += h
-            spot = (sx, sy)
-        placed.append((*spot, w, h))
+        tries += [(x0, y0 + k * h) for k in range(1, LABEL_STEPS + 1)]
+        spot = next((t for t in tries if free(t, w)), tries[0] if tries[0][1] >= 0 else tries[1])
+        rect = (spot[0], spot[1], w, h)
+        for c in cells(rect):
+            grid[c].append(rect)
         out.append(spot)
     return out
 

@@ -48,6 +48,7 @@ KEEP_CROPS = 2  # crop widgets kept alive: a draw command in flight may still na
 TOOL_ICONS = {"select": "mouse-pointer", "box": "square-o", "polygon": "star-o", "polyline": "pencil",
               "keypoints": "dot-circle-o", "pan": "arrows"}  # fmt: skip
 DEFAULT_SIZE = (800, 560)  # canvas pixels; on the page the canvas shrinks to the cell's width
+COUNT_EVERY_EDIT_ROWS = 5000  # up to this many rows the unpushed count is the frame's diff after every edit
 
 
 def _check_assets(wanted: list[str], known: set[str]) -> None:
@@ -156,6 +157,7 @@ class Editor(widgets.VBox):
         self._syncing = False
         self._listeners: list[Callable[[Editor], Any]] = []
         self._edits_seen = -1
+        self._counted = self._edits_at_count = 0
         self._unpushed_text = ""
         self.canvas = MultiCanvas(3, width=width, height=height)
         # the canvas keeps its pixels and its shape; on the page it follows the cell's width up to its own
@@ -417,6 +419,17 @@ class Editor(widgets.VBox):
         except AnnotebookError:
             return len(self.state.undo_stack)
 
+    def _count_text(self, edits: int) -> str:
+        """The header's count of unpushed changes: the frame's diff, counted after each edit; on a frame of more
+        than `COUNT_EVERY_EDIT_ROWS` rows, counted on opening and on refresh, with the edits made since."""
+        if self._edits_seen < 0 or len(self.frame) <= COUNT_EVERY_EDIT_ROWS:
+            self._counted, self._edits_at_count = self.unpushed(), edits
+        n, since = self._counted, abs(edits - self._edits_at_count)
+        text = f"{n} unpushed change{'s' if n != 1 else ''}" if n else "no unpushed changes"
+        if since:
+            text += f" (+{since} edit{'s' if since != 1 else ''} since counted: refresh counts again)"
+        return f"<span class='annotebook-unpushed' data-count='{n + since}'>{text}</span>"
+
     def _sync_controls(self) -> None:
         s = self.state
         self._syncing = True
@@ -438,13 +451,8 @@ class Editor(widgets.VBox):
         )
         edits = len(s.undo_stack) + len(s.redo_stack) * 1000
         if edits != self._edits_seen:  # the diff is counted again only when an edit happened
+            self._unpushed_text = self._count_text(edits)
             self._edits_seen = edits
-            n = self.unpushed()
-            self._unpushed_text = (
-                f"<span class='annotebook-unpushed' data-count='{n}'>{n} unpushed change{'s' if n != 1 else ''}</span>"
-                if n
-                else "<span class='annotebook-unpushed' data-count='0'>no unpushed changes</span>"
-            )
         self._unpushed.value = self._unpushed_text
         self._help.layout.display = "block" if s.show_help else "none"
         self._confirm_row()

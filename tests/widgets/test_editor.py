@@ -583,3 +583,15 @@ def test_the_editor_and_the_browser_read_images_through_the_backend(
     assert asked == [first] and front.editor._picture is not None
     anns.annot.browse()
     assert len(asked) > 1 and set(asked) <= set(anns["asset"])
+
+
+def test_unpushed_count_on_a_big_frame_counts_on_refresh(anns: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    from annotebook.widgets import editor as editor_module
+
+    monkeypatch.setattr(editor_module, "COUNT_EVERY_EDIT_ROWS", 1)  # any frame is "big"
+    front = open_editor(anns)
+    front.tool("box")
+    front.drag(*front.at(10, 10), *front.at(40, 30))
+    assert "no unpushed changes (+1 edit since counted" in front.editor._unpushed.value
+    front.editor.run(front.editor._reload)
+    assert "1 unpushed change<" in front.editor._unpushed.value
