@@ -114,11 +114,13 @@ def test_label_list_and_the_selected_regions_label(nb: Lab, ed: EditorPage) -> N
     page.mouse.click(*ed.at(80, 420))
     page.mouse.move(*ed.at(88, 428), steps=3)
     nb.wait("getattr(w.state.gesture, 'pointer', None) is not None", True)
-    page.wait_for_timeout(300)
     x0, y0 = ed.at(100, 440)
     x1, y1 = ed.at(220, 456)
-    png = page.screenshot(clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0})
-    dark = _dark_pixels(png)
+    for _ in range(50):  # the overlay's redraw may still be on its way
+        dark = _dark_pixels(page.screenshot(clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0}))
+        if dark > 150:
+            break
+        page.wait_for_timeout(100)
     assert dark > 150, f"the keypoint hint is hard to see ({dark} dark pixels)"
     nb.shot("after_keypoint_hint")
     ed.key("Escape")
