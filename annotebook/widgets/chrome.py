@@ -120,12 +120,19 @@ class LabelList:
             self._key = key
             self.buttons = {}
             rows: list[Any] = [widgets.HTML("<b class='annotebook-note'>labels</b>")]
+            unlisted = s.labels.listed and any(n not in s.labels.listed for n in s.labels.names)
             for i, name in enumerate(s.labels.names):
-                b = widgets.Button(description=f"{_badge(i)}  {name}", tooltip=f"next shape: {name}",
-                                   layout=widgets.Layout(width="140px"))  # fmt: skip
+                odd = bool(s.labels.listed) and name not in s.labels.listed
+                b = widgets.Button(
+                    description=f"{_badge(i)}  {name}{' *' if odd else ''}",
+                    tooltip=f"next shape: {name}" + (" (not in the labels table: a typo?)" if odd else ""),
+                    layout=widgets.Layout(width="140px"),
+                )
                 b.on_click(lambda _, name=name: self.run(lambda: self.state.pick_label(name)))
                 self.buttons[name] = b
                 rows.append(widgets.HBox([widgets.HTML(_chip(self.colors(name))), b]))
+            if unlisted:
+                rows.append(widgets.HTML("<small class='annotebook-dim'>* not in the labels table</small>"))
             if s.labels.fixed:
                 rows.append(widgets.HTML("<small class='annotebook-dim'>this backend's labels are fixed</small>"))
             else:

@@ -85,6 +85,7 @@ class LabelInfo:
     names: list[str] = field(default_factory=list)
     keypoints: dict[str, tuple[str, ...]] = field(default_factory=dict)
     fixed: bool = False  # the backend makes no new labels: a name not in ``names`` is refused
+    listed: frozenset[str] = frozenset()  # the names the labels table has (others come from the frame or the user)
 
 
 @dataclass(frozen=True)
@@ -425,4 +426,4 @@ def labels_info(labels: Any) -> LabelInfo:
         for name, kp in zip(labels["name"], labels["keypoints"], strict=True):
             if isinstance(kp, (tuple, list)) and len(kp):
                 keypoints[str(name)] = tuple(str(k) for k in kp)
-    return LabelInfo(list(dict.fromkeys(names)), keypoints)
+    return LabelInfo(list(dict.fromkeys(names)), keypoints, listed=frozenset(names))

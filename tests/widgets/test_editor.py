@@ -595,3 +595,11 @@ def test_unpushed_count_on_a_big_frame_counts_on_refresh(anns: pd.DataFrame, mon
     assert "no unpushed changes (+1 edit since counted" in front.editor._unpushed.value
     front.editor.run(front.editor._reload)
     assert "1 unpushed change<" in front.editor._unpushed.value
+
+
+def test_a_label_the_table_lacks_is_marked_in_the_list(samples: ab.Connection) -> None:
+    anns = samples.assets("shapes").annot.load()
+    editor = anns.annot.edit("shapes_030")  # holds a "sqare" row
+    buttons = {b.description.split("  ", 1)[1]: b for b in editor.label_list.buttons.values()}
+    assert "sqare *" in buttons and "not in the labels table" in buttons["sqare *"].tooltip
+    assert "circle" in buttons
