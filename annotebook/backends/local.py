@@ -7,8 +7,11 @@ by another kernel since a frame's load is seen as a conflict, field by field, an
 
 from __future__ import annotations
 
+import itertools
 import json
+import marshal
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import schema
 from .._sqlite import open_db
@@ -45,6 +50,13 @@ CREATE TABLE IF NOT EXISTS annotations (
     {", ".join(f'"{c}"' for c in _ANN_COLS)});
 CREATE INDEX IF NOT EXISTS annotations_asset ON annotations(dataset, asset);
 CREATE INDEX IF NOT EXISTS annotations_dataset ON annotations(dataset);
+CREATE INDEX IF NOT EXISTS annotations_rev ON annotations(dataset, rev);
+CREATE TABLE IF NOT EXISTS gone (seq INTEGER PRIMARY KEY AUTOINCREMENT, dataset TEXT NOT NULL, pk INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS annotations_gone AFTER DELETE ON annotations
+    BEGIN INSERT INTO gone (dataset, pk) VALUES (old.dataset, old.pk); END;
+CREATE TABLE IF NOT EXISTS columns (
+    dataset TEXT NOT NULL, part INTEGER NOT NULL, rev INTEGER NOT NULL, gone INTEGER NOT NULL, format TEXT NOT NULL,
+    data BLOB NOT NULL, objects BLOB NOT NULL, PRIMARY KEY (dataset, part));
 """
 
 
@@ -55,6 +67,13 @@ def _to_sql(col: str, v: Any) -> Any:
     if col == "value":
         return None if v is None else int(bool(v))
     return v
+
+
+def _sql_column(col: str, values: pd.Series) -> list[Any]:
+    """A column as the values `_to_sql` gives cell by cell, converted a column at a time where the dtype allows."""
+    if col in _JSON_COLS or col == "value" or values.dtype == object:
+        return [None if v is None else _to_sql(col, v) for v in values.to_numpy(dtype=object)]
+    return values.to_numpy(dtype=object, na_value=None).tolist()
 
 
 def _points_from_sql(text: str | None) -> Any:
@@ -155,15 +174,68 @@ class LocalBackend:
     ) -> pd.DataFrame:
         cols = ", ".join(f'"{c}"' for c in _ANN_COLS)
         sql = f"SELECT dataset, CAST(pk AS TEXT), CAST(rev AS TEXT), {cols} FROM annotations WHERE dataset = ?"
+        if assets is None:
+            return self._whole(dataset, sql)
         with self._db() as db:
             self._require(db, dataset)
-            if assets is None:
-                rows = db.execute(sql + " ORDER BY pk", (dataset,)).fetchall()
-            else:
-                db.execute("CREATE TEMP TABLE wanted (asset TEXT PRIMARY KEY)")
-                db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", [(str(a),) for a in assets])
-                rows = db.execute(sql + " AND asset IN (SELECT asset FROM wanted) ORDER BY pk", (dataset,)).fetchall()
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (asset TEXT PRIMARY KEY)")
+            db.execute("DELETE FROM wanted")
+            db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", [(str(a),) for a in assets])
+            rows = db.execute(sql + " AND asset IN (SELECT asset FROM wanted) ORDER BY pk", (dataset,)).fetchall()
         return _rows_to_frame(rows)
+
+    def _whole(self, dataset: str, sql: str) -> pd.DataFrame:
+        """A whole dataset: the column copy plus the rows written or deleted since it, in one read snapshot.
+
+        The copy is rewritten (after the read) when it is missing or the rows since it are many.
+        """
+        with self._db() as db:
+            own = not db.in_transaction
+            if own:
+                db.execute("BEGIN")  # one snapshot: the copy, the rows since it and the counters agree
+            try:
+                self._require(db, dataset)
+                rev, gone = _counters(db, dataset)
+                copy = _read_columns(db, dataset)
+                if copy is None:
+                    frame, since = _rows_to_frame(db.execute(sql + " ORDER BY pk", (dataset,)).fetchall()), -1
+                else:
+                    base, pks, crev, cgone = copy
+                    newer = db.execute(sql + " AND rev > ? ORDER BY pk", (dataset, crev)).fetchall()
+                    dropped = [r[0] for r in db.execute(
+                        "SELECT pk FROM gone WHERE dataset = ? AND seq > ?", (dataset, cgone))]  # fmt: skip
+                    frame = _merge(base, pks, _rows_to_frame(newer), dropped)
+                    since = len(newer) + len(dropped)
+            finally:
+                if own:
+                    db.execute("COMMIT")
+        if since < 0 or since > max(_REFRESH_ROWS, len(frame) // 10):
+            self._write_columns(dataset, frame, rev, gone)
+        return frame
+
+    def _write_columns(self, dataset: str, frame: pd.DataFrame, rev: int, gone: int) -> None:
+        """Store ``frame`` (the dataset as of store revision ``rev`` and deletion ``gone``) as its column copy."""
+        try:
+            parts = _encode(frame)
+        except (ValueError, TypeError):  # a value marshal cannot hold: the dataset loads from its rows
+            return
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                held = db.execute("SELECT MAX(rev), MAX(gone) FROM columns WHERE dataset = ?", (dataset,)).fetchone()
+                if held[0] is not None and (held[0], held[1]) >= (rev, gone):
+                    db.execute("COMMIT")
+                    return  # another kernel stored as new a copy meanwhile
+                db.execute("DELETE FROM columns WHERE dataset = ?", (dataset,))
+                db.executemany(
+                    "INSERT INTO columns VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(dataset, i, rev, gone, _FORMAT, data, objects) for i, (data, objects) in enumerate(parts)],
+                )
+                db.execute("DELETE FROM gone WHERE dataset = ? AND seq <= ?", (dataset, gone))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
 
     def image_path(self, dataset: str, asset: str) -> str | None:
         with self._db() as db:
@@ -311,21 +383,36 @@ class LocalBackend:
         db.executemany("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def _insert_annotations(self, db: sqlite3.Connection, dataset: str, anns: pd.DataFrame, rev: int) -> list[str]:
-        """Insert rows; a grounding row's ``parent`` naming a row of the same batch gets that row's new id."""
-        marks = ", ".join("?" for _ in _ANN_COLS)
-        cols = ", ".join(f'"{c}"' for c in _ANN_COLS)
-        sql = f"INSERT INTO annotations (dataset, rev, {cols}) VALUES (?, ?, {marks}) RETURNING pk"
-        records = anns[["id", *_ANN_COLS]].to_dict("records")
-        batch = {r["id"] for r in records}
-        order = sorted(range(len(records)), key=lambda i: records[i]["parent"] in batch)
-        new_ids: dict[str, str] = {}
-        for i in order:
-            rec = records[i]
-            if rec["parent"] in new_ids:
-                rec["parent"] = new_ids[rec["parent"]]
-            row = [dataset, rev, *(_to_sql(c, rec[c]) for c in _ANN_COLS)]
-            new_ids[rec["id"]] = str(db.execute(sql, row).fetchone()[0])
-        return [new_ids[r["id"]] for r in records]
+        """Insert rows in one statement; a grounding row's ``parent`` naming a row of the batch gets its new id.
+
+        The new ids are chosen here (after the highest ever given, as AUTOINCREMENT would), so the rows go in
+        column by column with no per-row round trip; the caller's transaction (or one opened here) holds the lock.
+        """
+        n = len(anns)
+        own = not db.in_transaction
+        if own:
+            db.execute("BEGIN IMMEDIATE")
+        try:
+            top = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'annotations'").fetchone()
+            first = (int(top[0]) if top else 0) + 1
+            new_ids = [str(i) for i in range(first, first + n)]
+            renamed = dict(zip(anns["id"].astype(str).tolist(), new_ids, strict=True))
+            columns = [_sql_column(c, anns[c]) for c in _ANN_COLS]
+            parents = columns[_ANN_COLS.index("parent")]
+            columns[_ANN_COLS.index("parent")] = [renamed.get(v, v) if v is not None else None for v in parents]
+            cols = ", ".join(f'"{c}"' for c in _ANN_COLS)
+            marks = ", ".join("?" for _ in _ANN_COLS)
+            db.executemany(
+                f"INSERT INTO annotations (pk, dataset, rev, {cols}) VALUES (?, ?, ?, {marks})",
+                zip(range(first, first + n), itertools.repeat(dataset), itertools.repeat(rev), *columns),
+            )
+            if own:
+                db.execute("COMMIT")
+        except BaseException:
+            if own:
+                db.execute("ROLLBACK")
+            raise
+        return new_ids
 
     def _next_rev(self, db: sqlite3.Connection) -> int:
         row = db.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()
@@ -439,6 +526,93 @@ class LocalBackend:
 
         assets, anns, labels = make_shapes(self.path / "images" / "shapes")
         self.write_dataset("shapes", assets, anns, labels, description="generated shapes with planted mistakes")
+
+
+#: rows written or deleted since the column copy above which a load rewrites the copy (or a tenth of the dataset)
+_REFRESH_ROWS = 20_000
+#: rows per stored part of the copy (a SQLite value holds at most 1 GB)
+_PART_ROWS = 1_000_000
+#: the copy's encoding: Arrow IPC of the typed columns plus marshal of the object columns, whose format may change
+#: between Python versions; a copy of another format is ignored and rewritten from the rows
+_FORMAT = f"arrow-ipc/marshal-{marshal.version}/py{sys.version_info[0]}.{sys.version_info[1]}"
+_TYPED = [c for c in schema.ANNOTATION_COLUMNS if c not in (*schema.OBJECT_COLUMNS, "deleted", "load")]
+_ARROW_TYPES = {
+    pa.string(): schema.STR,
+    pa.large_string(): schema.STR,
+    pa.int64(): pd.Int64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+
+
+def _counters(db: sqlite3.Connection, dataset: str) -> tuple[int, int]:
+    """(the store's revision, the last deletion's sequence number) as this snapshot sees them."""
+    rev = db.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()
+    gone = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'gone'").fetchone()
+    return (int(rev[0]) if rev else 0), (int(gone[0]) if gone else 0)
+
+
+def _encode(frame: pd.DataFrame) -> list[tuple[bytes, bytes]]:
+    """The frame's contract columns in parts of `_PART_ROWS`: (Arrow IPC of the typed columns, marshal of the rest).
+
+    ids and revisions are the store's integers, kept as such (a quarter of the text's size)."""
+    out = []
+    for start in range(0, max(len(frame), 1), _PART_ROWS):
+        part = frame.iloc[start : start + _PART_ROWS]
+        arrays = {}
+        for col in _TYPED:
+            arr = pa.array(part[col].to_numpy() if part[col].dtype == "float64" else part[col], from_pandas=True)
+            arrays[col] = pc.cast(arr, pa.int64()) if col in ("id", "rev") else arr
+        table = pa.table(arrays)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        objects = marshal.dumps([part[c].tolist() for c in schema.OBJECT_COLUMNS])
+        out.append((sink.getvalue().to_pybytes(), objects))
+    return out
+
+
+def _read_columns(db: sqlite3.Connection, dataset: str) -> tuple[pd.DataFrame, np.ndarray, int, int] | None:
+    """The column copy of ``dataset`` as (frame, its ids as integers, revision, deletion sequence); None if none."""
+    rows = db.execute(
+        "SELECT rev, gone, format, data, objects FROM columns WHERE dataset = ? ORDER BY part", (dataset,)
+    ).fetchall()
+    if not rows or any(r[2] != _FORMAT for r in rows):
+        return None
+    frames, ids = [], []
+    for _, _, _, data, objects in rows:
+        table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+        ids.append(table.column("id").to_numpy())
+        data_cols: dict[str, Any] = {}
+        for col in _TYPED:
+            arr = table.column(col)
+            if col in ("id", "rev"):
+                arr = pc.cast(arr, pa.string())
+            series = arr.to_pandas(types_mapper=_ARROW_TYPES.get)
+            # floats come as a view of Arrow's read-only buffer: the frame gets its own, writable copy
+            data_cols[col] = np.array(series.to_numpy(), dtype=float) if series.dtype == "float64" else series.array
+        for col, values in zip(schema.OBJECT_COLUMNS, marshal.loads(objects), strict=True):
+            data_cols[col] = pd.Series(schema._objects(values), dtype=object)
+        n = table.num_rows
+        data_cols["deleted"] = np.zeros(n, dtype=bool)
+        data_cols["load"] = pd.array([None] * n, dtype=schema.STR)
+        frames.append(pd.DataFrame({c: data_cols[c] for c in schema.ANNOTATION_COLUMNS}))
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return frame, np.concatenate(ids), int(rows[0][0]), int(rows[0][1])
+
+
+def _merge(base: pd.DataFrame, pks: np.ndarray, newer: pd.DataFrame, dropped: list[int]) -> pd.DataFrame:
+    """The copy with rows written since it replaced or added and rows deleted since it left out, in id order."""
+    if not len(newer) and not dropped:
+        return base
+    newer_pks = newer["id"].astype("int64").to_numpy() if len(newer) else np.array([], dtype=np.int64)
+    keep = ~np.isin(pks, np.concatenate([newer_pks, np.asarray(dropped, dtype=np.int64)]))
+    if not len(newer):
+        return base[keep].reset_index(drop=True)
+    out = pd.concat([base[keep], newer], ignore_index=True)
+    order = np.concatenate([pks[keep], newer_pks])
+    if len(order) > 1 and (np.diff(order) < 0).any():
+        out = out.take(np.argsort(order, kind="stable")).reset_index(drop=True)
+    return out
 
 
 def _rows_to_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
