@@ -354,9 +354,13 @@ def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushR
             renamed |= {p: lineage.resolve([p])[0] for p in parents if p in lineage.alias and p not in renamed}
     if renamed and frame["parent"].notna().any():  # grounding rows follow their caption's new id
         frame["parent"] = frame["parent"].replace(renamed)
-    frame["rev"] = pd.array([None if pd.isna(v) else str(v) for v in revs], dtype=schema.STR)
+    # the frame's own revisions are text already: only the few written above need str(), not every row
+    odd = np.flatnonzero([type(v) is not str for v in revs]) if len(revs) < 1000 else _not_text(revs)
+    for pos in odd:
+        revs[pos] = None if pd.isna(revs[pos]) else str(revs[pos])
+    frame["rev"] = pd.array(revs, dtype=schema.STR)
     if fill_token is not None:  # rows the push did not send (a hand-built row flagged deleted) join the load too
-        loads = np.array([fill_token if pd.isna(v) else v for v in loads], dtype=object)
+        loads[pd.isna(loads)] = fill_token
     frame["load"] = pd.array(loads, dtype=schema.STR)
     if gone:
         flags = frame["deleted"].to_numpy(dtype=bool, copy=True)
@@ -369,6 +373,17 @@ def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushR
                 if col in content:
                     values[pos] = _cell(col, content[col])
             frame[col] = pd.Series(values, index=frame.index, dtype=object).astype(schema.ANNOTATION_COLUMNS[col])
+
+
+def _not_text(values: np.ndarray) -> np.ndarray:
+    """Positions of ``values`` (objects) that are not str, found by Arrow rather than a Python loop."""
+    import pyarrow as pa
+
+    try:
+        pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return np.flatnonzero([type(v) is not str for v in values])
+    return np.flatnonzero(pd.isna(values))
 
 
 def _cell(col: str, value: Any) -> Any:
