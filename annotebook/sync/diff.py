@@ -130,15 +130,16 @@ def check_columns(frame: pd.DataFrame) -> None:
 def _eq_column(col: str, a: pd.Series, b: pd.Series) -> np.ndarray:
     """Element-wise equality of two aligned columns in normal form (NaN == NaN)."""
     if col in schema.OBJECT_COLUMNS:
+        xs, ys = a.to_numpy(dtype=object), b.to_numpy(dtype=object)
+        try:  # numpy's object == is C's rich compare, which takes identity first: unchanged cells cost next to nothing
+            same = np.asarray(np.equal(xs, ys), dtype=bool)
+        except (ValueError, TypeError):  # a cell whose == is not a truth value (an array): cell by cell below
+            same = np.zeros(len(xs), dtype=bool)
         norm = schema.normal_value
-        return np.fromiter(
-            (
-                x is y or (type(x) is type(y) and x == y) or norm(col, x) == norm(col, y)
-                for x, y in zip(a.to_numpy(), b.to_numpy(), strict=True)
-            ),
-            dtype=bool,
-            count=len(a),
-        )
+        for pos in np.flatnonzero(~same):
+            x, y = xs[pos], ys[pos]
+            same[pos] = x is y or (type(x) is type(y) and _same_cell(x, y)) or norm(col, x) == norm(col, y)
+        return same
     sa, sb = a.reset_index(drop=True), b.reset_index(drop=True)
     if sa.dtype != sb.dtype:
         sa, sb = sa.astype(object), sb.astype(object)
@@ -148,6 +149,13 @@ def _eq_column(col: str, a: pd.Series, b: pd.Series) -> np.ndarray:
     except TypeError:
         same = np.array([x == y for x, y in zip(sa, sb, strict=True)], dtype=bool)
     return same | both_na
+
+
+def _same_cell(x: Any, y: Any) -> bool:
+    try:
+        return bool(x == y)
+    except (ValueError, TypeError):
+        return False
 
 
 def _row_content(row: Mapping[Any, Any]) -> dict[str, Any]:
@@ -229,10 +237,14 @@ def _check_untraced(rows: pd.DataFrame) -> None:
 
 
 def _diff_load(rows: pd.DataFrame, lineage: Lineage, parts: dict[str, list[pd.DataFrame]]) -> None:
-    ids = rows["id"].tolist()
-    lids = lineage.resolve(ids) if lineage.alias else ids
+    ids = rows["id"].to_numpy(dtype=object)
+    lids = np.asarray(lineage.resolve(ids), dtype=object) if lineage.alias else ids
     rows = rows.assign(_lid=lids)
-    known = lineage.current.index.get_indexer(pd.Index(lids, dtype=object)) >= 0
+    index = lineage.current.index
+    whole = len(index) == len(lids) and np.array_equal(index.to_numpy(dtype=object), lids)
+    # the frame as loaded, in its order: no look-up by id
+    at = np.arange(len(lids)) if whole else index.get_indexer(pd.Index(lids, dtype=object))
+    known = at >= 0
     new = rows[~known]
     bad = new[new["rev"].notna()]
     if len(bad):
@@ -243,7 +255,7 @@ def _diff_load(rows: pd.DataFrame, lineage: Lineage, parts: dict[str, list[pd.Da
         )
     parts["added"].append(new[~new["deleted"].to_numpy(dtype=bool)])
     rows = rows[known]
-    cur = lineage.current.loc[rows["_lid"].to_numpy()]
+    cur = lineage.current if whole else lineage.current.iloc[at[known]]
     rows = rows.assign(_lrev=cur["rev"].to_numpy())
     gone = cur["gone"].to_numpy(dtype=bool)
     deleted = rows["deleted"].to_numpy(dtype=bool)
