@@ -70,6 +70,7 @@ __all__ = [
     "connect",
     "labels_frame",
     "read",
+    "read_dask",
     "validate",
 ]
 
@@ -86,6 +87,13 @@ def validate(anns: Any, assets: Any = None) -> Any:
 def __dir__() -> list[str]:
     """The public names (and the `samples` module), not the imports this module uses."""
     return sorted([*__all__, "samples"])
+
+
+def read_dask(paths: Any, format: str | None = None) -> Any:
+    """A Dask frame with one partition per annotation file or folder, read on the workers (the ``dask`` extra)."""
+    from .dask import read_dask as _read_dask
+
+    return _read_dask(paths, format)
 
 
 def __getattr__(name: str) -> Any:

@@ -81,6 +81,16 @@ class AnnotAccessor:
         conn, dataset = self._traced()
         return conn.annotations(dataset, assets=self._obj["asset"].astype(str).tolist())
 
+    def load_dask(self, partition_size: int = 1000, shared: Any = None) -> Any:
+        """A Dask frame of these assets' annotations: partitions of ``partition_size`` assets, loaded on the workers
+        (``shared``: a folder all of them see, needed to push; see `annotebook.dask`)."""
+        from .dask import load_dask
+
+        if not _is_assets(self._obj):
+            raise AttributeError("load_dask() is for an assets frame: conn.assets(dataset).annot.load_dask()")
+        conn, dataset = self._traced()
+        return load_dask(conn, dataset, self._obj["asset"].astype(str).tolist(), partition_size, shared)
+
     # -- looking -------------------------------------------------------------------------------------------
     def _live(self) -> pd.DataFrame:
         return self._obj[~self._obj["deleted"].to_numpy(dtype=bool)]

@@ -42,6 +42,7 @@ PROMISED = [
     "connect",
     "labels_frame",
     "read",
+    "read_dask",
     "validate",
 ]
 

@@ -73,7 +73,7 @@ def _sql_column(col: str, values: pd.Series) -> list[Any]:
     """A column as the values `_to_sql` gives cell by cell, converted a column at a time where the dtype allows."""
     if col in _JSON_COLS or col == "value" or values.dtype == object:
         return [None if v is None else _to_sql(col, v) for v in values.to_numpy(dtype=object)]
-    return values.to_numpy(dtype=object, na_value=None).tolist()
+    return values.to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[call-overload]
 
 
 def _points_from_sql(text: str | None) -> Any:
