@@ -55,7 +55,7 @@ def store(tmp_path: Path) -> Path:
             "points": [
                 ((a, b, a + 0.1, b, a + 0.05, b + 0.1),) if k == "polygon" else None
                 for a, b, k in zip(x0, y0, kinds, strict=True)
-            ],  # fmt: skip
+            ],
         }
     )
     labels = ab.labels_frame({"name": ["bike", "car", "person"], "index": [0, 1, 2]})
