@@ -209,7 +209,7 @@ class LocalBackend:
             finally:
                 if own:
                     db.execute("COMMIT")
-        if since < 0 or since > max(_REFRESH_ROWS, len(frame) // 10):
+        if since < 0 or since > max(_REFRESH_ROWS, len(frame) * _REFRESH_SHARE):
             self._write_columns(dataset, frame, rev, gone)
         return frame
 
@@ -222,7 +222,9 @@ class LocalBackend:
         with self._db() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                held = db.execute("SELECT MAX(rev), MAX(gone) FROM columns WHERE dataset = ?", (dataset,)).fetchone()
+                held = db.execute(
+                    "SELECT MAX(rev), MAX(gone) FROM columns WHERE dataset = ? AND format = ?", (dataset, _FORMAT)
+                ).fetchone()
                 if held[0] is not None and (held[0], held[1]) >= (rev, gone):
                     db.execute("COMMIT")
                     return  # another kernel stored as new a copy meanwhile
@@ -530,6 +532,7 @@ class LocalBackend:
 
 #: rows written or deleted since the column copy above which a load rewrites the copy (or a tenth of the dataset)
 _REFRESH_ROWS = 20_000
+_REFRESH_SHARE = 0.1
 #: rows per stored part of the copy (a SQLite value holds at most 1 GB)
 _PART_ROWS = 1_000_000
 #: the copy's encoding: Arrow IPC of the typed columns plus marshal of the object columns, whose format may change
