@@ -144,7 +144,7 @@ class DaskAnnot:
         obj = self._obj
         found = obj.map_partitions(_validate_part, assets, meta=_PROBLEMS)
         keys = obj[["dataset", "id"]].dropna()
-        repeats = keys.groupby(["dataset", "id"]).size()
+        repeats = keys.groupby(["dataset", "id"]).size(split_out=1)  # a tree reduction, no shuffle
         repeated, problems = dask.compute(repeats[repeats > 1], found)
         # a partition sees only its own duplicates: every repeated id is named once, counted over the whole frame
         problems = problems[~problems["problem"].str.startswith("id is used by ").to_numpy(dtype=bool)]
@@ -189,8 +189,20 @@ class DaskAnnot:
 
     def labels(self) -> pd.DataFrame:
         """A labels table of every label in the frame (sorted by name, indices 0..n-1)."""
-        names = sorted(str(n) for n in self._obj["label"].dropna().unique().compute())
+        names = sorted(str(n) for n in self._obj["label"].dropna().drop_duplicates(split_out=1).compute())
         return schema.labels_frame({"name": names, "index": list(range(len(names)))})
+
+    def _complete(self, labels: pd.DataFrame | None) -> pd.DataFrame:
+        """``labels`` with every label of the frame it lacks added after its highest index (all of them if None)."""
+        if labels is None:
+            return self.labels()
+        labels = schema.labels_frame(labels)
+        missing = sorted(set(self.labels()["name"]) - set(labels["name"].dropna()))
+        if not missing:
+            return labels
+        top = int(labels["index"].max()) if labels["index"].notna().any() else -1
+        extra = schema.labels_frame({"name": missing, "index": list(range(top + 1, top + 1 + len(missing)))})
+        return pd.concat([labels, extra], ignore_index=True)
 
     def save(
         self,
@@ -211,7 +223,7 @@ class DaskAnnot:
         format = find_format(Path(path), format).name
         if format not in (*_FOLDER_FORMATS, "coco"):
             raise ValueError(f"a Dask frame saves to {', '.join((*_FOLDER_FORMATS, 'coco'))}, not {format!r}")
-        labels = self.labels() if labels is None else labels
+        labels = self._complete(labels)
         dest = Path(path)
         scratch = (dest.parent if format == "coco" else dest) / f".annotebook-parts-{uuid.uuid4().hex[:8]}"
         scratch.mkdir(parents=True, exist_ok=True)
@@ -292,7 +304,7 @@ def _merge_folders(parts: list[Path], dest: Path) -> list[Path]:
                 if seen[rel] != data:
                     raise ValueError(
                         f"{rel} was written differently by two partitions: an asset is split over partitions "
-                        "(load with load_dask or read_dask, or repartition by asset first)"
+                        "(load with load_dask or read_dask, or repartition by asset first), or the labels differ"
                     )
                 continue
             seen[rel] = data
