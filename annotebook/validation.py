@@ -300,9 +300,21 @@ def _unknown_assets(view: _View, assets: pd.DataFrame) -> list[Found]:
     """Rows whose (dataset, asset) is not in ``assets``; only asked for when the assets table is at hand."""
     if not view.has("asset"):
         return []
-    table = assets["dataset"].astype(STR) + _SEP + assets["asset"].astype(STR)
-    keys = view.keys("asset")
-    bad = _at(view.live & ~view.blank("asset") & ~keys.isin(table.dropna()).to_numpy(dtype=bool))
+    datasets = view.anns["dataset"] if view.has("dataset") else None
+    first = datasets.iloc[0] if datasets is not None and len(datasets) else None
+    if isinstance(first, str) and bool((datasets == first).all()):  # one dataset: the asset column alone
+        known = assets.loc[(assets["dataset"] == first).to_numpy(dtype=bool), "asset"].astype(STR).dropna()
+        absent = ~view.anns["asset"].astype(STR).isin(known).to_numpy(dtype=bool)
+        keys = None
+    else:
+        table = assets["dataset"].astype(STR) + _SEP + assets["asset"].astype(STR)
+        keys = view.keys("asset")
+        absent = ~keys.isin(table.dropna()).to_numpy(dtype=bool)
+    bad = _at(view.live & ~view.blank("asset") & absent)
+    if keys is None:
+        keys = view.keys("asset").iloc[bad] if len(bad) else pd.Series([], dtype=STR)
+        texts = [f"asset {str(k).replace(_SEP, '/')} is not in the assets table" for k in keys.to_numpy()]
+        return [(bad, "asset", texts)]
     texts = [f"asset {str(k).replace(_SEP, '/')} is not in the assets table" for k in keys.to_numpy()[bad]]
     return [(bad, "asset", texts)]
 
@@ -420,6 +432,9 @@ def _points(view: _View) -> list[Found]:
     rows = _at(view.of_kind(*POINT_KINDS))
     points = view.anns["points"].to_numpy(dtype=object)[rows]
     visibility = view.anns["visibility"].to_numpy(dtype=object)[rows] if view.has("visibility") else [None] * len(rows)
+    clean = _clean_shapes(view.kind[rows], points)
+    if clean.any():  # rows that pass every check, found for all at once: only the rest go through the loop
+        rows, points, visibility = rows[~clean], points[~clean], np.asarray(visibility, dtype=object)[~clean]
     by_column: dict[str, tuple[list[int], list[str]]] = {"points": ([], []), "visibility": ([], [])}
     for p, kind, pts, vis in zip(rows.tolist(), view.kind[rows], points, visibility, strict=True):
         for column, text in _point_problems(kind, pts, vis):
@@ -430,6 +445,41 @@ def _points(view: _View) -> list[Found]:
 
 Problems = list[tuple[str, str]]
 Parts = tuple[tuple[float, ...], ...]
+
+
+def _clean_shapes(kinds: npt.NDArray[Any], points: npt.NDArray[Any]) -> BoolArray:
+    """Polygon and polyline rows in normal form (tuples of float tuples) with no problem `_point_problems` would
+    find: every part of even length, polygon rings of 3+ vertices, a polyline's one part of 2+, every coordinate
+    in [0, 1]. Judged for all rows at once over their flattened coordinates; anything unusual is left unclean."""
+    n = len(points)
+    clean = np.zeros(n, dtype=bool)
+    polygon, polyline = kinds == "polygon", kinds == "polyline"
+    shaped = np.fromiter(
+        (type(p) is tuple and len(p) > 0 and all(type(q) is tuple for q in p) for p in points), dtype=bool, count=n
+    )
+    one_part = np.fromiter((type(p) is tuple and len(p) == 1 for p in points), dtype=bool, count=n)
+    pick = np.flatnonzero(shaped & (polygon | (polyline & one_part)))
+    if not len(pick):
+        return clean
+    parts = [q for p in points[pick] for q in p]
+    lengths = np.fromiter(map(len, parts), dtype=np.intp, count=len(parts))
+    per_row = np.fromiter((len(p) for p in points[pick]), dtype=np.intp, count=len(pick))
+    try:
+        flat = np.fromiter((c for q in parts for c in q), dtype=np.float64, count=int(lengths.sum()))
+    except (TypeError, ValueError):  # a coordinate that is not a number: the loop names it
+        return clean
+    inside = (flat >= 0.0) & (flat <= 1.0)  # NaN fails too
+    bad_part = (lengths % 2 == 1) | (lengths < 4)
+    bad_part |= np.repeat(polygon[pick], per_row) & (lengths < 6)
+    if len(flat):
+        starts = np.cumsum(lengths) - lengths
+        nonempty = lengths > 0
+        outside = np.zeros(len(parts), dtype=bool)
+        outside[nonempty] = np.logical_and.reduceat(inside, starts[nonempty]) == 0
+        bad_part |= outside
+    row_starts = np.cumsum(per_row) - per_row
+    clean[pick] = np.logical_or.reduceat(bad_part, row_starts) == 0
+    return clean
 
 
 def _point_problems(kind: str, points: Any, visibility: Any) -> Problems:
