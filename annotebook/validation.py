@@ -300,8 +300,8 @@ def _unknown_assets(view: _View, assets: pd.DataFrame) -> list[Found]:
     """Rows whose (dataset, asset) is not in ``assets``; only asked for when the assets table is at hand."""
     if not view.has("asset"):
         return []
-    datasets = view.anns["dataset"] if view.has("dataset") else None
-    first = datasets.iloc[0] if datasets is not None and len(datasets) else None
+    datasets = view.anns["dataset"].to_numpy(dtype=object) if view.has("dataset") else np.array([], dtype=object)
+    first = datasets[0] if len(datasets) else None
     if isinstance(first, str) and bool((datasets == first).all()):  # one dataset: the asset column alone
         known = assets.loc[(assets["dataset"] == first).to_numpy(dtype=bool), "asset"].astype(STR).dropna()
         absent = ~view.anns["asset"].astype(STR).isin(known).to_numpy(dtype=bool)
