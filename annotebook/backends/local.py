@@ -3,6 +3,14 @@
 A push is one ``BEGIN IMMEDIATE`` transaction: it lands whole or not at all, and two kernels writing the same
 store serialise on SQLite's write lock. Every written row gets the store's next revision number, so a row changed
 by another kernel since a frame's load is seen as a conflict, field by field, and nothing is overwritten.
+
+Layout: the ``annotations`` table (one row per annotation, points / visibility / attributes as JSON) is the
+truth. Beside it, ``columns`` holds a copy of each dataset's columns as of a store revision (Arrow IPC for the typed
+columns, marshal for the object columns), so that a load reads arrays instead of parsing a million rows; a load
+takes the copy plus the rows with a later revision and those deleted since (the trigger on ``annotations`` records
+every deletion in ``gone``), all in one read snapshot, and rewrites the copy when that remainder grows. Writers
+never touch the copy, so any number of kernels (and versions of annotebook without it) write the store as before;
+a store file written before the copy existed opens as it is and gets its copy on its first load.
 """
 
 from __future__ import annotations
