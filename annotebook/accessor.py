@@ -125,10 +125,18 @@ class AnnotAccessor:
                     found[str(parent)] = text
         return found
 
-    def gallery(self, n: int = 12, cols: int = 4, **kwargs: Any) -> Any:
-        """A grid of the frame's first ``n`` assets with overlays; returns the Figure."""
+    def gallery(self, n: int = 12, cols: int = 4, findings: pd.DataFrame | None = None, **kwargs: Any) -> Any:
+        """A grid of the frame's first ``n`` assets with overlays; returns the Figure.
+
+        ``findings=`` (of `qa` or `mistakes`): a clickable grid of the worst findings' assets instead, the offending
+        regions highlighted and the reasons as captions (`annotebook.widgets.gallery.FindingsGallery`).
+        """
         from .render import gallery
 
+        if findings is not None:
+            from .widgets.gallery import FindingsGallery
+
+            return FindingsGallery(self._obj, findings, per_page=n, cols=cols, **kwargs)
         if len(self._obj) == 0:
             raise ValueError("the frame has no rows: nothing to show (check the filter that made it)")
         return gallery(self._obj, self.assets, n=n, cols=cols, labels=self._labels_or_none(), **kwargs)
@@ -306,6 +314,15 @@ class AnnotAccessor:
         from .qa import mistakes
 
         return mistakes(self._obj, preds, **options)
+
+    def review(self, findings: pd.DataFrame, assets: pd.DataFrame | None = None, **options: Any) -> Any:
+        """The editor walking ``findings``' assets worst first: accept / fix / skip; a `annotebook.qa.review.Review`.
+
+        ``assets=``: an assets frame that receives the accepted status (push it with ``assets.annot.push()``).
+        """
+        from .qa.review import Review
+
+        return Review(self._obj, findings, assets=assets, **options)
 
     def _assets_or_none(self) -> pd.DataFrame | None:
         try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -30,17 +30,19 @@ from .imagery import Picture, asset_picture, load_picture
 from .regions import REGION_KINDS
 from .sink import FrameSink
 
-__all__ = ["Browser", "thumbnail_jpeg"]
+__all__ = ["Browser", "FindingsGallery", "thumbnail_jpeg"]
 
 ALL = "(all)"
 TILE_GREY = (200, 200, 200)
+DIMMED = "#9a9a9a"  # the regions a finding does not name
+PROPOSED = "#e8125c"  # a proposed (missing) box's dashes
 
 
 def _live(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[~frame["deleted"].to_numpy(dtype=bool, na_value=False)]
 
 
-def _outline(draw: Any, row: Mapping[Any, Any], w: float, h: float, color: str) -> None:
+def _outline(draw: Any, row: Mapping[Any, Any], w: float, h: float, color: str, width: int = 2) -> None:
     kind = row["kind"]
     if kind in ("box", "grounding"):
         x0, y0, x1, y1 = (float(row[c]) for c in ("x0", "y0", "x1", "y1"))
@@ -49,19 +51,20 @@ def _outline(draw: Any, row: Mapping[Any, Any], w: float, h: float, color: str) 
         rotation = row.get("rotation")
         rot = 0.0 if rotation is None or rotation != rotation else float(rotation)
         corners = rotated_corners(x0, y0, x1, y1, rot, w, h) * (w, h)
-        draw.polygon([tuple(p) for p in corners.tolist()], outline=color, width=2)
+        draw.polygon([tuple(p) for p in corners.tolist()], outline=color, width=width)
         return
     for part in row.get("points") or ():
         xy = np.asarray(part, dtype=float).reshape(-1, 2) * (w, h)
         xy = xy[np.isfinite(xy).all(axis=1)]
         pts = [tuple(p) for p in xy.tolist()]
         if kind == "polygon" and len(pts) >= 3:
-            draw.polygon(pts, outline=color, width=2)
+            draw.polygon(pts, outline=color, width=width)
         elif kind == "polyline" and len(pts) >= 2:
-            draw.line(pts, fill=color, width=2)
+            draw.line(pts, fill=color, width=width)
         elif kind == "keypoints":
             for x, y in pts:
-                draw.ellipse((x - 2.5, y - 2.5, x + 2.5, y + 2.5), fill=color)
+                r = 1.25 + width / 1.6
+                draw.ellipse((x - r, y - r, x + r, y + r), fill=color)
 
 
 def thumbnail_jpeg(
@@ -73,10 +76,14 @@ def thumbnail_jpeg(
     side: int = 200,
     picture: Picture | None = None,
     show_labels: bool = True,
+    highlight: Collection[str] | None = None,
+    proposed: Sequence[Sequence[float]] = (),
 ) -> bytes:
     """A thumbnail (longest side ``side``) of one asset's image with its regions outlined, as JPEG.
 
     ``picture`` is the image already read (through the backend); without it the image is read from ``uri``.
+    ``highlight``: ids of rows drawn thick in their colour, the others thin and grey (a finding's rows);
+    ``proposed``: boxes x0, y0, x1, y1 (in [0, 1]) drawn dashed (where a missing region would go).
     """
     from PIL import Image, ImageDraw
 
@@ -90,14 +97,37 @@ def thumbnail_jpeg(
         image = picture.image.resize(size, Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(image)
     records = rows.to_dict("records")
+    marked = set(highlight) if highlight is not None else None
+    if marked is not None:  # the other regions first, dimmed, so the highlighted ones are drawn over them
+        records.sort(key=lambda r: str(r.get("id")) in marked)
     for row in records:
         label = row.get("label")
-        _outline(draw, row, size[0], size[1], label_color(label if isinstance(label, str) else "(no label)", labels))
+        color = label_color(label if isinstance(label, str) else "(no label)", labels)
+        if marked is None:
+            _outline(draw, row, size[0], size[1], color)
+        elif str(row.get("id")) in marked:
+            _outline(draw, row, size[0], size[1], color, width=4)
+        else:
+            _outline(draw, row, size[0], size[1], DIMMED, width=1)
+    for box in proposed:
+        _dashed_box(draw, [float(v) for v in box], size)
     if show_labels:
-        _label_names(draw, records, size, labels)
+        _label_names(draw, [r for r in records if marked is None or str(r.get("id")) in marked], size, labels)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=85)
     return out.getvalue()
+
+
+def _dashed_box(draw: Any, box: list[float], size: tuple[int, int], dash: float = 6.0) -> None:
+    """A dashed rectangle (a proposed box), white under black so it shows on any image."""
+    x0, y0, x1, y1 = box[0] * size[0], box[1] * size[1], box[2] * size[0], box[3] * size[1]
+    for (ax, ay), (bx, by) in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))):
+        n = max(1, int(math.hypot(bx - ax, by - ay) // dash))
+        for i in range(0, n, 2):
+            t0, t1 = i / n, min(i + 1, n) / n
+            seg = (ax + (bx - ax) * t0, ay + (by - ay) * t0, ax + (bx - ax) * t1, ay + (by - ay) * t1)
+            draw.line(seg, fill="white", width=4)
+            draw.line(seg, fill=PROPOSED, width=2)
 
 
 def _label_names(draw: Any, records: list[dict[Any, Any]], size: tuple[int, int], labels: pd.DataFrame | None) -> None:
@@ -274,3 +304,58 @@ class Browser(widgets.VBox):
         self._grid.layout.display = self._legend.layout.display = self._bar.layout.display = None
         self._refresh_filters()
         self.show_page(self.page)
+
+
+class FindingsGallery(Browser):
+    """The worst findings' assets (`annotebook.qa.worklist` order): the finding's rows drawn thick in their colour,
+    the other regions thin and grey, proposed boxes of missing-region suspects dashed, and the reasons as the
+    caption. A click opens the editor on that asset with the finding's row selected.
+
+    >>> anns.annot.gallery(findings=anns.annot.qa())   # doctest: +SKIP
+    """
+
+    def __init__(self, frame: pd.DataFrame, findings: pd.DataFrame, assets: pd.DataFrame | None = None,
+                 labels: pd.DataFrame | None = None, **options: Any):  # fmt: skip
+        from ..qa.worklist import worklist
+
+        self.items = worklist(findings).set_index("asset", drop=False)
+        super().__init__(frame, assets, labels, **options)
+        self.add_class("annotebook-findings-gallery")
+
+    def filtered(self) -> list[str]:
+        """The findings' assets, worst first, that match the label and kind filters."""
+        order = [str(a) for a in self.items["asset"]]
+        if self._label.value == ALL and self._kind.value == ALL:
+            return order
+        wanted = set(super().filtered())
+        return [a for a in order if a in wanted]
+
+    def _card(self, asset: str, walk: list[str]) -> Any:
+        item = self.items.loc[asset]
+        if asset not in self._thumbs:
+            info = self._info.info(asset)
+            rows = _live(self.frame)
+            rows = rows[(rows["asset"] == asset).to_numpy(dtype=bool, na_value=False)]
+            picture, _ = asset_picture(asset, info.uri, info.width, info.height, self.frame, self._info.lookup)
+            self._thumbs[asset] = thumbnail_jpeg(
+                rows, None, info.width, info.height, self.labels, self.side, picture=picture,
+                highlight=item["ids"], proposed=item["boxes"],
+            )  # fmt: skip
+        card = super()._card(asset, walk)
+        reasons = "<br>".join(escape(str(d)) for d in item["details"])
+        caption = widgets.HTML(
+            f"<div class='annotebook-finding' style='font-size:11px;line-height:1.25;width:{self.side}px;"
+            f"color:var(--jp-ui-font-color1);overflow-wrap:anywhere'>{reasons}</div>"
+        )
+        card.children = (*card.children, caption)
+        return card
+
+    def open_asset(self, asset: str, walk: list[str] | None = None) -> Editor:
+        """Open the editor on ``asset`` with the finding's first row selected (when the row is still there)."""
+        editor = super().open_asset(asset, walk)
+        ids = self.items.loc[asset, "ids"] if asset in self.items.index else ()
+        live = set(_live(self.frame)["id"].astype(str))
+        first = next((i for i in ids if i in live), None)
+        if first is not None:
+            editor.select_row(first)
+        return editor
