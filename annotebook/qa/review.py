@@ -124,7 +124,7 @@ class Review:
     def decisions(self) -> pd.DataFrame:
         """What the user did, in order: asset, id (the finding's row), decision (accept / fix / skip)."""
         out = pd.DataFrame(self._rows, columns=["asset", "id", "decision"])
-        return out.astype({"asset": "str", "id": "str", "decision": pd.CategoricalDtype(DECISIONS)})
+        return out.astype({"asset": "str", "id": "str", "decision": pd.CategoricalDtype(list(DECISIONS))})
 
     def _item(self) -> pd.Series:
         return self.items.iloc[self.position]

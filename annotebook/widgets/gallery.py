@@ -331,7 +331,7 @@ class FindingsGallery(Browser):
         return [a for a in order if a in wanted]
 
     def _card(self, asset: str, walk: list[str]) -> Any:
-        item = self.items.loc[asset]
+        item: dict[Any, Any] = self.items.loc[asset].to_dict()
         if asset not in self._thumbs:
             info = self._info.info(asset)
             rows = _live(self.frame)
@@ -353,7 +353,7 @@ class FindingsGallery(Browser):
     def open_asset(self, asset: str, walk: list[str] | None = None) -> Editor:
         """Open the editor on ``asset`` with the finding's first row selected (when the row is still there)."""
         editor = super().open_asset(asset, walk)
-        ids = self.items.loc[asset, "ids"] if asset in self.items.index else ()
+        ids: tuple[str, ...] = self.items.loc[asset].to_dict()["ids"] if asset in self.items.index else ()
         live = set(_live(self.frame)["id"].astype(str))
         first = next((i for i in ids if i in live), None)
         if first is not None:

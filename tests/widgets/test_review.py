@@ -28,7 +28,7 @@ def test_review_walks_the_worklist_accepts_fixes_and_skips(shapes) -> None:
     findings = anns.annot.qa()
     items = worklist(findings)
     review = anns.annot.review(findings, assets=assets, clock=Clock())
-    editor, state = review.editor, review.editor.state
+    _editor, state = review.editor, review.editor.state
     assert state.walk == items["asset"].tolist()
     assert f"1 / {len(items)}" in review._progress.value
     assert state.asset == items.asset[0] and state.selected().id == items.ids[0][0]
@@ -96,7 +96,7 @@ def test_add_creates_the_proposed_box_of_a_missing_suspect(shapes) -> None:
 
 
 def test_review_without_assets_sets_no_status_and_refuses_an_empty_table(shapes) -> None:
-    anns, assets = shapes
+    anns, _assets = shapes
     findings = anns.annot.qa()
     review = anns.annot.review(findings, clock=Clock())
     review.accept_button.click()
@@ -109,7 +109,7 @@ def test_review_without_assets_sets_no_status_and_refuses_an_empty_table(shapes)
 
 
 def test_reasons_are_escaped(shapes) -> None:
-    anns, assets = shapes
+    anns, _assets = shapes
     findings = anns.annot.qa().iloc[:1].assign(detail="<img src=x onerror=alert(1)>")
     review = anns.annot.review(findings)
     assert "<img" not in review._reason.value and "&lt;img" in review._reason.value
@@ -119,7 +119,7 @@ def test_reasons_are_escaped(shapes) -> None:
 
 
 def test_findings_gallery_worst_first_highlights_and_opens_the_row(shapes) -> None:
-    anns, assets = shapes
+    anns, _assets = shapes
     findings = anns.annot.qa()
     items = worklist(findings)
     gallery = anns.annot.gallery(findings=findings, n=4)
@@ -161,7 +161,7 @@ def test_thumbnails_dim_others_and_dash_proposed_boxes(shapes) -> None:
 
 
 def test_gallery_of_suspects_shows_missing_assets(shapes) -> None:
-    anns, assets = shapes
+    anns, _assets = shapes
     suspects = anns.annot.mistakes(make_predictions())
     gallery = anns.annot.gallery(findings=suspects, n=50)
     missing_asset = str(suspects[suspects["id"].isna()].asset.iloc[0])
