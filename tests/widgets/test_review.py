@@ -25,6 +25,7 @@ def shapes(samples: ab.Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_review_walks_the_worklist_accepts_fixes_and_skips(shapes) -> None:
     anns, assets = shapes
+    assets["status"] = "NotStarted"  # so that a status set is a change
     findings = anns.annot.qa()
     items = worklist(findings)
     review = anns.annot.review(findings, assets=assets, clock=Clock())
@@ -78,6 +79,7 @@ def test_add_creates_the_proposed_box_of_a_missing_suspect(shapes) -> None:
     missing = suspects[suspects["id"].isna()]
     assert len(missing) >= 1
     review = Review(anns, suspects, assets=assets, status="Reviewed", clock=Clock())
+    assert review.status == "Reviewed" and Review(anns, suspects, clock=Clock()).status == "Completed"
     target = str(missing.asset.iloc[0])
     while str(review.items.asset[review.position]) != target:
         assert review.add_button.layout.display == "none" or review._missing.get(review.editor.state.asset)
