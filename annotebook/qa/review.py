@@ -14,8 +14,8 @@ buttons (keys in the canvas, in brackets):
 The status goes into the assets frame given as ``assets=`` (as the editor's status field does); without one no
 status is set. Push it with ``assets.annot.push()`` after the annotations' ``anns.annot.push()``. The accepted
 status per backend: ``"complete"`` on Pictograph (its approve review action), ``"Completed"`` elsewhere (the local
-store and SuperAnnotate's system workflow); Nexus, Vi and Label Studio keep no status (leave ``assets=`` out), and
-``status=`` overrides the value.
+store and SuperAnnotate's system workflow); Nexus and Vi keep no status and Clarifai's are read only (leave
+``assets=`` out there), and ``status=`` overrides the value.
 
 ``review.decisions`` is a DataFrame (asset, id, decision) of what the user did, in order.
 
