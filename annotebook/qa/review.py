@@ -140,7 +140,8 @@ class Review:
             return
         item = self._item()
         asset = str(item["asset"])
-        ids = [i for i in item["ids"] if i in set(self.frame["id"].astype(str))]
+        live = self.frame.loc[~self.frame["deleted"].to_numpy(dtype=bool, na_value=False), "id"]
+        ids = [i for i in item["ids"] if i in set(live.astype(str))]  # a row deleted since: the asset alone
         if ids:
             self.editor.select_row(ids[0])
         else:
