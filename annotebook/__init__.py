@@ -14,10 +14,14 @@ from .backends.transfer_report import ExportResult, ImportReport
 from .connection import Connection, connect, read
 from .errors import (
     AnnotebookError,
+    ArchiveTooLarge,
     AuthError,
     BackendError,
     ConflictError,
     ConnectionFailed,
+    CorruptArchive,
+    CorruptStore,
+    DiskFull,
     FormatError,
     ImportFailed,
     ImportRejected,
@@ -42,12 +46,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnnotebookError",
+    "ArchiveTooLarge",
     "AuthError",
     "BackendError",
     "Changeset",
     "ConflictError",
     "Connection",
     "ConnectionFailed",
+    "CorruptArchive",
+    "CorruptStore",
+    "DiskFull",
     "ExportResult",
     "FormatError",
     "ImportFailed",

@@ -6,6 +6,7 @@ AnnotebookError
  ├── ValidationError           a frame breaks the data contract (carries a `problems` DataFrame)
  │    └── NotCarried           rows with fields the platform cannot store; nothing was written
  ├── TraceError                a frame cannot be traced to its load (no registry entry for its token)
+ ├── DiskFull                  the disk filled while writing; names the file, nothing half-written is left
  └── BackendError              a platform or the local store refused or failed
       ├── AuthError            the key was refused
       ├── NotFound             a dataset, asset or row does not exist
@@ -16,7 +17,10 @@ AnnotebookError
       ├── ServerError          HTTP 5xx: for a write, whether it acted is unknown
       ├── ConnectionFailed     a timeout or a dropped connection: for a write, whether it landed is unknown
       ├── MalformedResponse    an answer that is not the shape expected
+      │    └── CorruptArchive  an archive that is corrupt or truncated; nothing was extracted
       ├── UnsafeArchive        an export archive with a member outside its destination, or a link
+      │    └── ArchiveTooLarge an archive past the limits on size, inflation ratio or file count
+      ├── CorruptStore         the local store's or the registry's file is not a database (names the file)
       ├── ImportFailed         an import session ended in error (carries the ImportReport so far)
       └── ImportRejected       the platform or the store refused an import's files (carries the ImportReport)
 ```
@@ -35,10 +39,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnnotebookError",
+    "ArchiveTooLarge",
     "AuthError",
     "BackendError",
     "ConflictError",
     "ConnectionFailed",
+    "CorruptArchive",
+    "CorruptStore",
+    "DiskFull",
     "FormatError",
     "ImportFailed",
     "ImportRejected",
@@ -188,3 +196,27 @@ class ImportFailed(_ImportError):
 
 class ImportRejected(_ImportError):
     """The platform (or the local store) refused an import's files; ``report`` has a row per file and the log."""
+
+
+class ArchiveTooLarge(UnsafeArchive):
+    """An archive past the limits on total size, inflation ratio or file count; nothing was extracted."""
+
+
+class CorruptArchive(MalformedResponse):
+    """An archive that is corrupt or truncated; nothing was extracted."""
+
+
+class CorruptStore(BackendError):
+    """The local store's (or the registry's) SQLite file is not a database; ``path`` names it."""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class DiskFull(AnnotebookError, OSError):
+    """The disk filled up while writing ``path``; what was being written was removed, nothing half-written is left."""
+
+    def __init__(self, message: str, path: str | None = None):
+        AnnotebookError.__init__(self, message)
+        self.path = path

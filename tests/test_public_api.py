@@ -14,12 +14,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 PROMISED = [
     "AnnotebookError",
+    "ArchiveTooLarge",
     "AuthError",
     "BackendError",
     "Changeset",
     "ConflictError",
     "Connection",
     "ConnectionFailed",
+    "CorruptArchive",
+    "CorruptStore",
+    "DiskFull",
     "ExportResult",
     "FormatError",
     "ImportFailed",
