@@ -30,6 +30,7 @@ Third-party exceptions (httpx's above all) are translated at one boundary and ch
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -100,8 +101,35 @@ class TraceError(AnnotebookError):
     """A frame's rows cannot be traced to their load (unknown load token, or rows of two loads that clash)."""
 
 
+#: values that must never show in a message: the transport (`annotebook.backends._http`) adds every key it holds
+_SECRETS: set[str] = set()
+_FIELD = re.compile(
+    r"""(?ix)(["']?[\w-]*(?:secret|token|passw(?:or)?d|api[_-]?key|apikey|access[_-]?key|signature|credential|
+    authorization)[\w-]*["']?\s*[:=]\s*)(["'])(?:(?!\2).)*\2"""
+)
+_QUERY = re.compile(
+    r"(?i)([?&](?:x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|"
+    r"signature|sig|token|access_token|key-pair-id|policy)=)[^&\s'\"]+"
+)
+_SCHEME = re.compile(r"\b(Bearer|Basic|Token|Key)\s+[A-Za-z0-9._~+/=-]{12,}")
+
+
+def scrub(text: str) -> str:
+    """``text`` with every known key, every credential-named field's value, every signed-URL signature and every
+    ``Bearer <token>`` replaced by ``***``: what a backend error may quote of a request or an answer's body."""
+    for value in sorted(_SECRETS, key=len, reverse=True):
+        if len(value) >= 6:  # a test's one-letter key would mask every letter it shares; real keys are long
+            text = text.replace(value, "***")
+    text = _FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}***{m.group(2)}", text)
+    text = _QUERY.sub(r"\1***", text)
+    return _SCHEME.sub(r"\1 ***", text)
+
+
 class BackendError(AnnotebookError):
-    """A backend refused or failed a request."""
+    """A backend refused or failed a request; its message is scrubbed of keys and credentials (`scrub`)."""
+
+    def __init__(self, message: object = "", *args: Any):
+        super().__init__(scrub(str(message)), *args)
 
 
 class AuthError(BackendError, PermissionError):

@@ -144,7 +144,7 @@ class NexusBackend(NexusTransfer):
         while True:
             query = [*([("page", cursor)] if cursor else []), ("limit", str(self.page_size)), *params]
             page = self._get_json(url, query)
-            data = (page.get("data") or []) if isinstance(page, dict) else None
+            data = page.get("data") if isinstance(page, dict) else None  # {} is no page: never an empty project
             if not isinstance(data, list) or not all(isinstance(a, dict) for a in data):
                 raise MalformedResponse(
                     f"Nexus sent a page that is not {{nextPage, data: [{{...}}]}}: {str(page)[:200]}"
