@@ -223,7 +223,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 def _excerpt(response: httpx.Response, limit: int = 200) -> str:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         text = response.text.strip()
         return text[:limit] + ("..." if len(text) > limit else "")
     if isinstance(body, dict):
@@ -330,7 +330,7 @@ class ApiClient:
         response = self.request(method, url, **kwargs)
         try:
             return response.json()
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: a body nested past what json decodes
             raise MalformedResponse(
                 self.redact(f"{self.service} sent a body that is not JSON for {method} {url}: {_excerpt(response)!r}")
             ) from exc

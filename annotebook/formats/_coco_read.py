@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._json_paths import Where, is_int, is_number, numbers, pluck, section, show, unique
+from ._rows import MAX_SIDE
 
 __all__ = [
     "IMAGE_EXTRAS",
@@ -74,6 +75,9 @@ def read_images(doc: Mapping[str, Any], where: Where) -> Images:
         if (arr != np.floor(arr)).any():
             i = int(np.flatnonzero(arr != np.floor(arr))[0])
             raise where.error(f"images[{i}].{k}", f"expected a whole number of pixels, got {arr[i]!r}")
+        if (arr > MAX_SIDE).any():  # 1e20 would wrap to a negative int64 when cast
+            i = int(np.flatnonzero(arr > MAX_SIDE)[0])
+            raise where.error(f"images[{i}].{k}", f"expected at most {MAX_SIDE:,} pixels, got {float(arr[i])!r}")
     extras = {k: [a.get(k) for a in items] for k in IMAGE_EXTRAS if any(k in a for a in items)}
     pos = {v: i for i, v in enumerate(ids)}
     return Images(ids, np.asarray(names, dtype=object), sizes[0], sizes[1], pos, extras)

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import schema
+
 __all__ = ["PathOutsideWarning", "allowed_roots", "confine", "confined_load"]
 
 #: folders that hold annotation files, whose images sit in the folder above (COCO ``annotations/``, VOC
@@ -97,7 +99,7 @@ def confine(assets: pd.DataFrame, path: Path, images: str | Path | None = None) 
             stacklevel=3,
         )
     assets = assets.copy()
-    assets["uri"] = pd.array(np.asarray(out, dtype=object), dtype=assets["uri"].dtype)
+    assets["uri"] = pd.array(np.asarray(out, dtype=object), dtype=schema.STR)
     return assets
 
 

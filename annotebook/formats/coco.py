@@ -78,6 +78,8 @@ def parse(data: bytes | str, file: str | None = None) -> Any:
         raise FormatError(f"not valid JSON: {exc.msg} (column {exc.colno})", file=file, line=exc.lineno) from exc
     except UnicodeDecodeError as exc:
         raise FormatError(f"not UTF-8 text (byte {exc.start})", file=file) from exc
+    except RecursionError:
+        raise FormatError("JSON nested too deeply to read", file=file, field="json") from None
 
 
 def coco_to_tables(doc: Mapping[str, Any] | bytes | str, dataset: str = "coco", file: str | None = None) -> Tables:

@@ -377,6 +377,8 @@ def load_labelstudio(path: str | Path, *, dataset: str | None = None, **options:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise FormatError(f"not JSON: {exc.msg}", file=str(path), line=exc.lineno, field="json") from None
+    except RecursionError:
+        raise FormatError("JSON nested too deeply to read", file=str(path), field="json") from None
     return labelstudio_to_tables(
         obj, file=str(path), dataset=dataset or dataset_name(path), root=path.parent, **options
     )

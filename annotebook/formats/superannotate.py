@@ -471,6 +471,8 @@ def _json(path: Path) -> Any:
         return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise FormatError(f"not JSON: {exc.msg}", file=str(path), line=exc.lineno, field="json") from None
+    except RecursionError:
+        raise FormatError("JSON nested too deeply to read", file=str(path), field="json") from None
 
 
 def load_superannotate(path: str | Path, *, dataset: str | None = None, skip_unsupported: bool = False) -> Tables:

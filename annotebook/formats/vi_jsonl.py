@@ -273,6 +273,8 @@ def _line(b: _Builder, text: str, at: _Where, root: Path | None) -> None:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise at.error(f"not JSON: {exc.msg} (column {exc.colno})", "json") from None
+    except RecursionError:
+        raise at.error("JSON nested too deeply to read", "json") from None
     if not isinstance(obj, dict):
         raise at.error(f"expected one JSON object per line, got {type(obj).__name__}", "json")
     if "asset_id" in obj:
