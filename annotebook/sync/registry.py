@@ -2,7 +2,8 @@
 
 `registry.sqlite` under the annotebook home holds the loads (backend, connection options without secrets,
 dataset), the push history of every row and the push journal; `loads/<token>.parquet` holds each load's base
-snapshot, written by a background thread right after the load so the load itself does not wait for it.
+snapshot, written before the load returns its frame: a load is traceable from the moment it returns, whatever
+happens to the kernel after (a snapshot that cannot be written fails the load, naming why).
 """
 
 from __future__ import annotations
@@ -158,10 +159,15 @@ class Registry:
                 (token, backend, json.dumps(dict(spec), sort_keys=True), dataset, time.time(), len(frame)),
             )
         base = _base_frame(frame)
+        # the snapshot is on disk before the frame is handed over: a kernel killed right after the load (or a
+        # parquet of the frame saved then) stays traceable (issue 16); a snapshot that cannot be written is an error
+        # now, not a TraceError at the first diff
+        self._write_base(token, base)
+        if token in self._errors:
+            with self._db() as db:
+                db.execute("DELETE FROM loads WHERE token = ?", (token,))
+            raise TraceError(f"the base snapshot of load {token} could not be written") from self._errors.pop(token)
         self._lineages[token] = Lineage(token, backend, dict(spec), dataset, base, _with_gone(base))
-        writer = threading.Thread(target=self._write_base, args=(token, base), daemon=True)
-        self._writers[token] = writer
-        writer.start()
         return token
 
     def _write_base(self, token: str, base: pd.DataFrame) -> None:
