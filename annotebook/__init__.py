@@ -79,6 +79,7 @@ __all__ = [
     "labels_frame",
     "read",
     "read_dask",
+    "recover",
     "validate",
 ]
 
@@ -90,6 +91,13 @@ def validate(anns: Any, assets: Any = None) -> Any:
     from .validation import validate as _validate
 
     return _validate(anns, assets)
+
+
+def recover(load: str | None = None) -> Any:
+    """Editor edits never pushed (a kernel killed before the push): per load, or one load's rows as a frame."""
+    from .sync.registry import recover as _recover
+
+    return _recover(load)
 
 
 def __dir__() -> list[str]:

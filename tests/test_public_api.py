@@ -47,6 +47,7 @@ PROMISED = [
     "labels_frame",
     "read",
     "read_dask",
+    "recover",
     "validate",
 ]
 
