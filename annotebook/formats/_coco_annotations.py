@@ -267,8 +267,11 @@ def _attributes(
 
 
 def _areas(areas: list[Any], where: Where) -> FloatArray:
-    arr = np.asarray(areas) if areas else np.zeros(0)
-    if arr.dtype.kind in "if" and arr.ndim == 1:
+    try:
+        arr = np.asarray(areas) if areas else np.zeros(0)
+    except (ValueError, OverflowError):  # a list among the areas: judged one by one below
+        arr = np.zeros(0, dtype=object)
+    if arr.dtype.kind in "if" and arr.shape == (len(areas),):
         arr = arr.astype(np.float64)
         if np.isfinite(arr).all() and (arr >= 0).all():
             return arr

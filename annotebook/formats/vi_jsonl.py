@@ -246,7 +246,7 @@ def _export_line(b: _Builder, obj: dict[str, Any], at: _Where, root: Path | None
     a = _get(obj, "asset", dict, at, "")
     asset = _get(a, "filename", str, at, "asset.")
     w, h = (
-        size_of(a["width"], a["height"], file=at.file, line=at.line, field="asset")
+        size_of(a.get("width"), a.get("height"), file=at.file, line=at.line, field="asset")
         if "width" in a or "height" in a
         else (None, None)
     )
