@@ -88,7 +88,7 @@ def mutate_json(draw: st.DrawFn, doc: Any) -> Any:
             nested = [nested]
         parent[key] = nested
     elif op == "cut":
-        if isinstance(value, str) or isinstance(value, list):
+        if isinstance(value, str | list):
             parent[key] = value[: draw(st.integers(0, max(0, len(value) - 1)))]
         else:
             parent[key] = str(value)
