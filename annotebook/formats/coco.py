@@ -37,6 +37,9 @@ QA, polylines, rotated boxes) raise `FormatError` unless ``skip_unsupported=True
 ...     "annotations": [{"id": 7, "image_id": 1, "category_id": 3, "bbox": [1, 2, 3, 4]}]})
 >>> t.annotations[["id", "label"]].iloc[0].tolist(), t.annotations[["x0", "y0", "x1", "y1"]].to_numpy()[0].tolist()
 (['7', 'cat'], [0.1, 0.1, 0.4, 0.3])
+
+Keeps (`annotebook.formats._kept`, a write warns about the rest): score yes, split no, status no, author no,
+attributes yes, any JSON value with its type.
 """
 
 from __future__ import annotations

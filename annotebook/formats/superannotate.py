@@ -31,6 +31,9 @@ groups the rows use.
 Sources: SuperAnnotate "Vector JSON" (https://doc.superannotate.com/docs/vector-json), the SDK's
 ``upload_annotations_from_folder_to_project`` naming (``<image_filename>___objects.json``) and
 ``download_annotations`` (``<item name>.json`` plus ``classes/classes.json``), superannotate 4.6.2.
+
+Keeps (`annotebook.formats._kept`, a write warns about the rest): score yes, split no, status no, author yes,
+attributes as text (SuperAnnotate's attributes are names: a number or boolean reads back as text).
 """
 
 from __future__ import annotations

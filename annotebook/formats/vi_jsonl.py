@@ -39,6 +39,8 @@ folders set ``split`` to train / validate / none).
 Sources: Vi SDK "Annotations" (https://vi.developers.datature.com/docs/vi-sdk-annotations), Vi "Upload
 Annotations" (https://vi.developers.datature.com/docs/upload-annotations), ``vi-sdk`` 0.1.0b7
 ``vi/dataset/loaders/types/annotations.py`` and ``vi/dataset/loaders/utils/visualize.py``.
+
+Keeps (`annotebook.formats._kept`, a write warns about the rest): score, split, status, author and attributes no.
 """
 
 from __future__ import annotations
