@@ -198,8 +198,11 @@ def parse_polygons(segs: list[Any], rows: IntArray, width: FloatArray, height: F
     except TypeError:  # a ring that is a number: named by _check_rings
         lengths = np.fromiter((len(r) if type(r) is list else -1 for r in rings), dtype=np.intp, count=len(rings))
     _check_rings(rings, lengths, owner, counts, where)
-    flat = np.asarray(list(chain.from_iterable(rings)))
-    if flat.dtype.kind not in "if":
+    try:
+        flat = np.asarray(list(chain.from_iterable(rings)))
+    except (ValueError, OverflowError):  # a list among the coordinates: named by _bad_value
+        flat = np.zeros(0, dtype=object)
+    if flat.dtype.kind not in "if" or flat.shape != (int(lengths.sum()),):
         _bad_value(rings, owner, counts, where)
     flat = flat.astype(np.float64, copy=False)
     if not np.isfinite(flat).all():

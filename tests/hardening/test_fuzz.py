@@ -30,7 +30,7 @@ from annotebook import schema
 from tests.hardening.fuzz import Backend, mutate_file, mutate_json
 
 DATA = Path(__file__).resolve().parents[1] / "formats" / "data"
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     derandomize=True,
@@ -300,3 +300,14 @@ def test_kept_vi_jsonl_asset_with_a_width_only_is_named(tmp_path: Path) -> None:
     (tmp_path / "v.jsonl").write_text(__import__("json").dumps(line) + "\n")
     with pytest.raises(ab.FormatError, match="height"):
         ab.read(tmp_path / "v.jsonl", format="vi_jsonl")
+
+
+def test_kept_coco_polygon_with_a_list_among_its_coordinates_is_named(tmp_path: Path) -> None:
+    import json
+
+    doc = json.loads((DATA / "coco" / "instances.json").read_text())
+    ann = next(a for a in doc["annotations"] if isinstance(a.get("segmentation"), list) and a["segmentation"])
+    ann["segmentation"][0][1] = [1, 2]
+    (tmp_path / "c.json").write_text(json.dumps(doc))
+    with pytest.raises(ab.FormatError, match=r"segmentation"):
+        ab.read(tmp_path / "c.json")
