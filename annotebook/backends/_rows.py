@@ -117,9 +117,9 @@ def _row_problem(row: Mapping[str, Any]) -> str | None:
 
 
 def checked_rows(parsed: Any, platform: str) -> Any:
-    """``parsed`` (a row, a list of rows, or a tuple whose first item is the rows) when every row's fields fit the
+    """``parsed`` (a row, a list of rows, or a tuple whose first list is the rows) when every row's fields fit the
     canonical table; else a `MalformedResponse` naming the row and the field."""
-    rows = parsed[0] if isinstance(parsed, tuple) else parsed
+    rows = next((p for p in parsed if isinstance(p, list)), []) if isinstance(parsed, tuple) else parsed
     for row in [rows] if isinstance(rows, dict) else rows or []:
         if isinstance(row, dict) and (why := _row_problem(row)) is not None:
             raise MalformedResponse(f"{platform} sent annotation {str(row.get('id'))[:60]!r} where {why}")

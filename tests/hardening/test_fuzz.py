@@ -160,9 +160,21 @@ def _pictograph_seed() -> list[dict[str, Any]]:
 
 
 def _pictograph_parse(items: list[Any]) -> list[dict[str, Any]]:
-    from annotebook.backends.pictograph import rows_from_wire
+    from annotebook.backends.pictograph_rows import rows_from_wire
 
     return rows_from_wire(items, "d", "a", (640.0, 480.0))
+
+
+def _superannotate_seed() -> list[dict[str, Any]]:
+    from annotebook.testing.superannotate_state import SuperAnnotateState
+
+    return list(_state(SuperAnnotateState).annotations.values())[:3]
+
+
+def _superannotate_parse(items: list[Any]) -> list[dict[str, Any]]:
+    from annotebook.backends.superannotate_rows import rows_from_item
+
+    return [r for doc in items for r in rows_from_item(doc, "d")[1]]
 
 
 BACKENDS = [
@@ -170,6 +182,7 @@ BACKENDS = [
     Backend("vi", _vi_seed, _vi_parse),
     Backend("clarifai", _clarifai_seed, _clarifai_parse),
     Backend("pictograph", _pictograph_seed, _pictograph_parse),
+    Backend("superannotate", _superannotate_seed, _superannotate_parse),  # merged during issue 16: one line
 ]
 
 
