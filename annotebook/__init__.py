@@ -14,10 +14,14 @@ from .backends.transfer_report import ExportResult, ImportReport
 from .connection import Connection, connect, read
 from .errors import (
     AnnotebookError,
+    ArchiveTooLarge,
     AuthError,
     BackendError,
     ConflictError,
     ConnectionFailed,
+    CorruptArchive,
+    CorruptStore,
+    DiskFull,
     FormatError,
     ImportFailed,
     ImportRejected,
@@ -42,12 +46,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnnotebookError",
+    "ArchiveTooLarge",
     "AuthError",
     "BackendError",
     "Changeset",
     "ConflictError",
     "Connection",
     "ConnectionFailed",
+    "CorruptArchive",
+    "CorruptStore",
+    "DiskFull",
     "ExportResult",
     "FormatError",
     "ImportFailed",
@@ -71,6 +79,7 @@ __all__ = [
     "labels_frame",
     "read",
     "read_dask",
+    "recover",
     "validate",
 ]
 
@@ -82,6 +91,13 @@ def validate(anns: Any, assets: Any = None) -> Any:
     from .validation import validate as _validate
 
     return _validate(anns, assets)
+
+
+def recover(load: str | None = None) -> Any:
+    """Editor edits never pushed (a kernel killed before the push): per load, or one load's rows as a frame."""
+    from .sync.registry import recover as _recover
+
+    return _recover(load)
 
 
 def __dir__() -> list[str]:

@@ -6,6 +6,7 @@ AnnotebookError
  ├── ValidationError           a frame breaks the data contract (carries a `problems` DataFrame)
  │    └── NotCarried           rows with fields the platform cannot store; nothing was written
  ├── TraceError                a frame cannot be traced to its load (no registry entry for its token)
+ ├── DiskFull                  the disk filled while writing; names the file, nothing half-written is left
  └── BackendError              a platform or the local store refused or failed
       ├── AuthError            the key was refused
       ├── NotFound             a dataset, asset or row does not exist
@@ -16,7 +17,10 @@ AnnotebookError
       ├── ServerError          HTTP 5xx: for a write, whether it acted is unknown
       ├── ConnectionFailed     a timeout or a dropped connection: for a write, whether it landed is unknown
       ├── MalformedResponse    an answer that is not the shape expected
+      │    └── CorruptArchive  an archive that is corrupt or truncated; nothing was extracted
       ├── UnsafeArchive        an export archive with a member outside its destination, or a link
+      │    └── ArchiveTooLarge an archive past the limits on size, inflation ratio or file count
+      ├── CorruptStore         the local store's or the registry's file is not a database (names the file)
       ├── ImportFailed         an import session ended in error (carries the ImportReport so far)
       └── ImportRejected       the platform or the store refused an import's files (carries the ImportReport)
 ```
@@ -26,6 +30,7 @@ Third-party exceptions (httpx's above all) are translated at one boundary and ch
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,10 +40,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnnotebookError",
+    "ArchiveTooLarge",
     "AuthError",
     "BackendError",
     "ConflictError",
     "ConnectionFailed",
+    "CorruptArchive",
+    "CorruptStore",
+    "DiskFull",
     "FormatError",
     "ImportFailed",
     "ImportRejected",
@@ -92,8 +101,35 @@ class TraceError(AnnotebookError):
     """A frame's rows cannot be traced to their load (unknown load token, or rows of two loads that clash)."""
 
 
+#: values that must never show in a message: the transport (`annotebook.backends._http`) adds every key it holds
+_SECRETS: set[str] = set()
+_FIELD = re.compile(
+    r"""(?ix)(["']?[\w-]*(?:secret|token|passw(?:or)?d|api[_-]?key|apikey|access[_-]?key|signature|credential|
+    authorization)[\w-]*["']?\s*[:=]\s*)(["'])(?:(?!\2).)*\2"""
+)
+_QUERY = re.compile(
+    r"(?i)([?&](?:x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|"
+    r"signature|sig|token|access_token|key-pair-id|policy)=)[^&\s'\"]+"
+)
+_SCHEME = re.compile(r"\b(Bearer|Basic|Token|Key)\s+[A-Za-z0-9._~+/=-]{12,}")
+
+
+def scrub(text: str) -> str:
+    """``text`` with every known key, every credential-named field's value, every signed-URL signature and every
+    ``Bearer <token>`` replaced by ``***``: what a backend error may quote of a request or an answer's body."""
+    for value in sorted(_SECRETS, key=len, reverse=True):
+        if len(value) >= 6:  # a test's one-letter key would mask every letter it shares; real keys are long
+            text = text.replace(value, "***")
+    text = _FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}***{m.group(2)}", text)
+    text = _QUERY.sub(r"\1***", text)
+    return _SCHEME.sub(r"\1 ***", text)
+
+
 class BackendError(AnnotebookError):
-    """A backend refused or failed a request."""
+    """A backend refused or failed a request; its message is scrubbed of keys and credentials (`scrub`)."""
+
+    def __init__(self, message: object = "", *args: Any):
+        super().__init__(scrub(str(message)), *args)
 
 
 class AuthError(BackendError, PermissionError):
@@ -188,3 +224,27 @@ class ImportFailed(_ImportError):
 
 class ImportRejected(_ImportError):
     """The platform (or the local store) refused an import's files; ``report`` has a row per file and the log."""
+
+
+class ArchiveTooLarge(UnsafeArchive):
+    """An archive past the limits on total size, inflation ratio or file count; nothing was extracted."""
+
+
+class CorruptArchive(MalformedResponse):
+    """An archive that is corrupt or truncated; nothing was extracted."""
+
+
+class CorruptStore(BackendError):
+    """The local store's (or the registry's) SQLite file is not a database; ``path`` names it."""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class DiskFull(AnnotebookError, OSError):
+    """The disk filled up while writing ``path``; what was being written was removed, nothing half-written is left."""
+
+    def __init__(self, message: str, path: str | None = None):
+        AnnotebookError.__init__(self, message)
+        self.path = path

@@ -30,7 +30,7 @@ import pandas as pd
 from annotebook.errors import ValidationError
 from annotebook.schema import ANNOTATION_COLUMNS, KINDS, POINT_KINDS, STR
 
-__all__ = ["PROBLEM_COLUMNS", "check", "validate"]
+__all__ = ["PROBLEM_COLUMNS", "check", "label_refusals", "validate"]
 
 PROBLEM_COLUMNS = ("id", "column", "problem")
 
@@ -604,3 +604,28 @@ _ROW_CHECKS: tuple[Callable[[_View], list[Found]], ...] = (
     _scores,
     _attributes,
 )
+
+
+def label_refusals(label: Any, platform: str) -> list[str]:
+    """Why ``platform`` would refuse ``label`` half way through a push (empty, surrounding spaces, a line break), as
+    ``"label: ..."`` reasons for a backend's ``check_rows``: refused before any write, so "push again" finishes.
+
+    Nexus trims a tag's name when it creates the tag and then refuses annotations that name the untrimmed one: a push
+    of 7 rows labelled ``" cat "`` created 4 and could never finish (issue 16).
+
+    >>> label_refusals(" cat ", "Nexus")
+    ["label: ' cat ' has spaces around it, which Nexus trims from a tag's name; use 'cat'"]
+    """
+    if label is None or (isinstance(label, float) and math.isnan(label)) or label is pd.NA:
+        return []
+    text = str(label)
+    if not text.strip():
+        return [f"label: {text!r} is blank, which {platform} refuses as a tag name"]
+    out = []
+    if text != text.strip():
+        out.append(
+            f"label: {text!r} has spaces around it, which {platform} trims from a tag's name; use {text.strip()!r}"
+        )
+    if any(c in text for c in "\n\r\t\0"):
+        out.append(f"label: {text!r} holds a line break, tab or NUL, which {platform} refuses in a tag's name")
+    return out

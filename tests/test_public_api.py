@@ -14,12 +14,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 PROMISED = [
     "AnnotebookError",
+    "ArchiveTooLarge",
     "AuthError",
     "BackendError",
     "Changeset",
     "ConflictError",
     "Connection",
     "ConnectionFailed",
+    "CorruptArchive",
+    "CorruptStore",
+    "DiskFull",
     "ExportResult",
     "FormatError",
     "ImportFailed",
@@ -43,6 +47,7 @@ PROMISED = [
     "labels_frame",
     "read",
     "read_dask",
+    "recover",
     "validate",
 ]
 

@@ -7,9 +7,12 @@ sent): the caller reconciles first. `SignedUrls` sends the requests to signed UR
 downloads), which carry no key. Every failure becomes one of `annotebook.errors` in `translated`, the single place
 where httpx exceptions are translated, so no httpx exception leaves a backend.
 
-Secret headers (``Secret-Key``, ``Authorization``) are held apart from the client's headers and added per request,
-and every message the layer builds is scrubbed of their values, so a key never shows in a repr, a log line or an
-exception.
+Secret headers (``Secret-Key``, ``Authorization``, ...) are held as `Secret` values, whose ``repr`` and ``str`` are
+``***``, apart from the client's headers. They are put on a request by the transport (`_KeyedTransport`), at the last
+moment, and masked again on that request as soon as it is answered or fails; the chained httpx / httpcore exceptions
+of a failure lose their frames below the transport (where the raw header bytes sit). So no frame that a
+``%xmode Verbose`` traceback shows holds a key in plain text, a request seen later (``exc.__cause__.request``,
+``response.request``) shows ``***``, and every message is scrubbed (`annotebook.errors.scrub`).
 
 Examples
 --------
@@ -30,6 +33,7 @@ from typing import IO, Any
 
 import httpx
 
+from ..errors import _SECRETS as _ERROR_SECRETS
 from ..errors import (
     AuthError,
     BackendError,
@@ -58,6 +62,79 @@ SECRET_HEADERS = frozenset({"secret-key", "authorization", "proxy-authorization"
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 REDACTED = "***"
 _KNOWN_SECRETS: set[str] = set()
+
+
+class Secret:
+    """A key or token: ``repr`` and ``str`` are ``***``; `reveal` gives the value to the one place that sends it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | Secret):
+        self._value = value.reveal() if isinstance(value, Secret) else str(value)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return REDACTED
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret is not pickled")
+
+
+_EXTENSION = "annotebook_secrets"
+
+
+class _KeyedTransport(httpx.BaseTransport):
+    """Puts the secret headers a request carries in its extensions onto it, sends it, and masks them again.
+
+    Requests without that extension (signed-URL transfers on the same pool) pass through untouched. A failure's
+    httpx / httpcore exceptions lose the frames below this one: they hold the raw header bytes (h11's events).
+    """
+
+    def __init__(self, inner: httpx.BaseTransport):
+        self._inner = inner
+
+    def __repr__(self) -> str:
+        return f"<_KeyedTransport {self._inner!r}>"
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        secrets: Mapping[str, Secret] = request.extensions.get(_EXTENSION) or {}
+        for name, secret in secrets.items():
+            request.headers[name] = secret.reveal()
+        try:
+            return self._inner.handle_request(request)
+        except BaseException as exc:
+            _drop_frames(exc)
+            raise exc.with_traceback(None) from exc.__cause__
+        finally:
+            for name in secrets:
+                request.headers[name] = REDACTED
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _drop_frames(exc: BaseException) -> None:
+    """Forget the tracebacks of the exceptions chained under ``exc`` (they hold the sent header bytes)."""
+    seen: set[int] = set()
+    todo = [exc.__cause__, exc.__context__]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        e.__traceback__ = None
+        todo += [e.__cause__, e.__context__]
 
 
 class _RedactSecrets(logging.Filter):
@@ -146,7 +223,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 def _excerpt(response: httpx.Response, limit: int = 200) -> str:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         text = response.text.strip()
         return text[:limit] + ("..." if len(text) > limit else "")
     if isinstance(body, dict):
@@ -163,7 +240,7 @@ class ApiClient:
     def __init__(
         self,
         client: httpx.Client,
-        secrets: Mapping[str, str],
+        secrets: Mapping[str, str | Secret],
         *,
         base_url: str = "",
         headers: Mapping[str, str] | None = None,
@@ -181,14 +258,13 @@ class ApiClient:
         base = httpx.URL(base_url) if base_url else client.base_url
         self._base = base.copy_with(raw_path=base.raw_path.rstrip(b"/") + b"/")
         self._public = dict(headers or {})
-        self._secrets = dict(secrets)
+        self._secrets = {k: Secret(v) for k, v in secrets.items()}
         #: every value to scrub: a header's value and, for ``Bearer <token>``, the token alone
-        self._hidden = sorted(
-            {v for v in self._secrets.values() if v} | {_token(v) for v in self._secrets.values() if _token(v)},
-            key=len,
-            reverse=True,
-        )
-        _KNOWN_SECRETS.update(self._hidden)
+        values = [v.reveal() for v in self._secrets.values()]
+        self._hidden = [Secret(v) for v in sorted({v for v in values if v} | {_token(v) for v in values if _token(v)},
+                                                  key=len, reverse=True)]  # fmt: skip
+        _KNOWN_SECRETS.update(v.reveal() for v in self._hidden)
+        _ERROR_SECRETS.update(v.reveal() for v in self._hidden)
         self.service = service
         self.key_env = key_env
         self.retries = retries
@@ -223,7 +299,7 @@ class ApiClient:
     def redact(self, text: str) -> str:
         """``text`` with every secret value replaced by ``***``."""
         for value in self._hidden:
-            text = text.replace(value, REDACTED)
+            text = text.replace(value.reveal(), REDACTED)
         return text
 
     # -- requests ------------------------------------------------------------------------------------------
@@ -231,16 +307,30 @@ class ApiClient:
         """Send one request (with retries as the method allows); a non-2xx answer raises an `annotebook.errors`."""
         method = method.upper()
         with self._errors(method, url):
-            response = self._send_with_retries(method, url, kwargs)
+            response = self._unkeyed(self._send_with_retries(method, url, kwargs))
             response.raise_for_status()
             return response
+
+    def _unkeyed(self, response: httpx.Response) -> httpx.Response:
+        """``response`` with any key it echoes replaced by ``***`` in its body, before anything decodes or quotes it
+        (an excerpt cut in the middle of a key would show its first half)."""
+        content = response.content
+        keys = [v.reveal().encode() for v in self._hidden if len(v.reveal()) >= 6]  # a test's "k" is in every body
+        if not any(k in content for k in keys):
+            return response
+        for k in keys:
+            content = content.replace(k, REDACTED.encode())
+        response._content = content  # the body is read already (not streamed): swap it before any decode
+        if hasattr(response, "_text"):
+            del response._text
+        return response
 
     def json(self, method: str, url: str, **kwargs: Any) -> Any:
         """`request` and decode the JSON body; a body that is not JSON is a `MalformedResponse`."""
         response = self.request(method, url, **kwargs)
         try:
             return response.json()
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: a body nested past what json decodes
             raise MalformedResponse(
                 self.redact(f"{self.service} sent a body that is not JSON for {method} {url}: {_excerpt(response)!r}")
             ) from exc
@@ -255,13 +345,18 @@ class ApiClient:
         return self.json("DELETE", url, **kwargs)
 
     def _send_with_retries(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
-        headers = {**self._public, **kwargs.pop("headers", {}), **self._secrets}
+        headers = {**self._public, **kwargs.pop("headers", {})}
+        for name in self._secrets:  # the transport puts the key on the request (`_KeyedTransport`)
+            headers.pop(name, None)
+        extensions = {**kwargs.pop("extensions", {}), _EXTENSION: self._secrets}
         target = self._url(url)
         failures = limited = 0
         unsure = False  # an earlier attempt may have acted: a 404 now may be our own delete's doing
         while True:
             try:
-                response = self._client.request(method, target, headers=headers, follow_redirects=False, **kwargs)
+                response = self._client.request(
+                    method, target, headers=headers, follow_redirects=False, extensions=extensions, **kwargs
+                )
                 response.extensions["annotebook_unsure"] = unsure
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # nothing reached the server: safe to retry for every method
@@ -334,7 +429,7 @@ class ApiClient:
 
 def make_client(
     base_url: str,
-    headers: Mapping[str, str],
+    headers: Mapping[str, str | Secret],
     timeout: float | httpx.Timeout,
     transport: httpx.BaseTransport | None = None,
     *,
@@ -351,9 +446,10 @@ def make_client(
     ``key_env`` names the environment variable an `AuthError` tells the user to set; ``transport`` lets a test hand
     in ``httpx.MockTransport``.
     """
-    secrets = {k: v for k, v in headers.items() if k.lower() in SECRET_HEADERS}
-    public = {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
-    client = httpx.Client(timeout=timeout, transport=transport)
+    secrets = {k: Secret(v) for k, v in headers.items() if k.lower() in SECRET_HEADERS}
+    public = {k: str(v) for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
+    client = httpx.Client(timeout=timeout, transport=_KeyedTransport(transport or httpx.HTTPTransport()),
+                          mounts=_proxy_mounts() if transport is None else None)  # fmt: skip
     return ApiClient(
         client,
         secrets,
@@ -367,6 +463,19 @@ def make_client(
         max_wait=max_wait,
         sleep=sleep,
     )
+
+
+def _proxy_mounts() -> dict[str, httpx.BaseTransport | None]:
+    """The environment's proxies (``HTTPS_PROXY``, ``NO_PROXY``), each keyed as well: httpx honours them only for
+    a client it builds its transport for itself."""
+    try:
+        from httpx._utils import get_environment_proxies
+    except ImportError:  # pragma: no cover - a future httpx: no proxies from the environment
+        return {}
+    return {
+        pattern: None if url is None else _KeyedTransport(httpx.HTTPTransport(proxy=url))
+        for pattern, url in get_environment_proxies().items()
+    }
 
 
 def _host(url: str) -> str:

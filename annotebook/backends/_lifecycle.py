@@ -216,8 +216,7 @@ def fetch_archive(
     The zip goes to a temporary file, never into ``dest``, and is extracted only when every member stays inside
     ``dest`` and none is a link (`UnsafeArchive` otherwise, before anything is written).
     """
-    dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile() as tmp:
+    with tempfile.TemporaryFile() as tmp:  # extract_zip makes ``dest`` (and removes it again on a failure)
         download(files, url, tmp, what, method=method, ranges=ranges, progress=progress)
         tmp.seek(0)
         return extract_zip(tmp, dest)

@@ -9,16 +9,14 @@ of an import or an export (upload, poll, logs, download) from these pieces.
 from __future__ import annotations
 
 import base64
-import shutil
-import stat
 import urllib.parse
-import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from .._gc import gc_paused
 from ..errors import BackendError, MalformedResponse, UnsafeArchive
+from ._archive import extract_zip
 from ._http import SignedUrls
 
 __all__ = [
@@ -133,31 +131,6 @@ def progress_bar(total: int, desc: str, progress: bool, unit: str) -> ProgressBa
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit)
-
-
-def extract_zip(archive: Any, dest: Path) -> list[Path]:
-    """Extract a zip under ``dest``, refusing (before writing anything) members outside it and links."""
-    root = dest.resolve()
-    with zipfile.ZipFile(archive) as z:
-        members = z.infolist()
-        for m in members:
-            name = m.filename.replace("\\", "/")
-            mode = m.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise UnsafeArchive(f"export archive member {m.filename!r} is a link; nothing was extracted")
-            target = (root / name).resolve()
-            if name.startswith("/") or ":" in name.split("/")[0] or not target.is_relative_to(root) or target == root:
-                raise UnsafeArchive(f"export archive member {m.filename!r} lies outside {dest}; nothing was extracted")
-        written = []
-        for m in members:
-            if m.is_dir():
-                continue
-            target = root / m.filename.replace("\\", "/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with z.open(m) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
-            written.append(target)
-    return written
 
 
 def cached_image(

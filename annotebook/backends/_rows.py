@@ -5,15 +5,17 @@ Platform vocabulary stays in each `<platform>_rows.py`; what is here is about ca
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from .. import schema
-from ..errors import NotCarried
+from ..errors import MalformedResponse, NotCarried
 
-__all__ = ["refuse_uncarried", "stored_fields", "stored_keypoints"]
+__all__ = ["checked_rows", "parses", "refuse_uncarried", "stored_fields", "stored_keypoints"]
 
 #: the fields a platform that stores regions keeps per kind, besides asset, label, kind, attributes and frame
 _BY_KIND = {"box": ("x0", "y0", "x1", "y1", "rotation"), "polygon": ("points",),
@@ -59,3 +61,66 @@ def stored_fields(row: Mapping[Any, Any], extra: tuple[str, ...] = ()) -> dict[s
     if kind == "keypoints" and out["points"]:
         out["points"], out["visibility"] = stored_keypoints(out)
     return out
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: what a parser raises when an answer has a shape it did not foresee
+_SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError, RecursionError)
+
+
+def parses(platform: str) -> Callable[[_F], _F]:
+    """Mark a wire-to-rows parser: any shape error it meets becomes a `MalformedResponse` naming ``platform`` and
+    the answer's part it was reading (issue 16: a platform's odd answer is never a bare exception)."""
+
+    def wrap(parse: _F) -> _F:
+        @functools.wraps(parse)
+        def parsed(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return checked_rows(parse(*args, **kwargs), platform)
+            except MalformedResponse:
+                raise
+            except _SHAPE_ERRORS as exc:
+                what = str(args[0])[:200] if args else ""
+                raise MalformedResponse(
+                    f"{platform} sent an answer annotebook cannot read ({type(exc).__name__}: {str(exc)[:120]}): {what}"
+                ) from exc
+
+        return parsed  # type: ignore[return-value]
+
+    return wrap
+
+
+def _number_ok(v: Any) -> bool:
+    return v is None or (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v))
+
+
+def _row_problem(row: Mapping[str, Any]) -> str | None:
+    """The first field of a parsed row whose value the canonical table cannot hold, in words."""
+    for col, value in row.items():
+        dtype = schema.ANNOTATION_COLUMNS.get(col)
+        if dtype is None or value is None or value is pd.NA:
+            continue
+        if dtype == "float64" and not (_number_ok(value) or (isinstance(value, float) and math.isnan(value))):
+            return f"{col} = {str(value)[:60]!r} is not a finite number"
+        if dtype == "Int64" and not (isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63):
+            return f"{col} = {str(value)[:60]!r} is not a whole number"
+        if dtype == schema.STR and not isinstance(value, str):
+            return f"{col} = {str(value)[:60]!r} is not text"
+        if col == "points" and not all(
+            isinstance(c, int | float) and not isinstance(c, bool) for part in value for c in part
+        ):
+            return f"points {str(value)[:60]} are not numbers"
+        if col == "attributes" and not isinstance(value, dict):
+            return f"attributes {str(value)[:60]!r} are not an object"
+    return None
+
+
+def checked_rows(parsed: Any, platform: str) -> Any:
+    """``parsed`` (a row, a list of rows, or a tuple whose first list is the rows) when every row's fields fit the
+    canonical table; else a `MalformedResponse` naming the row and the field."""
+    rows = next((p for p in parsed if isinstance(p, list)), []) if isinstance(parsed, tuple) else parsed
+    for row in [rows] if isinstance(rows, dict) else rows or []:
+        if isinstance(row, dict) and (why := _row_problem(row)) is not None:
+            raise MalformedResponse(f"{platform} sent annotation {str(row.get('id'))[:60]!r} where {why}")
+    return parsed

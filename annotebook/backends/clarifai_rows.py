@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import schema
 from ..errors import MalformedResponse
-from ._rows import stored_fields
+from ._rows import parses, stored_fields
 
 __all__ = [
     "STATUS_CODES",
@@ -98,6 +98,7 @@ def _geometry(info: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+@parses("Clarifai")
 def rows_from_wire(ann: Mapping[str, Any], dataset: str) -> list[dict[str, Any]]:
     """A Clarifai annotation as canonical records (none for an empty input-level annotation or an unknown region)."""
     try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import marshal
+import math
 import sqlite3
 import sys
 import threading
@@ -33,7 +34,7 @@ import pyarrow.compute as pc
 
 from .. import schema
 from .._sqlite import open_db
-from ..errors import NotFound, ValidationError
+from ..errors import CorruptStore, NotFound, ValidationError
 from .base import Capabilities
 
 if TYPE_CHECKING:
@@ -85,7 +86,15 @@ def _sql_column(col: str, values: pd.Series) -> list[Any]:
 
 
 def _points_from_sql(text: str | None) -> Any:
-    return None if text is None else tuple(map(tuple, json.loads(text)))
+    if text is None:
+        return None
+    return tuple(tuple(math.nan if c is None else _coordinate(c) for c in part) for part in json.loads(text))
+
+
+def _coordinate(c: Any) -> float:
+    if isinstance(c, bool) or not isinstance(c, int | float):
+        raise TypeError(f"a vertex coordinate {c!r} is not a number")
+    return float(c)
 
 
 class LocalBackend:
@@ -133,6 +142,11 @@ class LocalBackend:
         db = open_db(self.path / "store.sqlite")
         try:
             yield db
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc):
+                raise
+            path = self.path / "store.sqlite"  # text that is not UTF-8: the file was written by something else
+            raise CorruptStore(f"{path} holds text it cannot read ({exc})", str(path)) from exc
         finally:
             db.close()
 
@@ -190,7 +204,17 @@ class LocalBackend:
             db.execute("DELETE FROM wanted")
             db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", [(str(a),) for a in assets])
             rows = db.execute(sql + " AND asset IN (SELECT asset FROM wanted) ORDER BY pk", (dataset,)).fetchall()
-        return _rows_to_frame(rows)
+        return self._frame(rows)
+
+    def _frame(self, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+        """`_rows_to_frame`, with a cell the store could not have written named as the file's damage (issue 16)."""
+        try:
+            return _rows_to_frame(rows)
+        except (TypeError, ValueError, OverflowError, KeyError, IndexError) as exc:
+            path = self.path / "store.sqlite"
+            raise CorruptStore(
+                f"{path} holds an annotation it cannot read ({type(exc).__name__}: {exc})", str(path)
+            ) from exc
 
     def _whole(self, dataset: str, sql: str) -> pd.DataFrame:
         """A whole dataset: the column copy plus the rows written or deleted since it, in one read snapshot.
@@ -206,13 +230,13 @@ class LocalBackend:
                 rev, gone = _counters(db, dataset)
                 copy = _read_columns(db, dataset)
                 if copy is None:
-                    frame, since = _rows_to_frame(db.execute(sql + " ORDER BY pk", (dataset,)).fetchall()), -1
+                    frame, since = self._frame(db.execute(sql + " ORDER BY pk", (dataset,)).fetchall()), -1
                 else:
                     base, pks, crev, cgone = copy
                     newer = db.execute(sql + " AND rev > ? ORDER BY pk", (dataset, crev)).fetchall()
                     dropped = [r[0] for r in db.execute(
                         "SELECT pk FROM gone WHERE dataset = ? AND seq > ?", (dataset, cgone))]  # fmt: skip
-                    frame = _merge(base, pks, _rows_to_frame(newer), dropped)
+                    frame = _merge(base, pks, self._frame(newer), dropped)
                     since = len(newer) + len(dropped)
             finally:
                 if own:
@@ -473,7 +497,7 @@ class LocalBackend:
                 "WHERE dataset = ? AND pk IN (SELECT pk FROM probe) ORDER BY pk",
                 (dataset,),
             ).fetchall()
-        return _rows_to_frame(rows)
+        return self._frame(rows)
 
     def row_key(self, row: Mapping[str, Any]) -> str:
         """The store keeps every content column as sent: the key is the row's whole content."""

@@ -42,6 +42,7 @@ from ..errors import (
     NotFound,
     UnsafeArchive,
 )
+from ..validation import label_refusals
 from ._http import ApiClient, SignedUrls, make_client, outcome_unknown
 from ._remote import cached_image, crc32c_b64, extract_zip, gc_paused, progress_bar
 from ._rows import refuse_uncarried
@@ -144,7 +145,7 @@ class NexusBackend(NexusTransfer):
         while True:
             query = [*([("page", cursor)] if cursor else []), ("limit", str(self.page_size)), *params]
             page = self._get_json(url, query)
-            data = (page.get("data") or []) if isinstance(page, dict) else None
+            data = page.get("data") if isinstance(page, dict) else None  # {} is no page: never an empty project
             if not isinstance(data, list) or not all(isinstance(a, dict) for a in data):
                 raise MalformedResponse(
                     f"Nexus sent a page that is not {{nextPage, data: [{{...}}]}}: {str(page)[:200]}"
@@ -311,7 +312,7 @@ class NexusBackend(NexusTransfer):
 
     def check_rows(self, dataset: str, rows: pd.DataFrame) -> None:
         """Every row with fields a Nexus create cannot carry is named at once; nothing is written."""
-        refuse_uncarried(rows, lambda rec: body_from_row(rec)[1],
+        refuse_uncarried(rows, lambda rec: [*body_from_row(rec)[1], *label_refusals(rec.get("label"), "Nexus")],
                          "a Nexus create cannot carry (these rows are read-only on Nexus)")  # fmt: skip
 
     def create_labels(self, dataset: str, names: list[str]) -> None:

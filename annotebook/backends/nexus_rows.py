@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import schema
 from ._http import MalformedResponse
-from ._rows import stored_fields
+from ._rows import parses, stored_fields
 
 __all__ = ["body_from_row", "carried", "fingerprint", "row_from_wire"]
 
@@ -24,6 +24,7 @@ __all__ = ["body_from_row", "carried", "fingerprint", "row_from_wire"]
 _NO_PLACE = ("text", "answer", "parent", "span_start", "span_end", "status", "author", "score", "split")
 
 
+@parses("Nexus")
 def row_from_wire(ann: dict[str, Any], dataset: str) -> dict[str, Any] | None:
     """A Nexus annotation as a canonical record; None for bound types the contract has no kind for."""
     try:

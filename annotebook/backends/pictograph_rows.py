@@ -28,6 +28,7 @@ import pandas as pd
 
 from .. import schema
 from ._http import MalformedResponse
+from ._rows import parses
 from .pictograph_poses import OCCLUDED, Templates, attributes_of, group, is_pose, occluded
 
 __all__ = ["content_key", "problems_of", "read_rows", "row_from_wire", "rows_from_wire", "wire_from_row"]
@@ -45,6 +46,7 @@ def _xy(p: Any) -> tuple[float, float]:
     return float(p["x"]), float(p["y"])
 
 
+@parses("Pictograph")
 def row_from_wire(ann: Mapping[str, Any], dataset: str, asset: str, size: tuple[float, float]) -> dict[str, Any]:
     """One Pictograph annotation as a canonical row; ``size`` is the image's (width, height) in pixels."""
     w, h = size
@@ -137,6 +139,7 @@ def _box(ann: Mapping[str, Any], w: float, h: float) -> dict[str, Any]:
     }
 
 
+@parses("Pictograph")
 def rows_from_wire(
     items: Sequence[Mapping[str, Any]],
     dataset: str,
@@ -148,6 +151,7 @@ def rows_from_wire(
     return [row for row, _ in read_rows(items, dataset, asset, size, templates)]
 
 
+@parses("Pictograph")
 def read_rows(
     items: Sequence[Mapping[str, Any]],
     dataset: str,

@@ -30,6 +30,7 @@ from .. import schema
 from ..errors import FormatError
 from ..formats.superannotate import instance_of, parse_item
 from ._http import MalformedResponse
+from ._rows import parses
 
 __all__ = ["content_key", "item_digest", "item_json", "kept_parts", "problems_of", "rows_from_item"]
 
@@ -41,6 +42,7 @@ def _missing(v: Any) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
 
+@parses("SuperAnnotate")
 def rows_from_item(
     doc: Any, dataset: str, asset: str | None = None, fps: float = 1.0, sources: bool = False, digest: str = ""
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any] | None]]:

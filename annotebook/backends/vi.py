@@ -180,7 +180,7 @@ class ViBackend(ViTransfer):
         while True:
             query = [*params, ("s", str(self.page_size)), *([("p", cursor)] if cursor else [])]
             page = self._get_json(url, query)
-            if not isinstance(page, dict) or not isinstance(page.get("items", []), list):
+            if not isinstance(page, dict) or not isinstance(page.get("items"), list):  # {} is no page
                 raise MalformedResponse(f"Vi sent a page that is not {{items: [...], nextPage}}: {str(page)[:200]}")
             yield page.get("items") or []
             cursor = page.get("nextPage")

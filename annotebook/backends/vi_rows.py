@@ -23,6 +23,7 @@ from .. import schema
 from ..formats import Tables
 from ..formats.vi_jsonl import tables_to_vi_jsonl
 from ._http import MalformedResponse
+from ._rows import parses
 
 __all__ = ["row_from_wire", "rows_from_wire"]
 
@@ -33,6 +34,7 @@ def _bound_box(bound: Any) -> tuple[float, float, float, float]:
     return min(xs), min(ys), max(xs), max(ys)
 
 
+@parses("Vi")
 def rows_from_wire(
     items: Sequence[dict[str, Any]], dataset: str, asset: str, tags: Mapping[int, str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -60,6 +62,7 @@ def rows_from_wire(
     return rows, skipped
 
 
+@parses("Vi")
 def row_from_wire(
     ann: dict[str, Any],
     dataset: str,

@@ -46,7 +46,11 @@ def save(
         assets=schema.assets_frame(assets if assets is not None else _assets_of(live)),
         labels=complete_labels(labels, live),
     )
-    return spec.save(tables, Path(path), **options)
+    from ._kept import warn_not_kept
+
+    written = spec.save(tables, Path(path), **options)
+    warn_not_kept(spec.name, tables.annotations)  # a field the format cannot hold is named, never dropped silently
+    return written
 
 
 def _assets_of(anns: pd.DataFrame) -> pd.DataFrame:

@@ -92,8 +92,12 @@ def _pluck(items: list[dict[str, Any]], key: str, where: Where) -> list[Any]:
 
 def _row_ids(ids: list[Any], where: Where) -> list[str | None] | npt.NDArray[np.int64]:
     """Annotation ids: an integer array (the common case) or text, None where missing; duplicates refused."""
-    arr = np.asarray(ids) if ids else np.zeros(0, dtype=np.int64)
-    if arr.dtype.kind == "i":  # the common case: integer ids, checked as a whole, made text in one cast
+    try:
+        arr = np.asarray(ids) if ids else np.zeros(0, dtype=np.int64)
+    except (ValueError, OverflowError):  # ragged lists, or integers past int64: judged one by one below
+        arr = np.zeros(0, dtype=object)
+    # the common case: integer ids, checked as a whole, made text in one cast (equal lists make a 2-D array)
+    if arr.dtype.kind == "i" and arr.shape == (len(ids),):
         if not pd.Index(arr).is_unique:
             unique(ids, "annotations", "id", where)
         return arr
@@ -263,8 +267,11 @@ def _attributes(
 
 
 def _areas(areas: list[Any], where: Where) -> FloatArray:
-    arr = np.asarray(areas) if areas else np.zeros(0)
-    if arr.dtype.kind in "if" and arr.ndim == 1:
+    try:
+        arr = np.asarray(areas) if areas else np.zeros(0)
+    except (ValueError, OverflowError):  # a list among the areas: judged one by one below
+        arr = np.zeros(0, dtype=object)
+    if arr.dtype.kind in "if" and arr.shape == (len(areas),):
         arr = arr.astype(np.float64)
         if np.isfinite(arr).all() and (arr >= 0).all():
             return arr

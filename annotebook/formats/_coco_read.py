@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._json_paths import Where, is_int, is_number, numbers, pluck, section, show, unique
+from ._rows import MAX_SIDE
 
 __all__ = [
     "IMAGE_EXTRAS",
@@ -74,6 +75,9 @@ def read_images(doc: Mapping[str, Any], where: Where) -> Images:
         if (arr != np.floor(arr)).any():
             i = int(np.flatnonzero(arr != np.floor(arr))[0])
             raise where.error(f"images[{i}].{k}", f"expected a whole number of pixels, got {arr[i]!r}")
+        if (arr > MAX_SIDE).any():  # 1e20 would wrap to a negative int64 when cast
+            i = int(np.flatnonzero(arr > MAX_SIDE)[0])
+            raise where.error(f"images[{i}].{k}", f"expected at most {MAX_SIDE:,} pixels, got {float(arr[i])!r}")
     extras = {k: [a.get(k) for a in items] for k in IMAGE_EXTRAS if any(k in a for a in items)}
     pos = {v: i for i, v in enumerate(ids)}
     return Images(ids, np.asarray(names, dtype=object), sizes[0], sizes[1], pos, extras)
@@ -194,8 +198,11 @@ def parse_polygons(segs: list[Any], rows: IntArray, width: FloatArray, height: F
     except TypeError:  # a ring that is a number: named by _check_rings
         lengths = np.fromiter((len(r) if type(r) is list else -1 for r in rings), dtype=np.intp, count=len(rings))
     _check_rings(rings, lengths, owner, counts, where)
-    flat = np.asarray(list(chain.from_iterable(rings)))
-    if flat.dtype.kind not in "if":
+    try:
+        flat = np.asarray(list(chain.from_iterable(rings)))
+    except (ValueError, OverflowError):  # a list among the coordinates: named by _bad_value
+        flat = np.zeros(0, dtype=object)
+    if flat.dtype.kind not in "if" or flat.shape != (int(lengths.sum()),):
         _bad_value(rings, owner, counts, where)
     flat = flat.astype(np.float64, copy=False)
     if not np.isfinite(flat).all():

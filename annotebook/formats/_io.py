@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from .._gc import gc_paused
-from ..errors import FormatError
+from ..errors import DiskFull, FormatError
 
 __all__ = ["atomic_write", "gc_paused", "head", "read_text", "write_files"]
 
@@ -44,15 +45,22 @@ def atomic_write(path: Path, data: str | bytes) -> Path:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(f"the disk is full: cannot write {path}; it was left as it was", str(path)) from exc
         raise
     return path
 
 
 def write_files(root: Path, files: Mapping[str, str | bytes]) -> list[Path]:
-    """Write several files under ``root``, each atomically; contents are built before the first write."""
+    """Write several files under ``root``, all or none (staged, then renamed into place: a full disk half way leaves
+    nothing behind); one file is written atomically. Contents are built before the first write."""
+    from ._tree import write_tree
+
     for rel in files:
         if Path(rel).is_absolute() or ".." in Path(rel).parts:
             raise FormatError(f"not a path inside the output folder: {rel!r}", file=str(root))
-    return [atomic_write(Path(root) / rel, data) for rel, data in files.items()]
+    if len(files) == 1:
+        return [atomic_write(Path(root) / rel, data) for rel, data in files.items()]
+    return write_tree(Path(root), files)

@@ -42,7 +42,13 @@ FORMATS: dict[str, FormatSpec] = {}
 
 
 def register_format(spec: FormatSpec) -> FormatSpec:
-    """Add a format to the registry (by its name and aliases)."""
+    """Add a format to the registry (by its name and aliases); its ``load`` takes ``images=`` and never points an
+    asset outside the dataset (`_paths.confine`)."""
+    from dataclasses import replace
+
+    from ._paths import confined_load
+
+    spec = replace(spec, load=confined_load(spec.load))
     for key in (spec.name, *spec.aliases):
         FORMATS[key.lower()] = spec
     return spec

@@ -30,6 +30,10 @@ __all__ = [
 ]
 
 
+#: the largest image side a reader accepts: the pixel columns are Int64, and no image is 2 billion pixels wide
+MAX_SIDE = 2**31 - 1
+
+
 def is_missing(v: Any) -> bool:
     """True for None, NaN, pd.NA and NaT (a scalar that carries no value)."""
     if v is None or v is pd.NA:
@@ -80,9 +84,12 @@ def size_of(width: Any, height: Any, *, file: str, line: int | None = None, fiel
     for name, v in (("width", width), ("height", height)):
         where = f"{field}.{name}" if field else name
         x = number(v, file=file, line=line, field=where)
-        if x <= 0 or x != int(x):
+        if x <= 0 or x != int(x) or x > MAX_SIDE:
             raise FormatError(
-                f"image {name} must be a positive whole number, got {v!r}", file=file, line=line, field=where
+                f"image {name} must be a positive whole number of at most {MAX_SIDE:,} pixels, got {v!r}",
+                file=file,
+                line=line,
+                field=where,
             )
         out.append(int(x))
     return out[0], out[1]

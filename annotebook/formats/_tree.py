@@ -10,6 +10,7 @@ staging folder goes, and so do the folders made to hold it.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import uuid
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import FormatError
+from ..errors import DiskFull, FormatError
 
 __all__ = ["TreeFiles", "relative_name", "safe_relative", "write_tree"]
 
@@ -81,6 +82,8 @@ def write_tree(root: Path, files: Mapping[str, str | bytes] | Iterable[tuple[str
             os.replace(stage, root)
         done = True
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(f"the disk is full: cannot write {root}; nothing was written there", str(root)) from exc
         raise FormatError(f"cannot write: {exc.strerror or exc}", file=str(exc.filename or root)) from exc
     finally:
         shutil.rmtree(stage, ignore_errors=True)

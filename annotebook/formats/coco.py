@@ -37,6 +37,9 @@ QA, polylines, rotated boxes) raise `FormatError` unless ``skip_unsupported=True
 ...     "annotations": [{"id": 7, "image_id": 1, "category_id": 3, "bbox": [1, 2, 3, 4]}]})
 >>> t.annotations[["id", "label"]].iloc[0].tolist(), t.annotations[["x0", "y0", "x1", "y1"]].to_numpy()[0].tolist()
 (['7', 'cat'], [0.1, 0.1, 0.4, 0.3])
+
+Keeps (`annotebook.formats._kept`, a write warns about the rest): score yes, split no, status no, author no,
+attributes yes, any JSON value with its type.
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ def parse(data: bytes | str, file: str | None = None) -> Any:
         raise FormatError(f"not valid JSON: {exc.msg} (column {exc.colno})", file=file, line=exc.lineno) from exc
     except UnicodeDecodeError as exc:
         raise FormatError(f"not UTF-8 text (byte {exc.start})", file=file) from exc
+    except RecursionError:
+        raise FormatError("JSON nested too deeply to read", file=file, field="json") from None
 
 
 def coco_to_tables(doc: Mapping[str, Any] | bytes | str, dataset: str = "coco", file: str | None = None) -> Tables:

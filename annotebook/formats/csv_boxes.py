@@ -26,6 +26,8 @@ and sets ``split`` from the file's stem; saving to a folder writes one file per 
 Sources: Datature Nexus "Uploading Annotations" (https://developers.datature.io/docs/uploading-annotations),
 Datature Vi "Upload Annotations" (https://vi.developers.datature.com/docs/upload-annotations), the Nexus SDK's
 ``create_export`` options (``csv_fourcorner``, ``csv_widthheight``, ``normalized``; train.csv / validate.csv).
+
+Keeps (`annotebook.formats._kept`, a write warns about the rest): score, split, status, author and attributes no.
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ Sources: Label Studio "Task format" (https://labelstud.io/guide/task_format), "R
 (https://labelstud.io/tags/rectanglelabels), "Object detection with bounding boxes: rotation and anchor point"
 (https://labelstud.io/templates/image_bbox), and label-studio-converter 0.0.59 ``convert_annotation_to_yolo_obb``
 (the corners of a rotated rectangle), whose test values tests/formats/test_labelstudio.py checks.
+
+Keeps (`annotebook.formats._kept`, a write warns about the rest): score no, split no, status no, author no,
+attributes as text and numbers (a boolean reads back as text).
 """
 
 from __future__ import annotations
@@ -377,6 +380,8 @@ def load_labelstudio(path: str | Path, *, dataset: str | None = None, **options:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise FormatError(f"not JSON: {exc.msg}", file=str(path), line=exc.lineno, field="json") from None
+    except RecursionError:
+        raise FormatError("JSON nested too deeply to read", file=str(path), field="json") from None
     return labelstudio_to_tables(
         obj, file=str(path), dataset=dataset or dataset_name(path), root=path.parent, **options
     )

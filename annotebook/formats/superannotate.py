@@ -31,6 +31,9 @@ groups the rows use.
 Sources: SuperAnnotate "Vector JSON" (https://doc.superannotate.com/docs/vector-json), the SDK's
 ``upload_annotations_from_folder_to_project`` naming (``<image_filename>___objects.json``) and
 ``download_annotations`` (``<item name>.json`` plus ``classes/classes.json``), superannotate 4.6.2.
+
+Keeps (`annotebook.formats._kept`, a write warns about the rest): score yes, split no, status no, author yes,
+attributes as text (SuperAnnotate's attributes are names: a number or boolean reads back as text).
 """
 
 from __future__ import annotations
@@ -471,6 +474,8 @@ def _json(path: Path) -> Any:
         return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise FormatError(f"not JSON: {exc.msg}", file=str(path), line=exc.lineno, field="json") from None
+    except RecursionError:
+        raise FormatError("JSON nested too deeply to read", file=str(path), field="json") from None
 
 
 def load_superannotate(path: str | Path, *, dataset: str | None = None, skip_unsupported: bool = False) -> Tables:

@@ -39,6 +39,8 @@ folders set ``split`` to train / validate / none).
 Sources: Vi SDK "Annotations" (https://vi.developers.datature.com/docs/vi-sdk-annotations), Vi "Upload
 Annotations" (https://vi.developers.datature.com/docs/upload-annotations), ``vi-sdk`` 0.1.0b7
 ``vi/dataset/loaders/types/annotations.py`` and ``vi/dataset/loaders/utils/visualize.py``.
+
+Keeps (`annotebook.formats._kept`, a write warns about the rest): score, split, status, author and attributes no.
 """
 
 from __future__ import annotations
@@ -246,7 +248,7 @@ def _export_line(b: _Builder, obj: dict[str, Any], at: _Where, root: Path | None
     a = _get(obj, "asset", dict, at, "")
     asset = _get(a, "filename", str, at, "asset.")
     w, h = (
-        size_of(a["width"], a["height"], file=at.file, line=at.line, field="asset")
+        size_of(a.get("width"), a.get("height"), file=at.file, line=at.line, field="asset")
         if "width" in a or "height" in a
         else (None, None)
     )
@@ -273,6 +275,8 @@ def _line(b: _Builder, text: str, at: _Where, root: Path | None) -> None:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise at.error(f"not JSON: {exc.msg} (column {exc.colno})", "json") from None
+    except RecursionError:
+        raise at.error("JSON nested too deeply to read", "json") from None
     if not isinstance(obj, dict):
         raise at.error(f"expected one JSON object per line, got {type(obj).__name__}", "json")
     if "asset_id" in obj:

@@ -11,8 +11,11 @@ x0 = (xmin - 1) / width and x1 = xmax / width (a box over a whole 640-wide image
 - ``pose``, ``truncated``, ``difficult`` and ``occluded`` become attributes when they differ from VOC's defaults
   (``Unspecified``, 0, 0, 0), and CVAT's ``<attributes><attribute><name/><value/>`` pairs become attributes too;
   the writer always writes ``pose``, ``truncated`` and ``difficult`` (the devkit's parsers require ``difficult``),
-  ``occluded`` when set and other attributes in CVAT's form. So a table read from VOC, or from any other format,
-  writes and reads back with the same attributes.
+  ``occluded`` when set and other attributes in CVAT's form, whose values read back as the text they are (``"007"``
+  stays ``"007"``, ``"true"`` stays ``"true"``): a number or boolean attribute written from another format reads
+  back as text, and the write names it in a `FieldNotKept` warning.
+- Keeps (see `annotebook.formats._kept`): score no, split no (a devkit's ImageSets are read, not written), status no,
+  author no, attributes as text.
 - Polygons: the ``<polygon><x1/><y1/><x2/>...`` element Roboflow and supervision write inside ``<object>``, whose
   vertices are 1-based like the box corners (x = (x1 - 1) / width), written with the polygon's extent as
   ``<bndbox>`` for readers that know only boxes (a tiny ring that whole pixels would close keeps 6 decimals).
@@ -157,7 +160,7 @@ def _attributes(obj: ET.Element, fields: Mapping[str, str | None]) -> dict[str, 
         for attribute in obj.iterfind("attributes/attribute"):
             pair = _children(attribute)
             if pair.get("name") is not None:
-                out[str(pair["name"])] = _typed(pair.get("value"))
+                out[str(pair["name"])] = pair.get("value")  # text, as the file holds it ("007" stays "007")
     return out or None
 
 

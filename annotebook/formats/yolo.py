@@ -34,6 +34,9 @@ is ``cx cy w h`` = ``0.5 0.5 1 1``).
 Sources: Ultralytics dataset docs (https://docs.ultralytics.com/datasets/detect/ and /datasets/segment/),
 Roboflow's https://roboflow.com/formats/yolo-darknet-txt, CVAT's YOLO format page, pjreddie/darknet
 ``replace_image_to_label``.
+
+Keeps (`annotebook.formats._kept`, a write warns about the rest): score no, split yes (its folders), status no,
+author no, attributes no.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ Only unrotated boxes are carried: other rows are refused with a FormatError nami
 
 Sources: https://roboflow.com/formats/yolo-keras-txt, https://roboflow.com/formats/yolov4-pytorch-txt,
 qqwweee/keras-yolo3 ``voc_annotation.py`` and ``yolo3/utils.py`` (``get_random_data``).
+
+Keeps (`annotebook.formats._kept`, a write warns about the rest): score, split, status, author and attributes no.
 """
 
 from __future__ import annotations

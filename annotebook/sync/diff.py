@@ -6,6 +6,7 @@ Pure pandas; the only I/O is reading the registry (R-2). Contract rules: R-3 (sc
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -101,7 +102,10 @@ class Changeset:
 
     def _repr_html_(self) -> str:
         frame = self.to_frame()
-        return f"<p><b>{self.summary()}</b></p>" + frame.head(50).to_html(index=False, na_rep="")
+        # text is text: labels, ids and dataset names come from files and colleagues (issue 16)
+        return f"<p><b>{html.escape(self.summary())}</b></p>" + frame.head(50).to_html(
+            index=False, na_rep="", escape=True
+        )
 
 
 def _empty_rows(frame: pd.DataFrame) -> pd.DataFrame:

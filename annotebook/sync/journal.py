@@ -24,9 +24,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from .._sqlite import open_db
 
-__all__ = ["WriteJournal"]
+__all__ = ["EditJournal", "WriteJournal", "journal_edit"]
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS writes (
@@ -111,3 +113,87 @@ class WriteJournal:
                 "DELETE FROM writes WHERE place = ? AND owner = ? AND key = ?", [(place, owner, k) for k in keys]
             )
             db.execute("COMMIT")
+
+
+# -- the editor's edits (issue 16) -----------------------------------------------------------------------------------
+_EDITS_DDL = """
+CREATE TABLE IF NOT EXISTS edits (
+    token TEXT NOT NULL, id TEXT NOT NULL, dataset TEXT, deleted INTEGER NOT NULL, content TEXT NOT NULL,
+    at REAL NOT NULL, PRIMARY KEY (token, id));
+"""
+
+
+class EditJournal:
+    """The editor's edits as they happen, per (load token, row id): the row's whole content after its last edit.
+
+    pandas edits live in the frame (keeping it is the user's part); an editor's edits are also written here the
+    moment they land in the frame, so a kernel killed before a push loses none: `recover` gives them back. An entry
+    is pending while its content differs from what the load's lineage holds (its base plus every push since), so a
+    push settles entries without being told; settled entries are dropped when `recover` meets them.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        with self._db() as db:
+            db.executescript(_EDITS_DDL)
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[Any]:
+        db = open_db(self.path)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def record(self, row: dict[str, Any]) -> None:
+        """Journal ``row`` (a frame's row as a dict) as it is now; rows without a load token are not traceable."""
+        from .registry import encode_content
+
+        token = row.get("load")
+        if not isinstance(token, str) or not token:
+            return
+        with self._db() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO edits VALUES (?, ?, ?, ?, ?, ?)",
+                (token, str(row["id"]), _plain(row.get("dataset")), int(bool(row.get("deleted"))),
+                 encode_content(row), time.time()),
+            )  # fmt: skip
+
+    def entries(self, token: str | None = None) -> list[dict[str, Any]]:
+        """The journaled rows (of one load, or all), oldest first: token, id, dataset, deleted, content, at."""
+        from .registry import decode_content
+
+        sql, args = "SELECT token, id, dataset, deleted, content, at FROM edits", []
+        if token is not None:
+            sql, args = sql + " WHERE token = ?", [token]
+        with self._db() as db:
+            rows = db.execute(sql + " ORDER BY at", args).fetchall()
+        return [{"token": r[0], "id": r[1], "dataset": r[2], "deleted": bool(r[3]), "content": decode_content(r[4]),
+                 "at": r[5]} for r in rows]  # fmt: skip
+
+    def drop(self, token: str, ids: list[str]) -> None:
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("DELETE FROM edits WHERE token = ? AND id = ?", [(token, i) for i in ids])
+            db.execute("COMMIT")
+
+
+def _plain(v: Any) -> Any:
+    return None if v is None or (isinstance(v, float) and v != v) or v is pd.NA else str(v)
+
+
+_EDIT_JOURNALS: dict[Path, EditJournal] = {}
+
+
+def edit_journal(path: Path) -> EditJournal:
+    """The edit journal in the registry file ``path`` (one object per file)."""
+    if path not in _EDIT_JOURNALS:
+        _EDIT_JOURNALS[path] = EditJournal(path)
+    return _EDIT_JOURNALS[path]
+
+
+def journal_edit(frame: pd.DataFrame, pos: int) -> None:
+    """Journal the row at position ``pos`` of ``frame`` as the editor just left it (the editor's one hook)."""
+    from .registry import registry
+
+    edit_journal(registry().path).record({str(k): v for k, v in frame.iloc[pos].to_dict().items()})

@@ -8,6 +8,7 @@ journal entries -> write ids, revs, load tokens and fast-forwards into the frame
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,7 +80,7 @@ class PushReport:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        return f"<p><b>{self.summary()}</b></p>"
+        return f"<p><b>{html.escape(self.summary())}</b></p>"
 
 
 def _strip(df: pd.DataFrame) -> pd.DataFrame:

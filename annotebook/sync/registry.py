@@ -2,7 +2,8 @@
 
 `registry.sqlite` under the annotebook home holds the loads (backend, connection options without secrets,
 dataset), the push history of every row and the push journal; `loads/<token>.parquet` holds each load's base
-snapshot, written by a background thread right after the load so the load itself does not wait for it.
+snapshot, written before the load returns its frame: a load is traceable from the moment it returns, whatever
+happens to the kernel after (a snapshot that cannot be written fails the load, naming why).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .._home import home
 from .._sqlite import open_db
 from ..errors import TraceError
 
-__all__ = ["Lineage", "Registry", "registry"]
+__all__ = ["Lineage", "Registry", "recover", "registry"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS loads (
@@ -158,10 +159,15 @@ class Registry:
                 (token, backend, json.dumps(dict(spec), sort_keys=True), dataset, time.time(), len(frame)),
             )
         base = _base_frame(frame)
+        # the snapshot is on disk before the frame is handed over: a kernel killed right after the load (or a
+        # parquet of the frame saved then) stays traceable (issue 16); a snapshot that cannot be written is an error
+        # now, not a TraceError at the first diff
+        self._write_base(token, base)
+        if token in self._errors:
+            with self._db() as db:
+                db.execute("DELETE FROM loads WHERE token = ?", (token,))
+            raise TraceError(f"the base snapshot of load {token} could not be written") from self._errors.pop(token)
         self._lineages[token] = Lineage(token, backend, dict(spec), dataset, base, _with_gone(base))
-        writer = threading.Thread(target=self._write_base, args=(token, base), daemon=True)
-        self._writers[token] = writer
-        writer.start()
         return token
 
     def _write_base(self, token: str, base: pd.DataFrame) -> None:
@@ -277,6 +283,67 @@ class Registry:
         with self._db() as db:
             rows = db.execute("SELECT push, dataset, created, state, intent, report FROM journal").fetchall()
         return pd.DataFrame(rows, columns=["push", "dataset", "created", "state", "intent", "report"])
+
+    # -- the editor's edits (issue 16) ---------------------------------------------------------------------------
+    def recover(self, load: str | None = None) -> pd.DataFrame:
+        """The editor's edits not pushed yet: a table of them per load, or (``load=``) that load's edited rows as a
+        frame traced to the load, to diff and push (see `recover`)."""
+        from .journal import edit_journal
+
+        journal = edit_journal(self.path)
+        pending: dict[str, list[dict[str, Any]]] = {}
+        for e in journal.entries(load):
+            if self._settled(e):
+                journal.drop(e["token"], [e["id"]])
+            else:
+                pending.setdefault(e["token"], []).append(e)
+        if load is not None:
+            return self._recovered_frame(load, pending.get(load, []))
+        rows = []
+        for token, entries in pending.items():
+            backend, _, dataset = self.load_info(token)
+            rows.append({"load": token, "backend": backend, "dataset": dataset, "edits": len(entries),
+                         "last_edit": pd.Timestamp(max(e["at"] for e in entries), unit="s", tz="UTC")})  # fmt: skip
+        return pd.DataFrame(rows, columns=["load", "backend", "dataset", "edits", "last_edit"])
+
+    def _settled(self, entry: Mapping[str, Any]) -> bool:
+        """Whether what the entry journaled is what the load's lineage holds (pushed, or never changed)."""
+        lineage = self.lineage(entry["token"])
+        (row_id,) = lineage.resolve([entry["id"]])
+        if row_id not in lineage.current.index:
+            return bool(entry["deleted"])  # a row added then deleted in the editor: nothing to push
+        now = lineage.current.loc[row_id]
+        if bool(now["gone"]) != bool(entry["deleted"]):
+            return False
+        if entry["deleted"]:  # deleted here and there: what it held before does not matter
+            return True
+        return all(schema.normal_value(c, now[c]) == entry["content"][c] for c in schema.CONTENT_COLUMNS)
+
+    def _recovered_frame(self, token: str, entries: list[dict[str, Any]]) -> pd.DataFrame:
+        lineage = self.lineage(token)
+        records = []
+        for e in entries:
+            (row_id,) = lineage.resolve([e["id"]])
+            known = row_id in lineage.current.index
+            rev = lineage.current.loc[row_id, "rev"] if known else None
+            ident = {"dataset": e["dataset"] or lineage.dataset, "id": row_id if known else e["id"], "rev": rev}
+            records.append({**e["content"], **ident, "deleted": e["deleted"], "load": token})
+        return schema.annotations_frame(records) if records else schema.annotations_frame([]).assign(load=token)
+
+
+def recover(load: str | None = None) -> pd.DataFrame:
+    """Editor edits that were never pushed (a kernel killed after the edits, before the push).
+
+    ``recover()`` lists them per load (load, backend, dataset, edits, last_edit); ``recover(load)`` gives that load's
+    edited rows back as a frame traced to the load: ``frame.annot.diff()`` shows exactly those edits and
+    ``frame.annot.push()`` pushes them. An edit that has been pushed (or undone) is settled and no longer listed.
+
+    >>> import annotebook as ab
+    >>> ab.recover()                                   # doctest: +SKIP
+    >>> anns = ab.recover("L3f9...")                   # doctest: +SKIP
+    >>> anns.annot.push()                              # doctest: +SKIP
+    """
+    return registry().recover(load)
 
 
 @contextlib.contextmanager

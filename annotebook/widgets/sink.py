@@ -207,6 +207,7 @@ class FrameSink:
         new_id = str(frame.annot.add_rows(rows)[0])
         self._pos[new_id] = len(frame) - 1
         self._what[new_id] = (asset, str(fields.get("kind")))
+        self._journal(new_id)
         return new_id
 
     def update(self, id: str, fields: Mapping[str, Any]) -> None:
@@ -214,12 +215,21 @@ class FrameSink:
         frame = self.frame
         for col, value in fields.items():
             frame.iat[pos, _column(frame, col)] = value
+        self._journal(id)
 
     def delete(self, id: str) -> None:
         self.frame.iat[self.locate(id), _column(self.frame, "deleted")] = True
+        self._journal(id)
 
     def restore(self, id: str) -> None:
         self.frame.iat[self.locate(id), _column(self.frame, "deleted")] = False
+        self._journal(id)
+
+    def _journal(self, id: str) -> None:
+        """Every edit is on disk as it lands (issue 16): `annotebook.recover` gives it back after a kernel dies."""
+        from ..sync.journal import journal_edit
+
+        journal_edit(self.frame, self.locate(id))
 
     def set_status(self, asset: str, status: str | None) -> None:
         if self.assets is None:

@@ -13,6 +13,7 @@ import annotebook as ab
 from annotebook import schema
 from annotebook.errors import FormatError
 from annotebook.formats import Tables
+from annotebook.formats._kept import FieldNotKept
 from annotebook.formats.csv_boxes import (
     csv_boxes_to_tables,
     load_csv_boxes,
@@ -262,7 +263,8 @@ def test_annot_save_from_a_frame_read_from_another_format(tmp_path: Path) -> Non
     anns = ab.read(Path(__file__).parent / "data" / "superannotate" / "project")
     with pytest.raises(FormatError, match="skip_unsupported"):
         anns.annot.save(tmp_path / "csv", format="csv")
-    anns.annot.save(tmp_path / "csv", format="csv_four_corner", skip_unsupported=True)
+    with pytest.warns(FieldNotKept):  # what the target cannot hold is named (issue 16)
+        anns.annot.save(tmp_path / "csv", format="csv_four_corner", skip_unsupported=True)
     back = ab.read(tmp_path / "csv", format="csv_four_corner", dataset="x")
     boxes = anns[anns["kind"] == "box"]
     assert back[BOX].values.tolist() == boxes[BOX].values.tolist()

@@ -13,6 +13,7 @@ import annotebook as ab
 from annotebook import schema
 from annotebook.errors import FormatError
 from annotebook.formats import Tables, find_format
+from annotebook.formats._kept import FieldNotKept
 from annotebook.formats.labelstudio import (
     box_from_ls,
     box_to_ls,
@@ -341,7 +342,8 @@ def test_skip_unsupported_on_read(tmp_path: Path) -> None:
 def test_annot_save_from_a_frame_read_from_another_format(tmp_path: Path) -> None:
     """CSV (Datature export) -> Label Studio: boxes and splits' assets, no sizes needed for unrotated boxes."""
     anns = ab.read(Path(__file__).parent / "data" / "csv_boxes" / "export")
-    anns.annot.save(tmp_path / "ls.json", format="label_studio")
+    with pytest.warns(FieldNotKept):  # what the target cannot hold is named (issue 16)
+        anns.annot.save(tmp_path / "ls.json", format="label_studio")
     back = ab.read(tmp_path / "ls.json")
     assert back[["asset", "label"]].values.tolist() == anns[["asset", "label"]].values.tolist()
     for c in GEOM[:4]:

@@ -18,6 +18,7 @@ from annotebook.errors import FormatError
 from annotebook.formats import Tables, _export, find_format
 from annotebook.formats import yolo as yolo_module
 from annotebook.formats._data_yaml import parse_data_yaml
+from annotebook.formats._kept import FieldNotKept
 from annotebook.formats.yolo import load_yolo, save_yolo, tables_to_yolo, yolo_files
 
 DATA = Path(__file__).parent / "data" / "yolo"
@@ -350,7 +351,8 @@ def test_closed_polygon_ring_is_opened(tmp_path: Path) -> None:
 def test_save_from_a_frame_read_from_another_format(tmp_path: Path) -> None:
     """A VOC file read with ab.read saves as YOLO through the accessor and reads back with the same boxes."""
     anns = ab.read(Path(__file__).parent / "data" / "voc" / "devkit")
-    anns.annot.save(tmp_path / "y", format="yolo")
+    with pytest.warns(FieldNotKept):  # what the target cannot hold is named (issue 16)
+        anns.annot.save(tmp_path / "y", format="yolo")
     back = ab.read(tmp_path / "y")
     np.testing.assert_allclose(back[BOX].to_numpy(float), anns[BOX].to_numpy(float), atol=QUANTUM)
     assert back["label"].tolist() == anns["label"].tolist()

@@ -12,6 +12,7 @@ import annotebook as ab
 from annotebook import schema
 from annotebook.errors import FormatError
 from annotebook.formats import Tables, find_format
+from annotebook.formats._kept import FieldNotKept
 from annotebook.formats.yolo_keras import load_yolo_keras, save_yolo_keras, tables_to_yolo_keras
 
 DATA = Path(__file__).parent / "data" / "yolo_keras" / "train"
@@ -187,7 +188,8 @@ def test_save_from_a_frame_read_from_another_format(tmp_path: Path) -> None:
     """A VOC devkit read with ab.read saves as Keras/PyTorch through the accessor (sizes from the VOC files) and
     reads back with the same pixel boxes (VOC's are whole pixels, so exactly)."""
     anns = ab.read(Path(__file__).parent / "data" / "voc" / "devkit")
-    anns.annot.save(tmp_path, format="yolo_keras")
+    with pytest.warns(FieldNotKept):  # what the target cannot hold is named (issue 16)
+        anns.annot.save(tmp_path, format="yolo_keras")
     assert (tmp_path / "_annotations.txt").read_text().split("\n")[
         1
     ] == "2007_000032.jpg 103,77,375,183,0 0,209,26,281,1"
