@@ -99,12 +99,19 @@ def export_tables(
 
 
 def _copy_images(assets: pd.DataFrame, root: Path) -> list[Path]:
-    out = []
-    for uri, name in zip(assets["uri"], assets["name"], strict=True):
-        if isinstance(uri, str) and Path(uri).is_file():
-            target = root / "images" / str(name)
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(uri, target)
-            out.append(target)
-    return out
+    """Each asset's image into ``root/images``. Names come from the platform: one that would land outside that
+    folder (``..``, an absolute path) is refused by name before anything is copied."""
+    from ..errors import ValidationError
+
+    images = (root / "images").resolve()
+    named = [(uri, str(name)) for uri, name in zip(assets["uri"], assets["name"], strict=True)
+             if isinstance(uri, str) and Path(uri).is_file()]  # fmt: skip
+    outside = [name for _, name in named if not (images / name).resolve().is_relative_to(images)]
+    if outside:
+        raise ValidationError(f"asset names {outside[:5]} would write outside {images}; rename those assets")
+    pairs = [(uri, root / "images" / name) for uri, name in named]
+    for uri, target in pairs:
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(uri, target)
+    return [t for _, t in pairs]

@@ -92,3 +92,19 @@ def test_coco_layout_annotations_folder_reads_images_beside_it(tmp_path: Path) -
         warnings.simplefilter("error")
         anns = ab.read(path)
     assert anns.annot.assets["uri"].notna().all()
+
+
+def test_an_export_never_copies_an_image_outside_its_images_folder(tmp_path: Path) -> None:
+    """Asset names come from the platform: a name with ``..`` or an absolute one is refused before any copy."""
+    from annotebook.backends._transfer import _copy_images
+
+    picture = tmp_path / "a.png"
+    picture.write_bytes(b"png")
+    for name in ("../../escaped.png", str(tmp_path / "abs.png")):
+        assets = ab.assets_frame([{"asset": "a", "name": "ok.png", "uri": str(picture)},
+                                  {"asset": "b", "name": name, "uri": str(picture)}])  # fmt: skip
+        with pytest.raises(ab.ValidationError, match="outside"):
+            _copy_images(assets, tmp_path / "out")
+        assert not (tmp_path / "out").exists() and not (tmp_path / "escaped.png").exists()
+    copied = _copy_images(ab.assets_frame([{"asset": "a", "name": "sub/ok.png", "uri": str(picture)}]), tmp_path / "o")
+    assert copied == [tmp_path / "o" / "images" / "sub" / "ok.png"] and copied[0].read_bytes() == b"png"
