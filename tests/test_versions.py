@@ -32,7 +32,8 @@ PINNED = ("pandas", "numpy", "ipywidgets", "httpx")
 
 def _floors() -> dict[str, str]:
     """name -> lower bound, from the dependencies and extras of pyproject.toml."""
-    reqs = [*PYPROJECT["project"]["dependencies"], *sum(PYPROJECT["project"]["optional-dependencies"].values(), [])]
+    extras = PYPROJECT["project"]["optional-dependencies"].values()
+    reqs = [*PYPROJECT["project"]["dependencies"], *(r for extra in extras for r in extra)]
     out = {}
     for text in reqs:
         req = Requirement(text)
