@@ -119,23 +119,44 @@ def format_table() -> str:
     return "\n".join(lines)
 
 
+#: what each declared capability means for a user (annotebook.backends.base.Capabilities)
+MEANING = {
+    "update": "a row is patched in place (else: create + delete, or a whole asset replaced)",
+    "create": "single rows can be created (else: only through imports)",
+    "replace_per_asset": "a write replaces every row of an asset",
+    "batch_size": "rows per request (empty: everything in one transaction)",
+    "client_ids": "annotebook chooses new rows' ids, so a retried create cannot duplicate",
+    "revisions": "how a row changed elsewhere is seen: a revision, or a re-read of its content (none)",
+    "statuses": "review statuses are read and written",
+    "creates_labels": "an unknown label is created, else the row is refused before any request",
+    "atomic": "a push lands whole or not at all",
+    "conditional_write": "the platform itself refuses a write whose row moved",
+    "remote": "reached over HTTP",
+    "unit": "what one replace writes",
+    "export_formats": "formats of `conn.export(...)` run by the platform",
+}
+
+
 def capabilities(name: str) -> str:
-    """Markdown: the backend's declared capabilities, one line each."""
+    """Markdown: the backend's declared capabilities, one line each, with what each means."""
     import dataclasses
     import importlib
 
     from annotebook.connection import BACKENDS
 
     module, cls = BACKENDS[name][0].split(":")
-    caps = getattr(importlib.import_module(module), cls).capabilities
-    lines = ["| capability | value |", "| --- | --- |", f"| strategy (how a push writes) | `{caps.strategy}` |"]
     backend = getattr(importlib.import_module(module), cls)
+    caps = backend.capabilities
+    lines = ["| capability | value | meaning |", "| --- | --- | --- |"]
+    lines.append(f"| strategy | `{caps.strategy}` | how the sync engine writes a push |")
     for verb, method in (("`conn.import_files(...)`", "import_files"), ("`conn.export(...)`", "export")):
-        lines.append(f"| {verb} | {'yes' if callable(getattr(backend, method, None)) else 'no: `NotSupported`'} |")
+        there = "yes" if callable(getattr(backend, method, None)) else "no: `NotSupported`"
+        lines.append(f"| {verb} | {there} | |")
     for f in dataclasses.fields(caps):
         value = getattr(caps, f.name)
-        shown = ", ".join(value) if isinstance(value, tuple) else value
-        lines.append(f"| `{f.name}` | {shown if shown != '' else '-'} |")
+        shown = {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else value
+        shown = ", ".join(value) if isinstance(value, tuple) else shown
+        lines.append(f"| `{f.name}` | {shown if shown not in ('', None) else '-'} | {MEANING.get(f.name, '')} |")
     return "\n".join(lines)
 
 
