@@ -154,3 +154,17 @@ def test_a_view_of_a_column_edited_through_numpy(anns: pd.DataFrame, column: str
     changed = anns[column].iloc[row] == new
     fields = _changed(anns.annot.diff())
     assert ((str(anns["id"].iloc[row]), column) in fields) is bool(changed)
+
+
+def test_a_slice_pushed_without_copy_gets_its_ids_and_no_warning(anns: pd.DataFrame) -> None:
+    """``sub = anns[mask]`` (no ``.copy()``) then a push: the ids land in ``sub`` itself, and pandas 2's
+    SettingWithCopyWarning, which is for a user's chained assignment, is not raised by annotebook's write-back."""
+    import warnings
+
+    sub = anns[anns["kind"] == "box"]
+    new = sub.annot.add_box("a0", "cat", (0.1, 0.1, 0.2, 0.2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sub.annot.push()
+    assert new not in set(sub["id"]) and not sub["id"].str.startswith("new-").any()
+    assert len(sub.annot.diff()) == 0

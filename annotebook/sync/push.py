@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema
+from .._pandas import writing_into_frame
 from ..backends.base import ApplyResult, Backend, Changes
 from ..errors import ConflictError, PushError
 from . import engine
@@ -173,7 +174,8 @@ def _land(
     report.gone = list(result.gone)
     report.timings = dict(result.timings)
     report.fast_forwarded = [str(i) for i in cs.fast_forward["id"]]
-    _write_back(frame, cs, reg, report, result)
+    with writing_into_frame():
+        _write_back(frame, cs, reg, report, result)
     if result.settle:  # recorded in the history now: the engine's journal entries have done their work
         _journal(reg).done(place_of(backend, str(cs.dataset)), ",".join(sorted(cs.tokens)), result.settle)
 
