@@ -5,8 +5,8 @@ Notebook 7 renders outputs with JupyterLab's widgets manager, but its page, shel
 and a wheel zoom, each read back from the kernel's DataFrame through jupyter_client. Tools are picked with the
 toolbar's buttons here: Notebook 7 handles keys in the capture phase (``bubblingKeydown`` is off), so its
 command-mode shortcuts (``b`` inserts a cell) take the editor's tool keys first; `test_tool_keys_in_notebook7`
-states that gap. The ``lab`` fixture of
-this module starts Notebook 7 instead of JupyterLab; ``page`` and ``kernel_eval`` are the e2e conftest's.
+states that gap. The ``nb7`` fixture of
+this module starts Notebook 7; the tests open their own tab in the e2e session's browser (conftest's ``page``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -40,10 +39,11 @@ n0 = len(anns)
 editor"""
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module")
+def nb7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Jupyter Notebook 7 serving ``tmp_path/root``, a kernel whose ANNOTEBOOK_HOME is ``tmp_path/home``."""
     require_browser()
+    tmp_path = tmp_path_factory.mktemp("notebook7")
     root = tmp_path / "root"
     root.mkdir()
     port, token = _free_port(), secrets.token_hex(16)
@@ -100,13 +100,25 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
         (ARTIFACTS / "notebook7-server.log").write_text((tmp_path / "server.log").read_text())
 
 
-def _open(page: Any, lab: dict[str, Any]) -> str:
+@pytest.fixture
+def tab(page: Any) -> Iterator[Any]:
+    """A tab of its own in the e2e session's Chromium (one Playwright per process), closed after the test."""
+    pg = page.context.browser.new_page(viewport={"width": 1500, "height": 1000})  # a context of its own
+    pg.console_lines = []
+    pg.on("console", lambda m: pg.console_lines.append(f"{m.type}: {m.text}"))
+    try:
+        yield pg
+    finally:
+        pg.close()
+
+
+def _open(page: Any, lab: dict[str, Any], name: str) -> str:
     """Open the notebook in Notebook 7's own page, run it; the kernel's id."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(CELL)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(lab["root"] / "edit.ipynb"))
-    page.goto(f"{lab['base']}/notebooks/edit.ipynb?token={lab['token']}")
+    nbformat.write(nb, str(lab["root"] / name))
+    page.goto(f"{lab['base']}/notebooks/{name}?token={lab['token']}")
     page.wait_for_function(
         "window.jupyterapp && window.jupyterapp.shell.currentWidget"
         " && window.jupyterapp.shell.currentWidget.sessionContext",
@@ -142,12 +154,12 @@ def _wait(kc: Any, expr: str, want: str, timeout: float = 20) -> None:
         time.sleep(0.02)
 
 
-def test_editor_in_notebook7(lab: dict[str, Any], page: Any) -> None:
+def test_editor_in_notebook7(nb7: dict[str, Any], tab: Any) -> None:
     """Box drawn, vertex dragged, region deleted, wheel zoom: each lands in the kernel's frame."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
-        kc = _client(lab, _open(page, lab))
-        canvas = page.locator(".jp-OutputArea-output canvas").last  # the top (overlay) layer gets the events
+        kc = _client(nb7, _open(tab, nb7, "edit.ipynb"))
+        canvas = tab.locator(".jp-OutputArea-output canvas").last  # the top (overlay) layer gets the events
         canvas.wait_for(state="visible", timeout=60_000)
         canvas.scroll_into_view_if_needed()
         _wait(kc, "editor.state.asset", repr(ASSET), timeout=60)
@@ -168,29 +180,29 @@ def test_editor_in_notebook7(lab: dict[str, Any], page: Any) -> None:
             return at(*canvas_xy((b[0] + b[2]) / 2 * w, (b[1] + b[3]) / 2 * h))
 
         # 1. a box drawn with the box tool (its toolbar button: Notebook 7 takes the tool keys, see below)
-        page.locator("button[title='box (b)']").click()
+        tab.locator("button[title='box (b)']").click()
         _wait(kc, "editor.state.tool", "'box'")
-        page.mouse.move(*at(60, 300))
-        page.mouse.down()
-        page.mouse.move(*at(160, 380), steps=8)
-        page.mouse.up()
+        tab.mouse.move(*at(60, 300))
+        tab.mouse.down()
+        tab.mouse.move(*at(160, 380), steps=8)
+        tab.mouse.up()
         _wait(kc, "len(anns) - n0", "1")
         new = json.loads(kernel_eval(kc, "anns.iloc[-1][['kind', 'x0', 'x1']].to_json()").strip("'"))
         assert new["kind"] == "box" and 0 <= new["x0"] < new["x1"] <= 1
 
         # 2. the star polygon's first vertex dragged by (20, 10) canvas pixels
-        page.locator("button[title='select (v)']").click()
+        tab.locator("button[title='select (v)']").click()
         _wait(kc, "editor.state.tool", "'select'")
         poly = f"anns[(anns.asset == {ASSET!r}) & (anns.kind == 'polygon')].iloc[0]"
         pid = ast.literal_eval(kernel_eval(kc, f"{poly}.id"))
         vx, vy = ast.literal_eval(kernel_eval(kc, f"tuple(editor.state.regions[{pid!r}].points[0][:2])"))
-        page.mouse.click(*centre_of(poly))
+        tab.mouse.click(*centre_of(poly))
         _wait(kc, "editor.state.selection", repr(pid))
         px, py = canvas_xy(vx, vy)
-        page.mouse.move(*at(px, py))
-        page.mouse.down()
-        page.mouse.move(*at(px + 20, py + 10), steps=6)
-        page.mouse.up()
+        tab.mouse.move(*at(px, py))
+        tab.mouse.down()
+        tab.mouse.move(*at(px + 20, py + 10), steps=6)
+        tab.mouse.up()
         scale = ast.literal_eval(kernel_eval(kc, "float(editor.state.viewport.scale)"))
         _wait(kc, f"editor.state.regions[{pid!r}].points[0][0] != {vx}", "True")
         moved = ast.literal_eval(kernel_eval(kc, f"tuple(editor.state.regions[{pid!r}].points[0][:2])"))
@@ -199,24 +211,24 @@ def test_editor_in_notebook7(lab: dict[str, Any], page: Any) -> None:
         # 3. the circle's box selected and deleted with the trash button
         circle = f"anns[(anns.asset == {ASSET!r}) & (anns.label == 'circle')].iloc[0]"
         cid = ast.literal_eval(kernel_eval(kc, f"{circle}.id"))
-        page.mouse.click(*centre_of(circle))
+        tab.mouse.click(*centre_of(circle))
         _wait(kc, "editor.state.selection", repr(cid))
-        page.locator("button[title='delete (Del)']").click()
+        tab.locator("button[title='delete (Del)']").click()
         _wait(kc, f"bool(anns.set_index('id').loc[{cid!r}, 'deleted'])", "True")
 
         # 4. the wheel zooms
         zoom0 = float(kernel_eval(kc, "editor.state.viewport.scale"))
-        page.mouse.move(*at(width / 2, height / 2))
-        page.mouse.wheel(0, -400)
+        tab.mouse.move(*at(width / 2, height / 2))
+        tab.mouse.wheel(0, -400)
         _wait(kc, f"editor.state.viewport.scale > {zoom0}", "True")
 
         summary = ast.literal_eval(kernel_eval(kc, "anns.annot.diff().summary()"))
         assert "1 added" in summary and "1 modified" in summary and "1 deleted" in summary, summary
-        page.screenshot(path=str(ARTIFACTS / "notebook7_end.png"))
+        tab.screenshot(path=str(ARTIFACTS / "notebook7_end.png"))
         kc.stop_channels()
     except Exception:
-        page.screenshot(path=str(ARTIFACTS / "notebook7_failure.png"))
-        (ARTIFACTS / "notebook7_console.log").write_text("\n".join(page.console_lines))
+        tab.screenshot(path=str(ARTIFACTS / "notebook7_failure.png"))
+        (ARTIFACTS / "notebook7_console.log").write_text("\n".join(tab.console_lines))
         raise
 
 
@@ -225,9 +237,10 @@ def test_editor_in_notebook7(lab: dict[str, Any], page: Any) -> None:
     reason="Notebook 7 takes keys in the capture phase: 'b' inserts a cell, never reaching "
     "the canvas (JupyterLab lets widgets have them); the editor's tool keys need a fix in widgets/",
 )
-def test_tool_keys_in_notebook7(lab: dict[str, Any], page: Any) -> None:
+def test_tool_keys_in_notebook7(nb7: dict[str, Any], tab: Any) -> None:
     """A tool key pressed on the focused canvas picks the tool, as it does in JupyterLab."""
-    kc = _client(lab, _open(page, lab))
+    page = tab
+    kc = _client(nb7, _open(page, nb7, "keys.ipynb"))
     canvas = page.locator(".jp-OutputArea-output canvas").last
     canvas.wait_for(state="visible", timeout=60_000)
     _wait(kc, "editor.state.asset", repr(ASSET), timeout=60)
