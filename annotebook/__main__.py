@@ -1,3 +1,5 @@
+"""``python -m annotebook``: the command line (`annotebook.cli`); ``--version`` answers without importing pandas."""
+
 import sys
 
 from .cli import main

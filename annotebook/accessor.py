@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from . import schema
+from ._pandas import writing_into_frame
 from .errors import NotSupported, TraceError
 
 __all__ = ["AnnotAccessor"]
@@ -214,7 +215,8 @@ class AnnotAccessor:
         combined = pd.concat([df, rows[[c for c in rows.columns if c in df.columns]]])
         # pandas 3 deprecates setting-with-enlargement across dtypes and has no public in-place append;
         # _update_inplace is what pandas' own inplace=True methods use to swap a frame's data in place.
-        df._update_inplace(combined)  # type: ignore[operator]
+        with writing_into_frame():  # a slice of another frame: this object is the one meant (pandas 2 warns)
+            df._update_inplace(combined)  # type: ignore[operator]
         return [str(i) for i in rows["id"]]
 
     def edit(self, target: Any = None, assets: pd.DataFrame | None = None, **options: Any) -> Any:

@@ -76,9 +76,27 @@ def _save(plt: object, fig: object, path: Path) -> None:
     plt.close(fig)  # type: ignore[attr-defined]
 
 
+def version() -> str:
+    """``annotebook X (Python, pandas, numpy versions)``: what ``--version`` prints, read without importing them."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    from . import __version__
+
+    def of(name: str) -> str:
+        try:
+            return installed(name)
+        except PackageNotFoundError:
+            return "missing"
+
+    py = ".".join(map(str, sys.version_info[:3]))
+    return f"annotebook {__version__} (Python {py}, pandas {of('pandas')}, numpy {of('numpy')}; MIT License)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m annotebook``."""
     parser = argparse.ArgumentParser(prog="annotebook", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=version())
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("demo", help="run the quickstart flow on a fresh store and write pictures + report")
     run.add_argument("dir", nargs="?", default="annotebook-demo", help="where pictures and report go")

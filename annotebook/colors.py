@@ -14,13 +14,18 @@ import hashlib
 
 import pandas as pd
 
-__all__ = ["label_color"]
+__all__ = ["NO_LABEL", "label_color"]
 
 HUE_STEPS = 24  # hues tried for a label the labels table does not know
 
 
-def label_color(label: str, labels: pd.DataFrame | None = None) -> str:
-    """The ``#rrggbb`` colour of ``label``: the labels table's where it has one, else one from the text.
+#: the text whose colour a row without a label is drawn in, everywhere
+NO_LABEL = "(no label)"
+
+
+def label_color(label: str | None, labels: pd.DataFrame | None = None) -> str:
+    """The ``#rrggbb`` colour of ``label``: the labels table's where it has one, else one from the text; a missing
+    label (None, NaN) has the colour of `NO_LABEL`.
 
     The derived colour hashes the label with SHA-1 (not ``hash()``, which changes per process), so it is the
     same in every call, process and frame. A label the table does not know (a typo, say) gets the hue farthest
@@ -28,7 +33,11 @@ def label_color(label: str, labels: pd.DataFrame | None = None) -> str:
 
     >>> label_color("cat", pd.DataFrame({"name": ["cat"], "color": ["#112233"]}))
     '#112233'
+    >>> label_color(None) == label_color(float("nan")) == label_color(NO_LABEL)
+    True
     """
+    if not isinstance(label, str):
+        label = NO_LABEL
     known: list[str] = []
     if labels is not None and len(labels) and {"name", "color"} <= set(labels.columns):
         given = labels.loc[labels["name"] == label, "color"].dropna()

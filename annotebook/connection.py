@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from . import schema
 from ._home import home
 from .backends.base import Backend
 from .errors import NotSupported
@@ -81,7 +82,7 @@ class Connection:
                 raise NotSupported(f"the {self.backend.name} backend's assets take no {', '.join(lacking)} filter")
             assets = method(dataset, **filters)
         token = registry().new_load(self.backend.name, self.backend.spec(), dataset, _no_rows())
-        assets["load"] = token
+        assets["load"] = pd.Series(token, index=assets.index, dtype=schema.STR)  # pandas 2.3 would infer object
         return assets
 
     def labels(self, dataset: str | None = None) -> pd.DataFrame:
@@ -95,7 +96,7 @@ class Connection:
         dataset = self._dataset(dataset)
         anns = self.backend.annotations(dataset, assets)
         token = registry().new_load(self.backend.name, self.backend.spec(), dataset, anns)
-        anns["load"] = token
+        anns["load"] = pd.Series(token, index=anns.index, dtype=schema.STR)
         return anns
 
     def push(self, frame: pd.DataFrame, dry_run: bool = False) -> Any:

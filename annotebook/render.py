@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from PIL import Image
 
-__all__ = ["gallery", "image_file", "label_color", "load_image", "plot_labels", "show_asset", "summary"]
+__all__ = ["asset_image", "gallery", "image_file", "label_color", "load_image", "plot_labels", "show_asset", "summary"]
 
 PLACEHOLDER_GREY = 0.82
 THUMBNAIL_SIDE = 480
@@ -118,14 +118,19 @@ def image_file(asset: str, uri: Any, *frames: pd.DataFrame | None) -> str | None
     return found
 
 
-def _try_load(asset: str, row: Row | None, *frames: pd.DataFrame | None) -> tuple[Image.Image | None, str]:
-    """The asset's image, or None and why not (a picture shows the reason rather than failing)."""
+def asset_image(asset: str, uri: Any, *frames: pd.DataFrame | None) -> tuple[Image.Image | None, str]:
+    """The asset's image (upright, RGB) read through `image_file`, or None and why not: every picture and the
+    editor show the reason in place of the image rather than fail.
+
+    >>> asset_image("a.jpg", None)
+    (None, 'no image')
+    """
     from PIL import Image
 
     from .errors import AnnotebookError
 
     try:
-        where = image_file(asset, row.get("uri") if row is not None else None, *frames)
+        where = image_file(asset, uri, *frames)
     except AnnotebookError as exc:
         return None, f"cannot read image: {type(exc).__name__}"
     if not where:
@@ -134,6 +139,10 @@ def _try_load(asset: str, row: Row | None, *frames: pd.DataFrame | None) -> tupl
         return load_image(where), ""
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         return None, f"cannot read image: {type(exc).__name__}"
+
+
+def _try_load(asset: str, row: Row | None, *frames: pd.DataFrame | None) -> tuple[Image.Image | None, str]:
+    return asset_image(asset, row.get("uri") if row is not None else None, *frames)
 
 
 # ----------------------------------------------------------------------------------------------------

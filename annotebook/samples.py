@@ -566,9 +566,11 @@ def find_planted(anns: pd.DataFrame, mistakes: pd.DataFrame, tol: float = 0.01) 
     for c in ("x0", "y0", "x1", "y1"):
         close &= (pairs[c] - pairs[f"{c}_row"]).abs().to_numpy(dtype=float, na_value=np.inf) <= tol
     hits = pairs[close]
-    misses = pairs[~pairs["mistake"].isin(hits["mistake"])].drop_duplicates("mistake").assign(id=np.nan)
+    misses = pairs[~pairs["mistake"].isin(hits["mistake"])].drop_duplicates("mistake")
+    misses = misses.assign(id=pd.Series(np.nan, index=misses.index, dtype=hits["id"].dtype))  # one dtype to concat
     out = pd.concat([hits, misses]).sort_values(["mistake", "id"], kind="stable", na_position="last")
-    return out[[*mistakes.columns, "id"]].astype({"id": "str"}).reset_index(drop=True)
+    ids = pd.array([None if pd.isna(v) else str(v) for v in out["id"]], dtype=pd.StringDtype(na_value=np.nan))
+    return out[list(mistakes.columns)].assign(id=ids).reset_index(drop=True)  # not astype("str"): pandas 2 writes "nan"
 
 
 MODEL = "model:shapes-detector"

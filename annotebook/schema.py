@@ -172,8 +172,8 @@ def coerce(df: pd.DataFrame, columns: Mapping[str, Any] = ANNOTATION_COLUMNS) ->
                 out[col] = pd.Series([_names(v) for v in out[col]], index=out.index, dtype=object)
             elif col == "skeleton":
                 out[col] = pd.Series([_pairs(v) for v in out[col]], index=out.index, dtype=object)
-        elif dtype is bool:
-            out[col] = out[col].fillna(False).astype(bool)
+        elif dtype is bool:  # missing is False; not fillna, which downcasts object columns with a warning in 2.x
+            out[col] = pd.Series(out[col].to_numpy(dtype=object, na_value=False).astype(bool), index=out.index)
         elif str(out[col].dtype) != str(dtype) or dtype is STR:
             out[col] = out[col].astype(dtype)
     if "rotation" in columns and "kind" in out.columns:  # a box without rotation has rotation 0

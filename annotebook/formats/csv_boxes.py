@@ -43,6 +43,7 @@ import pandas as pd
 
 from .. import schema
 from ..errors import FormatError
+from ._image_size import image_size
 from ._io import head, read_text, write_files
 from ._registry import FormatSpec, Tables, register_format
 from ._rows import asset_sizes, carried, dataset_name, file_name, number, records, uri_beside
@@ -290,19 +291,6 @@ def _tables(
     )
 
 
-def _image_size(path: Path) -> tuple[int, int] | None:
-    """An image file's (width, height) with EXIF orientation applied; None when it is not a readable image."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            orientation = im.getexif().get(0x0112, 1)
-    except (OSError, UnidentifiedImageError, ValueError):
-        return None
-    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
-
-
 def _csv_files(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.rglob("*.csv") if p.is_file() and not p.name.startswith("."))
@@ -328,7 +316,7 @@ def load_csv_boxes(
     names = {r.asset for f, t in texts.items() for r in parse_csv_boxes(t, file=f, layout=layout)[1]}
     for name in sorted(names - set(sizes)):
         found = uri_beside(root, name)
-        size = _image_size(Path(found)) if found else None
+        size = image_size(Path(found)) if found else None
         if size is not None:
             sizes[name] = size
     return csv_boxes_to_tables(

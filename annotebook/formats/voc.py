@@ -22,7 +22,8 @@ x0 = (xmin - 1) / width and x1 = xmax / width (a box over a whole 640-wide image
   Rotated boxes, multi-part polygons, polylines, keypoints and whole-image rows are refused with a FormatError
   naming them unless ``skip_unsupported=True``. Other elements (``<part>``, ``<actions>``) are not read.
 - A missing or zero ``<size>`` is taken from the image beside the file, else a FormatError names the file and
-  field. Files with a DOCTYPE or ENTITY declaration are refused (no entity expansion).
+  field. Files with a DOCTYPE (and so any ENTITY) declaration are refused, wherever it is and in any encoding
+  (``defusedxml`` with ``forbid_dtd=True``).
 
 Sources: the PASCAL VOC 2012 development kit documentation (section "Annotation"), CVAT's Pascal VOC format page,
 supervision ``dataset/formats/pascal_voc.py`` (the polygon extension).
@@ -82,12 +83,23 @@ class VocDocument:
 # Parsing one file (pure)
 
 
-def _refuse_dtd(data: bytes, file: str) -> None:
-    text = data[: 1 << 16]
-    if text[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        text = text.decode("utf-16", "replace").encode()
-    if b"<!DOCTYPE" in text or b"<!ENTITY" in text:
-        raise FormatError("DOCTYPE and ENTITY declarations are refused (entity expansion)", file=file, field="DOCTYPE")
+def _parse_xml(raw: bytes, file: str) -> ET.Element:
+    """The root element, parsed by ``defusedxml`` with every DTD refused: no entity expansion, no external
+    reference, wherever the declaration is in the file and whatever its encoding (expat reads the declaration,
+    not a prefix of the bytes)."""
+    import defusedxml
+    import defusedxml.ElementTree
+
+    try:
+        root: ET.Element = defusedxml.ElementTree.fromstring(raw, forbid_dtd=True)
+    except defusedxml.DefusedXmlException as exc:
+        what = "DOCTYPE" if isinstance(exc, defusedxml.DTDForbidden) else "ENTITY"
+        raise FormatError(
+            f"{what} declarations are refused (entity expansion, external references): {exc}", file=file, field=what
+        ) from None
+    except ET.ParseError as exc:
+        raise FormatError(f"not well-formed XML: {exc}", file=file, line=exc.position[0]) from None
+    return root
 
 
 def _children(node: ET.Element) -> dict[str, str | None]:
@@ -211,11 +223,7 @@ def parse_voc(data: bytes | str, file: str, folder: str = "") -> VocDocument:
     ('a.jpg', 640, (1.0, 1.0, 640.0, 480.0))
     """
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    _refuse_dtd(raw, file)
-    try:
-        root = ET.fromstring(raw)
-    except ET.ParseError as exc:
-        raise FormatError(f"not well-formed XML: {exc}", file=file, line=exc.position[0]) from None
+    root = _parse_xml(raw, file)
     if root.tag != "annotation":
         raise FormatError(f"the root element is <{root.tag}>, not <annotation>", file=file, field="annotation")
     filename = _children(root).get("filename")

@@ -119,7 +119,7 @@ def _write(ctx: Context, remote: dict[str, dict[str, Any]], gone: set[str]) -> N
     planned += [(str(row_id), "delete", "pending", {}) for row_id in deletes["id"]]
     ctx.journal.put_many(ctx.place, ctx.owner, planned)  # one transaction, before anything is sent
     if ctx.caps.creates_labels and hasattr(b, "create_labels"):
-        labels = sorted({str(v) for v in pd.concat([creates["label"], updates["label"]]).dropna()})
+        labels = sorted({str(v) for part in (creates["label"], updates["label"]) for v in part.dropna()})
         if labels:
             b.create_labels(ctx.dataset, labels)
     try:

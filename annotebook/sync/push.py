@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema
+from .._pandas import writing_into_frame
 from ..backends.base import ApplyResult, Backend, Changes
 from ..errors import ConflictError, PushError
 from . import engine
@@ -174,7 +175,8 @@ def _land(
     report.gone = list(result.gone)
     report.timings = dict(result.timings)
     report.fast_forwarded = [str(i) for i in cs.fast_forward["id"]]
-    _write_back(frame, cs, reg, report, result)
+    with writing_into_frame():
+        _write_back(frame, cs, reg, report, result)
     if result.settle:  # recorded in the history now: the engine's journal entries have done their work
         _journal(reg).done(place_of(backend, str(cs.dataset)), ",".join(sorted(cs.tokens)), result.settle)
 
@@ -353,8 +355,11 @@ def _write_back(frame: pd.DataFrame, cs: Changeset, reg: Registry, report: PushR
         for token in cs.tokens:
             lineage = reg.lineage(token)
             renamed |= {p: lineage.resolve([p])[0] for p in parents if p in lineage.alias and p not in renamed}
-    if renamed and frame["parent"].notna().any():  # grounding rows follow their caption's new id
-        frame["parent"] = frame["parent"].replace(renamed)
+    hit = frame["parent"].isin(list(renamed)).to_numpy(dtype=bool) if renamed else None
+    if hit is not None and hit.any():  # grounding rows follow their caption's new id (not Series.replace: pandas
+        follow = frame["parent"].to_numpy(dtype=object, copy=True)  # 2.3 skips it on a str column holding NaN)
+        follow[hit] = [renamed[v] for v in follow[hit]]
+        frame["parent"] = pd.array(follow, dtype=schema.STR)
     # the frame's own revisions are text already: only the few written above need str(), not every row
     odd = np.flatnonzero([type(v) is not str for v in revs]) if len(revs) < 1000 else _not_text(revs)
     for pos in odd:

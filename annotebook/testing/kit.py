@@ -7,7 +7,7 @@ control API (``/_sim/faults``, ``/_sim/state``), JSON 404 and 405 answers in the
 switches of `_server.FaultMiddleware`. `connection_line` is what ``python -m annotebook.testing serve`` prints.
 
 The kit encodes and decodes with its own code only: a simulator that borrowed the client's wire code (its row
-decoding, its CRC32C) would agree with the client's bugs instead of catching them.
+decoding, its CRC32C library) would agree with the client's bugs instead of catching them.
 
 Examples
 --------
@@ -183,25 +183,15 @@ class UrlSigner:
         return hmac.compare_digest(good, signature) and expiry.isdigit() and int(expiry) >= self._now()
 
 
-def _crc32c_table() -> list[int]:
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-_CRC32C = _crc32c_table()
-
-
 def crc32c_b64(data: bytes) -> str:
-    """CRC32C (Castagnoli) of ``data``, big-endian, base64, as the storage host checks an upload's ``x-goog-hash``."""
-    crc, table = 0xFFFFFFFF, _CRC32C
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return base64.b64encode((crc ^ 0xFFFFFFFF).to_bytes(4, "big")).decode()
+    """CRC32C (Castagnoli) of ``data``, big-endian, base64, as the storage host checks an upload's ``x-goog-hash``.
+
+    Computed by the ``crc32c`` package (ICRAR's), not by ``google-crc32c`` as the client is: two implementations
+    that must agree, so a client bug in its checksum shows as a refused upload here.
+    """
+    import crc32c
+
+    return base64.b64encode(crc32c.crc32c(data).to_bytes(4, "big")).decode()
 
 
 # -- the app --------------------------------------------------------------------------------------------------------

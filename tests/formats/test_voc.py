@@ -443,6 +443,33 @@ def test_utf16_doctype_is_refused_too(tmp_path: Path) -> None:
         load_voc(path)
 
 
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("after-64k", ('<?xml version="1.0"?><!--' + "x" * (1 << 17) + '--><!DOCTYPE a [<!ENTITY x "y">]>'
+                       "<annotation>&x;</annotation>").encode()),
+        ("utf16le-no-bom", '<?xml version="1.0" encoding="utf-16"?><!DOCTYPE a [<!ENTITY x "y">]><annotation/>'
+         .encode("utf-16-le")),
+        ("utf16be-no-bom", '<?xml version="1.0" encoding="utf-16"?><!DOCTYPE a [<!ENTITY x "y">]><annotation/>'
+         .encode("utf-16-be")),
+        ("external", b'<?xml version="1.0"?><!DOCTYPE annotation SYSTEM "file:///etc/passwd"><annotation/>'),
+    ],
+)  # fmt: skip
+def test_doctype_anywhere_in_any_encoding_is_refused(tmp_path: Path, name: str, data: bytes) -> None:
+    """defusedxml refuses the declaration as expat reads it, not a prefix scan of the bytes."""
+    path = tmp_path / f"{name}.xml"
+    path.write_bytes(data)
+    with pytest.raises(FormatError, match="DOCTYPE declarations are refused") as err:
+        load_voc(path)
+    assert (err.value.file, err.value.field) == (str(path), "DOCTYPE")
+
+
+def test_utf16_without_bom_reads(tmp_path: Path) -> None:
+    path = tmp_path / "u16.xml"
+    path.write_bytes(('<?xml version="1.0" encoding="utf-16"?>' + doc(obj(name="chaté"))).encode("utf-16-le"))
+    assert load_voc(path).annotations["label"].tolist() == ["chaté"]
+
+
 def test_bom_and_crlf(tmp_path: Path) -> None:
     path = tmp_path / "bom.xml"
     path.write_bytes(b"\xef\xbb\xbf" + doc(obj(name="chaté")).replace(">", ">\r\n").encode())

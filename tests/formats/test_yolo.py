@@ -17,7 +17,7 @@ from annotebook import schema
 from annotebook.errors import FormatError
 from annotebook.formats import Tables, _export, find_format
 from annotebook.formats import yolo as yolo_module
-from annotebook.formats._data_yaml import parse_data_yaml
+from annotebook.formats._data_yaml import dump_data_yaml, parse_data_yaml
 from annotebook.formats._kept import FieldNotKept
 from annotebook.formats.yolo import load_yolo, save_yolo, tables_to_yolo, yolo_files
 
@@ -263,7 +263,8 @@ def test_reindex_numbers_classes_densely() -> None:
     assert tables_to_yolo(t, reindex=True)["classes.txt"] == "dog\ncat\n"
     t = tables(rows, {"a.jpg": (4, 4)}, labels=[("cat", 3_348_212), ("dog", 3_348_100)])
     assert tables_to_yolo(t)["classes.txt"] == "dog\ncat\n"
-    assert tables_to_yolo(t, reindex=False)["data.yaml"].count("\n") > 3_000_000
+    t = tables(rows, {"a.jpg": (4, 4)}, labels=[("cat", 120_000), ("dog", 100_000)])
+    assert tables_to_yolo(t, reindex=False)["data.yaml"].count("\n") > 120_000  # every number, up to the highest
 
 
 def test_labels_without_index_get_the_next_free_ones() -> None:
@@ -540,10 +541,11 @@ def test_file_name_not_utf8(tmp_path: Path) -> None:
         ("names: cat\n", "names", "list or a map"),
         ("names:\n  0: cat\n  1: cat\n", "names", "repeats the name"),
         ("names:\n  a: cat\n", "names", "class numbers"),
-        ("names: [cat, dog\n", "names", "unclosed flow list"),
+        ("names: [cat, dog\n", "names", "while parsing a flow sequence"),
         ("names: [cat]\nkpt_shape: [17, 3]\n", "kpt_shape", "pose"),
-        ("names:\n  0: cat\n  - dog\n", "names", "expected '- item' or 'key: value'"),
+        ("names:\n  0: cat\n  - dog\n", "names", "while parsing a block mapping"),
         ("just a line\n", "just a line", "expected 'key: value'"),
+        ("train: images\n\tval: x\n", "train", "not valid YAML"),
     ],
 )
 def test_bad_data_yaml(tmp_path: Path, yaml: str, field: str, words: str) -> None:
@@ -602,6 +604,19 @@ download: |
         "names": ["person", "traffic light", "it's"],
         "nc": 3,
     }
+
+
+def test_data_yaml_classes_named_like_yaml_11_booleans() -> None:
+    """``no`` / ``yes`` / ``on`` / ``off`` stay class names (YAML 1.2 booleans); what we write, plain
+    ``yaml.safe_load`` (as Ultralytics reads it) reads back with the same names and folders."""
+    import yaml
+
+    text = "names: [no, yes, 'on', off]\ntrain: images\nnc: 4\n"
+    assert parse_data_yaml(text, "d.yaml")["names"] == ["no", "yes", "on", "off"]
+    names = {0: "no", 1: "yes", 2: "it's", 3: "ünïcode", 4: "1.5", 5: "null"}
+    written = dump_data_yaml({"train": ["images/train"], "val": ["a b", "c"]}, names)
+    assert yaml.safe_load(written) == {"train": "images/train", "val": ["a b", "c"], "nc": 6, "names": names}
+    assert parse_data_yaml(written, "d.yaml")["names"] == names
 
 
 # ---------------------------------------------------------------------------------------------------------------
