@@ -188,6 +188,6 @@ def _map_back(
         r.revs[new] = revs[new]
         if sent:
             r.ids[old] = new
-        elif old != new:
+        elif old != new or str(row.get("rev")) != revs[new]:  # re-id'd, or re-revised with its unit (Label Studio)
             r.moved[old] = new
     return True
