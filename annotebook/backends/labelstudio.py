@@ -114,6 +114,8 @@ class LabelStudioBackend(LabelStudioTransfer):
         self._kept: dict[str, list[dict[str, Any]]] = {}
         #: "task:<id>" units -> the connecting user's annotation ids of that task, from the latest read
         self._mine: dict[str, list[str]] = {}
+        #: annotation id -> the ids of its drafts, from the latest read (a save of it would delete them)
+        self._drafts: dict[str, list[str]] = {}
         #: unit -> (task id, the annotation as the server answered this push's write of it)
         self._written: dict[str, tuple[str, dict[str, Any]]] = {}
 
@@ -253,6 +255,9 @@ class LabelStudioBackend(LabelStudioTransfer):
             info = assets.get(tid, {})
             size = (int(info["width"]), int(info["height"])) if info.get("width") else sizes.get(tid)
             self._tasks[tid] = (_image_url(t), size)
+            for d in t.get("drafts") or []:
+                if isinstance(d, dict) and d.get("annotation") is not None:
+                    self._drafts.setdefault(str(d["annotation"]), []).append(str(d.get("id")))
             for group, prefix in ((t.get("annotations") or [], ""), (t.get("predictions") or [], "p")):
                 for g in group:
                     unit = f"{prefix}{g.get('id')}"
@@ -273,6 +278,8 @@ class LabelStudioBackend(LabelStudioTransfer):
         """Forget what was read of these tasks' annotations (a re-read replaces it)."""
         units = {f"{p}{g.get('id')}" for t in tasks for k, p in (("annotations", ""), ("predictions", "p"))
                  for g in t.get(k) or []}  # fmt: skip
+        for unit in units:
+            self._drafts.pop(unit, None)
         for key in [k for k in self._raw if k[0] in units]:
             del self._raw[key]
 
@@ -507,6 +514,11 @@ class LabelStudioBackend(LabelStudioTransfer):
         landed = 0
         failure: Exception | None = None
         for unit, results in bodies.items():
+            target = (self._mine.get(unit) or [""])[-1] if unit.startswith("task:") else unit
+            if self._drafts.get(target):
+                refused[unit] = (f"annotation {target} has draft(s) {self._drafts[target]}: Label Studio deletes an "
+                                 "annotation's drafts when it is saved; submit or discard them first")  # fmt: skip
+                continue
             if failure is not None:
                 refused[unit] = f"not sent after an earlier write failed ({failure})"
                 continue

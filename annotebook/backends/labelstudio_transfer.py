@@ -87,7 +87,7 @@ class LabelStudioTransfer:
         except BackendError as exc:
             if getattr(exc, "status", 0) != 400:
                 raise
-            return {"file": str(path), "status": "rejected", "errors": 1, "first_error": str(exc)}
+            return {"file": str(path), "status": "rejected", "errors": 1, "first_error": _why(exc)}
         return {"file": str(path), "status": "imported", "tasks": _count(answer, "task_count"),
                 "annotations": _count(answer, "annotation_count"),
                 "predictions": _count(answer, "prediction_count")}  # fmt: skip
@@ -234,3 +234,14 @@ def _tasks_of(path: Path, format: str | None) -> list[dict[str, Any]]:
 def _count(answer: Any, key: str) -> int | None:
     value = answer.get(key) if isinstance(answer, dict) else None
     return int(value) if isinstance(value, int) else None
+
+
+def _why(exc: BackendError) -> str:
+    """A refusal's message with the fields Label Studio names (``validation_errors``)."""
+    response = getattr(exc.__cause__, "response", None)
+    try:
+        body = response.json() if response is not None else None
+    except ValueError:
+        body = None
+    fields = body.get("validation_errors") if isinstance(body, dict) else None
+    return f"{exc}: {json.dumps(fields)[:500]}" if fields else str(exc)

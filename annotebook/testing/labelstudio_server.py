@@ -199,14 +199,14 @@ def _wait_ready(server: LabelStudioServer, timeout: float) -> None:
 
 
 def label_config(labels: list[str]) -> str:
-    """A config with one control of each kind, named as the Label Studio mapping names them by default."""
+    """A config with a control of each kind the sample uses, named as the Label Studio mapping names them by default.
+    No KeyPointLabels: with one, Label Studio's COCO converter writes every box under a "default" category."""
     opts = "".join(f'<Label value="{x}"/>' for x in labels)
     choices = "".join(f'<Choice value="{x}"/>' for x in labels)
     return (
         '<View><Image name="image" value="$image"/>'
         f'<RectangleLabels name="label" toName="image">{opts}</RectangleLabels>'
         f'<PolygonLabels name="polygon" toName="image">{opts}</PolygonLabels>'
-        f'<KeyPointLabels name="keypoint" toName="image">{opts}</KeyPointLabels>'
         f'<Choices name="choice" toName="image" choice="multiple">{choices}</Choices>'
         '<TextArea name="caption" toName="image"/>'
         f'<BrushLabels name="brush" toName="image">{opts}</BrushLabels>'
@@ -245,3 +245,28 @@ def _ok(response: httpx.Response) -> Any:
         raise RuntimeError(f"Label Studio {response.request.method} {response.request.url.path}: "
                            f"HTTP {response.status_code} {response.text[:500]}")  # fmt: skip
     return response.json()
+
+
+def connect_info(server: LabelStudioServer, project: int) -> Any:
+    """What ``ab.connect`` needs to reach ``project`` on ``server`` (the key aside: ``LABEL_STUDIO_API_KEY``)."""
+    from .kit import ConnectInfo
+
+    return ConnectInfo("labelstudio", "Label Studio", server.url, {"url": server.url, "project": str(project)},
+                       str(project), "LABEL_STUDIO_API_KEY", "the key it was started with (--key)")  # fmt: skip
+
+
+def serve(port: int = 0, token: str = TOKEN, n_assets: int = 36, as_json: bool = False) -> None:
+    """Start the real server with the sample project, print how to connect (as the simulators do), and keep it
+    running until Ctrl-C or until the server exits; then stop it."""
+    import json
+
+    server = start_server(port=port, token=token)
+    try:
+        info = connect_info(server, sample_project(server, n_assets=n_assets))
+        print(json.dumps(info.as_json()) if as_json else info.line(), flush=True)
+        while server.process.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
