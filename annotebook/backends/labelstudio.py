@@ -96,8 +96,9 @@ class LabelStudioBackend(LabelStudioTransfer):
         self.bound_dataset = None if project is None else str(project)
         self.page_size, self.workers, self.progress, self.predictions = page_size, workers, progress, predictions
         headers = {"Authorization": f"Token {token}", "User-Agent": "annotebook (httpx)", "Accept": "application/json"}
-        self._api: ApiClient = make_client(self.base_url, headers, timeout, transport, service="LabelStudio",
-                                           key_env=KEY_ENV)  # fmt: skip
+        self._api: ApiClient = make_client(
+            self.base_url, headers, timeout, transport, service="LabelStudio", key_env=KEY_ENV
+        )
         weakref.finalize(self, self._api.close)
         self._auth = {"Authorization": headers["Authorization"]}
         self._me: dict[str, Any] | None = None
@@ -145,8 +146,9 @@ class LabelStudioBackend(LabelStudioTransfer):
         if uid not in self._users:
             users = self._api.get("/api/users/", params={"page_size": 1000})
             users = users.get("results", []) if isinstance(users, dict) else users
-            self._users.update({int(u["id"]): str(u.get("email") or u["id"]) for u in users or []
-                                if isinstance(u, dict) and "id" in u})  # fmt: skip
+            self._users.update(
+                {int(u["id"]): str(u.get("email") or u["id"]) for u in users or [] if isinstance(u, dict) and "id" in u}
+            )
         return self._users.get(uid, str(uid))
 
     def datasets(self) -> pd.DataFrame:
@@ -157,8 +159,11 @@ class LabelStudioBackend(LabelStudioTransfer):
             results = answer.get("results") if isinstance(answer, dict) else None
             if not isinstance(results, list):
                 raise MalformedResponse(f"Label Studio sent projects that are not a page: {str(answer)[:200]}")
-            rows += [{"dataset": str(p.get("id")), "title": p.get("title"), "tasks": p.get("task_number")}
-                     for p in results if isinstance(p, dict)]  # fmt: skip
+            rows += [
+                {"dataset": str(p.get("id")), "title": p.get("title"), "tasks": p.get("task_number")}
+                for p in results
+                if isinstance(p, dict)
+            ]
             if not answer.get("next"):
                 break
             page += 1
@@ -194,8 +199,15 @@ class LabelStudioBackend(LabelStudioTransfer):
             attrs = control.get("labels_attrs") or {} if isinstance(control, dict) else {}
             for name in control.get("labels") or [] if isinstance(control, dict) else []:
                 color = (attrs.get(name) or {}).get("background")
-                rows.setdefault(name, {"dataset": dataset, "name": name, "index": len(rows),
-                                       "color": color if isinstance(color, str) and len(color) == 7 else None})  # fmt: skip
+                rows.setdefault(
+                    name,
+                    {
+                        "dataset": dataset,
+                        "name": name,
+                        "index": len(rows),
+                        "color": color if isinstance(color, str) and len(color) == 7 else None,
+                    },
+                )
         return schema.labels_frame(list(rows.values()))
 
     # -- reading --------------------------------------------------------------------------------------------------
@@ -276,8 +288,12 @@ class LabelStudioBackend(LabelStudioTransfer):
 
     def _fresh_raw(self, tasks: list[dict[str, Any]]) -> None:
         """Forget what was read of these tasks' annotations (a re-read replaces it)."""
-        units = {f"{p}{g.get('id')}" for t in tasks for k, p in (("annotations", ""), ("predictions", "p"))
-                 for g in t.get(k) or []}  # fmt: skip
+        units = {
+            f"{p}{g.get('id')}"
+            for t in tasks
+            for k, p in (("annotations", ""), ("predictions", "p"))
+            for g in t.get(k) or []
+        }
         for unit in units:
             self._drafts.pop(unit, None)
         for key in [k for k in self._raw if k[0] in units]:
@@ -303,10 +319,17 @@ class LabelStudioBackend(LabelStudioTransfer):
                 url = _image_url(t)
                 size = _size_of(t)
                 self._tasks[str(t["id"])] = (url, size)
-                rows.append({"dataset": dataset, "asset": str(t["id"]), "name": _file_name(url, t),
-                             "width": size[0] if size else None, "height": size[1] if size else None,
-                             "uri": self._absolute(url) if url else None,
-                             "status": "labeled" if t.get("is_labeled") else "unlabeled"})  # fmt: skip
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "asset": str(t["id"]),
+                        "name": _file_name(url, t),
+                        "width": size[0] if size else None,
+                        "height": size[1] if size else None,
+                        "uri": self._absolute(url) if url else None,
+                        "status": "labeled" if t.get("is_labeled") else "unlabeled",
+                    }
+                )
         return schema.assets_frame(rows)
 
     def _absolute(self, url: str) -> str:
@@ -389,14 +412,21 @@ class LabelStudioBackend(LabelStudioTransfer):
         known = changes.known
         moved = []
         for r in changes.updates[["id", "annotation"]].to_dict("records"):
-            before = known.at[r["id"], "annotation"] if r["id"] in known.index and "annotation" in known else None
+            before: Any = known.at[r["id"], "annotation"] if r["id"] in known.index and "annotation" in known else None
             if not _same(before, r["annotation"]):
-                moved.append({"id": r["id"], "column": "annotation",
-                              "problem": f"moved from annotation {before} to {r['annotation']}: add a copy to the "
-                                         "other annotation and delete this row instead"})  # fmt: skip
+                moved.append(
+                    {
+                        "id": r["id"],
+                        "column": "annotation",
+                        "problem": f"moved from annotation {before!s} to {r['annotation']!s}: add a copy to the "
+                        "other annotation and delete this row instead",
+                    }
+                )
         if moved:
-            raise ValidationError(f"{len(moved)} row(s) cannot move between Label Studio annotations; nothing was "
-                                  "written", pd.DataFrame(moved))  # fmt: skip
+            raise ValidationError(
+                f"{len(moved)} row(s) cannot move between Label Studio annotations; nothing was written",
+                pd.DataFrame(moved),
+            )
         creates = changes.creates
         empty = creates["annotation"].isna().to_numpy(dtype=bool)
         if not empty.any():
@@ -451,8 +481,15 @@ class LabelStudioBackend(LabelStudioTransfer):
         for units in wanted.values():
             for u in units:
                 tid, ann = self._written[u]
-                task = tasks.setdefault(tid, {"id": int(tid), "data": {"image": self._tasks.get(tid, ("", None))[0]},
-                                              "annotations": [], "predictions": []})  # fmt: skip
+                task = tasks.setdefault(
+                    tid,
+                    {
+                        "id": int(tid),
+                        "data": {"image": self._tasks.get(tid, ("", None))[0]},
+                        "annotations": [],
+                        "predictions": [],
+                    },
+                )
                 task["predictions" if u.startswith("p") else "annotations"].append(ann)
         return list(tasks.values())
 
@@ -473,7 +510,7 @@ class LabelStudioBackend(LabelStudioTransfer):
         the results no row holds."""
         recs = [{str(k): v for k, v in r.items()} for r in rows.to_dict("records")]
         task = str(recs[0]["asset"]) if recs else self._unit_task.get(unit, unit.removeprefix("task:"))
-        read_unit = (self._mine.get(unit) or [None])[-1] if unit.startswith("task:") else unit
+        read_unit = (self._mine.get(unit) or [""])[-1] if unit.startswith("task:") else unit
         groups: dict[str, list[dict[str, Any]]] = {}
         for r in recs:
             base = str(r["id"]).split("/", 1)[1].split("#", 1)[0] if "/" in str(r["id"]) else str(r["id"])
@@ -483,8 +520,11 @@ class LabelStudioBackend(LabelStudioTransfer):
         fresh: list[dict[str, Any]] = []
         for base, members in groups.items():
             raw = self._raw.get((str(read_unit), base)) if "/" in str(members[0]["id"]) else None
-            owners = {k for k in self._read_keys if k.split("/", 1)[0] == str(read_unit)
-                      and k.split("/", 1)[1].split("#", 1)[0] == base}  # fmt: skip
+            owners = {
+                k
+                for k in self._read_keys
+                if k.split("/", 1)[0] == str(read_unit) and k.split("/", 1)[1].split("#", 1)[0] == base
+            }
             same = (
                 raw is not None
                 and {str(m["id"]) for m in members} == owners
@@ -495,8 +535,9 @@ class LabelStudioBackend(LabelStudioTransfer):
                 continue
             rid = result_id(str(members[0]["id"]), taken)
             taken.add(rid)
-            fresh += [{**m, "id": rid + ("#" + str(m["id"]).split("#", 1)[1] if "#" in str(m["id"]) else "")}
-                      for m in members]  # fmt: skip
+            fresh += [
+                {**m, "id": rid + ("#" + str(m["id"]).split("#", 1)[1] if "#" in str(m["id"]) else "")} for m in members
+            ]
         if fresh:
             out += results_of(fresh, config, self._size(dataset, task))
         return out + list(self._kept.get(str(read_unit), []))
@@ -516,8 +557,10 @@ class LabelStudioBackend(LabelStudioTransfer):
         for unit, results in bodies.items():
             target = (self._mine.get(unit) or [""])[-1] if unit.startswith("task:") else unit
             if self._drafts.get(target):
-                refused[unit] = (f"annotation {target} has draft(s) {self._drafts[target]}: Label Studio deletes an "
-                                 "annotation's drafts when it is saved; submit or discard them first")  # fmt: skip
+                refused[unit] = (
+                    f"annotation {target} has draft(s) {self._drafts[target]}: Label Studio deletes an "
+                    "annotation's drafts when it is saved; submit or discard them first"
+                )
                 continue
             if failure is not None:
                 refused[unit] = f"not sent after an earlier write failed ({failure})"

@@ -74,7 +74,7 @@ class LabelConfig:
                 str(c.get("type", "")).lower(),
                 tuple(map(str, c.get("to_name") or ())),
                 tuple(map(str, c.get("labels") or ())),
-            )  # fmt: skip
+            )
             for name, c in (parsed or {}).items()
             if isinstance(c, Mapping)
         }
@@ -115,29 +115,46 @@ class LabelConfig:
 
     def problems(self, row: Mapping[str, Any]) -> list[tuple[str, str]]:
         """Why ``row`` cannot be written under this config, as (column, problem) pairs; empty when it can."""
-        out = [(c, f"{c} cannot be stored in a Label Studio result") for c in _NO_PLACE
-               if c in row and not _missing(row[c])]  # fmt: skip
+        out = [
+            (c, f"{c} cannot be stored in a Label Studio result")
+            for c in _NO_PLACE
+            if c in row and not _missing(row[c])
+        ]
         kind = kind_of(row)
         if kind not in TYPES:
-            return [*out, ("kind", f"Label Studio results hold box, polygon, polyline, keypoints, tag and caption "
-                                   f"rows, not {kind}")]  # fmt: skip
+            return [
+                *out,
+                (
+                    "kind",
+                    f"Label Studio results hold box, polygon, polyline, keypoints, tag and caption rows, not {kind}",
+                ),
+            ]
         if not lsf._can_write(dict(row), (1, 1)):
-            out.append(("points", f"a Label Studio {kind} result cannot hold this row (multi-part polygon, a pose of "
-                                  "several keypoints, or a false tag)"))  # fmt: skip
+            out.append(
+                (
+                    "points",
+                    f"a Label Studio {kind} result cannot hold this row (multi-part polygon, a pose of "
+                    "several keypoints, or a false tag)",
+                )
+            )
         control, why = self.control(row)
         if control is None:
             out.append(("label", str(why)))
         elif control.labels and kind != "caption":
             label = None if _missing(row.get("label")) else str(row["label"])
             if label not in control.labels:
-                out.append(("label", f"unknown label {label!r}: the project's label config defines "
-                                     f"{list(control.labels)} for {control.name!r}"))  # fmt: skip
+                out.append(
+                    (
+                        "label",
+                        f"unknown label {label!r}: the project's label config defines "
+                        f"{list(control.labels)} for {control.name!r}",
+                    )
+                )
         return out
 
     def check(self, rows: pd.DataFrame) -> None:
         """Raise `ValidationError` naming every row this config refuses, with the config's labels."""
-        problems = [{"id": r["id"], "column": c, "problem": p}
-                    for r in _records(rows) for c, p in self.problems(r)]  # fmt: skip
+        problems = [{"id": r["id"], "column": c, "problem": p} for r in _records(rows) for c, p in self.problems(r)]
         if problems:
             raise ValidationError(
                 f"{len({p['id'] for p in problems})} row(s) cannot be written to Label Studio (its label config "
@@ -192,8 +209,11 @@ def content_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
         return None if _missing(v) else round(float(v), 9)
 
     kind = str(row.get("kind"))
-    attrs = {k: v for k, v in schema.normal_attributes(row.get("attributes")).items()
-             if k not in ("ls_from_name", "ls_to_name")}  # fmt: skip
+    attrs = {
+        k: v
+        for k, v in schema.normal_attributes(row.get("attributes")).items()
+        if k not in ("ls_from_name", "ls_to_name")
+    }
     label = None if _missing(row.get("label")) else str(row["label"])
     text = None if _missing(row.get("text")) else str(row["text"])
     head = (str(row.get("asset")), kind, label, text, json.dumps(attrs, sort_keys=True, default=str))

@@ -88,9 +88,13 @@ class LabelStudioTransfer:
             if getattr(exc, "status", 0) != 400:
                 raise
             return {"file": str(path), "status": "rejected", "errors": 1, "first_error": _why(exc)}
-        return {"file": str(path), "status": "imported", "tasks": _count(answer, "task_count"),
-                "annotations": _count(answer, "annotation_count"),
-                "predictions": _count(answer, "prediction_count")}  # fmt: skip
+        return {
+            "file": str(path),
+            "status": "imported",
+            "tasks": _count(answer, "task_count"),
+            "annotations": _count(answer, "annotation_count"),
+            "predictions": _count(answer, "prediction_count"),
+        }
 
     def _import_images(self, images: list[Path], dataset: str) -> list[dict[str, Any]]:
         form = {f"file{i}": (p.name, p.read_bytes()) for i, p in enumerate(images)}
@@ -139,8 +143,14 @@ class LabelStudioTransfer:
             status = str(s.get("status") if isinstance(s, dict) else "")
             return Poll(int(status == "completed"), 1, status in ("completed", "failed"), status == "failed", s)
 
-        poll = wait_with_bar(read, ("snapshot", "step"), progress, timeout=timeout, delay=quick_first(1.0),
-                             late=lambda p: f"the Label Studio snapshot {eid} is still {p.status.get('status')}")  # fmt: skip
+        poll = wait_with_bar(
+            read,
+            ("snapshot", "step"),
+            progress,
+            timeout=timeout,
+            delay=quick_first(1.0),
+            late=lambda p: f"the Label Studio snapshot {eid} is still {p.status.get('status')}",
+        )
         if poll.failed:
             raise BackendError(f"the Label Studio snapshot {eid} failed: {str(poll.status)[:300]}")
 
@@ -153,17 +163,32 @@ class LabelStudioTransfer:
 
         def read() -> Poll:
             s = self._api.get(f"{base}/{eid}")
-            found = [c for c in (s.get("converted_formats") or []) if isinstance(c, dict)
-                     and c.get("export_type") == fmt] if isinstance(s, dict) else []  # fmt: skip
+            found = (
+                [c for c in (s.get("converted_formats") or []) if isinstance(c, dict) and c.get("export_type") == fmt]
+                if isinstance(s, dict)
+                else []
+            )
             status = str(found[0].get("status")) if found else ""
-            return Poll(int(status == "completed"), 1, status in ("completed", "failed"), status == "failed",
-                        found[0] if found else {})  # fmt: skip
+            return Poll(
+                int(status == "completed"),
+                1,
+                status in ("completed", "failed"),
+                status == "failed",
+                found[0] if found else {},
+            )
 
-        poll = wait_with_bar(read, (f"converting to {fmt}", "step"), progress, timeout=timeout,
-                             delay=quick_first(1.0), late=lambda p: f"the {fmt} conversion of snapshot {eid} is late")  # fmt: skip
+        poll = wait_with_bar(
+            read,
+            (f"converting to {fmt}", "step"),
+            progress,
+            timeout=timeout,
+            delay=quick_first(1.0),
+            late=lambda p: f"the {fmt} conversion of snapshot {eid} is late",
+        )
         if poll.failed:
-            raise BackendError(f"Label Studio could not convert snapshot {eid} to {fmt}: "
-                               f"{str(poll.status.get('traceback'))[-300:]}")  # fmt: skip
+            raise BackendError(
+                f"Label Studio could not convert snapshot {eid} to {fmt}: {str(poll.status.get('traceback'))[-300:]}"
+            )
 
     def _download(self, url: str, fmt: str, dest: Path, progress: bool) -> list[Path]:
         with tempfile.TemporaryFile() as tmp:
@@ -189,18 +214,20 @@ class LabelStudioTransfer:
 
         target = f"{self.base_url}/{url.lstrip('/')}"
         what = f"Label Studio GET {url}"
-        with translated(what, self._api.redact):
-            with self._api.http.stream("GET", target, params=params, headers=self._auth) as response:
-                if response.status_code != 200:
-                    response.read()
-                    raise BackendError(f"{what}: HTTP {response.status_code}: {self._api.redact(response.text[:200])}")
-                bar = progress_bar(int(response.headers.get("content-length") or 0), "downloading", progress, "B")
-                try:
-                    for chunk in response.iter_bytes(1 << 20):
-                        out.write(chunk)
-                        bar.update(len(chunk))
-                finally:
-                    bar.close()
+        with (
+            translated(what, self._api.redact),
+            self._api.http.stream("GET", target, params=params, headers=self._auth) as response,
+        ):
+            if response.status_code != 200:
+                response.read()
+                raise BackendError(f"{what}: HTTP {response.status_code}: {self._api.redact(response.text[:200])}")
+            bar = progress_bar(int(response.headers.get("content-length") or 0), "downloading", progress, "B")
+            try:
+                for chunk in response.iter_bytes(1 << 20):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+            finally:
+                bar.close()
 
 
 def _files(paths: Any) -> list[Path]:

@@ -60,8 +60,11 @@ class _Forward:
             await send({"type": "http.response.start", "status": 502, "headers": [(b"content-type", b"text/plain")]})
             await send({"type": "http.response.body", "body": data})
             return
-        out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()
-               if k.lower().encode() not in _HOP and k.lower() != "content-encoding"]  # fmt: skip
+        out = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in response.headers.items()
+            if k.lower().encode() not in _HOP and k.lower() != "content-encoding"
+        ]
         content = response.content
         out.append((b"content-length", str(len(content)).encode()))
         await send({"type": "http.response.start", "status": response.status_code, "headers": out})

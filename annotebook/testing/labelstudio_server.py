@@ -90,8 +90,12 @@ def venv_python(packages: tuple[str, ...] = LS_PACKAGES) -> Path:
 
 def _env(data_dir: Path, token: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _BARE}
-    env.update(QUIET, LABEL_STUDIO_BASE_DATA_DIR=str(data_dir), LABEL_STUDIO_USER_TOKEN=token,
-               LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=str(data_dir / "files"))  # fmt: skip
+    env.update(
+        QUIET,
+        LABEL_STUDIO_BASE_DATA_DIR=str(data_dir),
+        LABEL_STUDIO_USER_TOKEN=token,
+        LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=str(data_dir / "files"),
+    )
     return env
 
 
@@ -105,9 +109,25 @@ def template(python: Path, token: str = TOKEN) -> Path:
             folder.mkdir(parents=True)
             (folder / "files").mkdir()
             cli = python.parent / "label-studio"
-            subprocess.run([str(cli), "init", "-q", "--username", USER, "--password", PASSWORD, "--user-token",
-                            token, "--enable-legacy-api-token"], env=_env(folder, token), check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=900)  # fmt: skip
+            subprocess.run(
+                [
+                    str(cli),
+                    "init",
+                    "-q",
+                    "--username",
+                    USER,
+                    "--password",
+                    PASSWORD,
+                    "--user-token",
+                    token,
+                    "--enable-legacy-api-token",
+                ],
+                env=_env(folder, token),
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=900,
+            )
             (folder / ".complete").write_text(token)
     return folder
 
@@ -164,9 +184,14 @@ def start_server(port: int = 0, token: str = TOKEN, timeout: float = 300.0) -> L
     log = data_dir / "server.log"
     cli = python.parent / "label-studio"
     with open(log, "wb") as out:
-        process = subprocess.Popen([str(cli), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port",
-                                    str(port)], env=_env(data_dir, token), stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            [str(cli), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port)],
+            env=_env(data_dir, token),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     server = LabelStudioServer(f"http://127.0.0.1:{port}", token, process, data_dir, log)
     try:
         _wait_ready(server, timeout)
@@ -187,8 +212,9 @@ def _wait_ready(server: LabelStudioServer, timeout: float) -> None:
                 raise RuntimeError("the server exited")
             try:
                 if http.get(f"{server.url}/health").status_code == 200:
-                    who = http.get(f"{server.url}/api/current-user/whoami",
-                                   headers={"Authorization": f"Token {server.token}"})  # fmt: skip
+                    who = http.get(
+                        f"{server.url}/api/current-user/whoami", headers={"Authorization": f"Token {server.token}"}
+                    )
                     if who.status_code == 200:
                         return
                     raise RuntimeError(f"the server is up but refuses the token: HTTP {who.status_code}")
@@ -218,8 +244,8 @@ def sample_project(
     server: LabelStudioServer, n_assets: int = 8, title: str = "shapes", image_dir: Path | None = None
 ) -> int:
     """A new project of the "shapes" sample: its images uploaded, its regions as one annotation per task."""
-    from ..formats.labelstudio import tables_to_labelstudio
     from ..formats._registry import Tables
+    from ..formats.labelstudio import tables_to_labelstudio
     from ..samples import make_shapes
 
     folder = Path(image_dir or tempfile.mkdtemp(prefix="annotebook-ls-shapes-"))
@@ -242,8 +268,10 @@ def sample_project(
 
 def _ok(response: httpx.Response) -> Any:
     if response.status_code >= 300:
-        raise RuntimeError(f"Label Studio {response.request.method} {response.request.url.path}: "
-                           f"HTTP {response.status_code} {response.text[:500]}")  # fmt: skip
+        raise RuntimeError(
+            f"Label Studio {response.request.method} {response.request.url.path}: "
+            f"HTTP {response.status_code} {response.text[:500]}"
+        )
     return response.json()
 
 
@@ -251,8 +279,15 @@ def connect_info(server: LabelStudioServer, project: int) -> Any:
     """What ``ab.connect`` needs to reach ``project`` on ``server`` (the key aside: ``LABEL_STUDIO_API_KEY``)."""
     from .kit import ConnectInfo
 
-    return ConnectInfo("labelstudio", "Label Studio", server.url, {"url": server.url, "project": str(project)},
-                       str(project), "LABEL_STUDIO_API_KEY", "the key it was started with (--key)")  # fmt: skip
+    return ConnectInfo(
+        "labelstudio",
+        "Label Studio",
+        server.url,
+        {"url": server.url, "project": str(project)},
+        str(project),
+        "LABEL_STUDIO_API_KEY",
+        "the key it was started with (--key)",
+    )
 
 
 def serve(port: int = 0, token: str = TOKEN, n_assets: int = 36, as_json: bool = False) -> None:

@@ -56,15 +56,30 @@ def test_added_rows_go_to_my_annotation_or_a_new_one_others_stay_and_drafts_are_
     anns = conn.annotations()
     task = str(anns["asset"].iloc[-1])
     other = api(labelstudio_server, "POST", "/api/users/", json={"email": "other@example.com", "username": "other"})
-    theirs = api(labelstudio_server, "POST", f"/api/tasks/{task}/annotations/", json={
-        "completed_by": other["id"], "result": [{"id": "t1", "type": "choices", "from_name": "choice",
-                                                  "to_name": "image", "value": {"choices": ["star"]}}]})  # fmt: skip
+    theirs = api(
+        labelstudio_server,
+        "POST",
+        f"/api/tasks/{task}/annotations/",
+        json={
+            "completed_by": other["id"],
+            "result": [
+                {
+                    "id": "t1",
+                    "type": "choices",
+                    "from_name": "choice",
+                    "to_name": "image",
+                    "value": {"choices": ["star"]},
+                }
+            ],
+        },
+    )
     mine = int(anns[anns["asset"] == task]["annotation"].iloc[0])
     relation = {"type": "relation", "from_id": "x", "to_id": "y", "direction": "right"}
     raw = api(labelstudio_server, "GET", f"/api/annotations/{mine}/")["result"]
     api(labelstudio_server, "PATCH", f"/api/annotations/{mine}/", json={"result": [*raw, relation]})
-    draft = api(labelstudio_server, "POST", f"/api/tasks/{task}/annotations/{mine}/drafts",
-                json={"result": [], "lead_time": 1})
+    draft = api(
+        labelstudio_server, "POST", f"/api/tasks/{task}/annotations/{mine}/drafts", json={"result": [], "lead_time": 1}
+    )
     anns = conn.annotations()
     anns.annot.add_box(task, "circle", (0.1, 0.2, 0.3, 0.4))
     with pytest.raises(PushError, match=rf"annotation {mine} has draft"):  # saving it would delete the draft
@@ -80,7 +95,9 @@ def test_added_rows_go_to_my_annotation_or_a_new_one_others_stay_and_drafts_are_
     fresh = conn.annotations()
     assert set(fresh[fresh["asset"] == task]["author"]) == {"annotebook@example.com", "other@example.com"}
 
-    empty = api(labelstudio_server, "POST", "/api/tasks/", json={"project": project, "data": {"image": now["data"]["image"]}})
+    empty = api(
+        labelstudio_server, "POST", "/api/tasks/", json={"project": project, "data": {"image": now["data"]["image"]}}
+    )
     anns = conn.annotations()
     first = anns.annot.add_box(str(empty["id"]), "star", (0.5, 0.5, 0.6, 0.7))
     report = anns.annot.push()
@@ -96,10 +113,29 @@ def test_predictions_load_as_model_rows_and_an_import_brings_them(
 ) -> None:
     conn = connect(labelstudio_server, project)
     image = str(api(labelstudio_server, "GET", "/api/tasks/", params={"project": project})["tasks"][0]["data"]["image"])
-    tasks = [{"data": {"image": image}, "predictions": [{"model_version": "yolo-7", "score": 0.8, "result": [
-        {"id": "p1", "type": "rectanglelabels", "from_name": "label", "to_name": "image", "score": 0.64,
-         "original_width": 512, "original_height": 384, "value": {"x": 10, "y": 10, "width": 20, "height": 20,
-                                                                  "rectanglelabels": ["circle"]}}]}]}]  # fmt: skip
+    tasks = [
+        {
+            "data": {"image": image},
+            "predictions": [
+                {
+                    "model_version": "yolo-7",
+                    "score": 0.8,
+                    "result": [
+                        {
+                            "id": "p1",
+                            "type": "rectanglelabels",
+                            "from_name": "label",
+                            "to_name": "image",
+                            "score": 0.64,
+                            "original_width": 512,
+                            "original_height": 384,
+                            "value": {"x": 10, "y": 10, "width": 20, "height": 20, "rectanglelabels": ["circle"]},
+                        }
+                    ],
+                }
+            ],
+        }
+    ]
     path = tmp_path / "tasks.json"
     path.write_text(json.dumps(tasks))
     report = conn.import_files(path)
@@ -124,8 +160,15 @@ def test_a_brush_survives_a_push_of_its_annotation(labelstudio_server: LabelStud
     conn = connect(labelstudio_server, project)
     anns = conn.annotations()
     mine = int(anns["annotation"].iloc[0])
-    brush = {"id": "br", "type": "brushlabels", "from_name": "brush", "to_name": "image", "original_width": 512,
-             "original_height": 384, "value": {"format": "rle", "rle": [0, 1, 2, 3, 4], "brushlabels": ["star"]}}  # fmt: skip
+    brush = {
+        "id": "br",
+        "type": "brushlabels",
+        "from_name": "brush",
+        "to_name": "image",
+        "original_width": 512,
+        "original_height": 384,
+        "value": {"format": "rle", "rle": [0, 1, 2, 3, 4], "brushlabels": ["star"]},
+    }
     raw = api(labelstudio_server, "GET", f"/api/annotations/{mine}/")["result"]
     api(labelstudio_server, "PATCH", f"/api/annotations/{mine}/", json={"result": [*raw, brush]})
     anns = conn.annotations()
@@ -154,9 +197,13 @@ def test_a_snapshot_export_downloads_and_reads_back(
 
 def test_serve_starts_the_real_server_with_the_sample_and_prints_the_simulators_line(tmp_path: Path) -> None:
     env = {**os.environ, "ANNOTEBOOK_HOME": str(tmp_path / "home")}
-    proc = subprocess.Popen([sys.executable, "-m", "annotebook.testing", "serve", "labelstudio", "--port", "0",
-                             "--json", "--assets", "2"], stdout=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "annotebook.testing", "serve", "labelstudio", "--port", "0", "--json", "--assets", "2"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())

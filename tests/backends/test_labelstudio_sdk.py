@@ -43,8 +43,14 @@ print(json.dumps(out))
 
 def sdk(server: LabelStudioServer, **cmd: Any) -> Any:
     env = {**os.environ, "LABEL_STUDIO_API_KEY": server.token}
-    run = subprocess.run([str(venv_python()), "-c", DRIVER], input=json.dumps({"url": server.url, **cmd}),
-                         capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    run = subprocess.run(
+        [str(venv_python()), "-c", DRIVER],
+        input=json.dumps({"url": server.url, **cmd}),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout)
 
@@ -104,22 +110,53 @@ def test_annotebook_loads_what_the_sdk_wrote(labelstudio_server: LabelStudioServ
     annotation = int(mine["annotation"].iloc[0])
     size = {"original_width": 400, "original_height": 300, "image_rotation": 0}
     result = [
-        {"id": "sdkbox", "type": "rectanglelabels", "from_name": "label", "to_name": "image", **size,
-         "value": {"x": 10, "y": 20, "width": 30, "height": 40, "rotation": 0, "rectanglelabels": ["star"]}},
-        {"id": "sdkrot", "type": "rectanglelabels", "from_name": "label", "to_name": "image", **size,
-         "value": {"x": 50, "y": 50, "width": 20, "height": 10, "rotation": 90, "rectanglelabels": ["square"]}},
-        {"id": "sdkpoly", "type": "polygonlabels", "from_name": "polygon", "to_name": "image", **size,
-         "value": {"points": [[10, 10], [40, 10], [40, 35]], "closed": True, "polygonlabels": ["triangle"]}},
-        {"id": "sdkpt", "type": "keypointlabels", "from_name": "keypoint", "to_name": "image", **size,
-         "value": {"x": 5, "y": 95, "width": 1, "keypointlabels": ["noise"]}},
-        {"id": "sdkch", "type": "choices", "from_name": "choice", "to_name": "image",
-         "value": {"choices": ["circle", "star"]}},
+        {
+            "id": "sdkbox",
+            "type": "rectanglelabels",
+            "from_name": "label",
+            "to_name": "image",
+            **size,
+            "value": {"x": 10, "y": 20, "width": 30, "height": 40, "rotation": 0, "rectanglelabels": ["star"]},
+        },
+        {
+            "id": "sdkrot",
+            "type": "rectanglelabels",
+            "from_name": "label",
+            "to_name": "image",
+            **size,
+            "value": {"x": 50, "y": 50, "width": 20, "height": 10, "rotation": 90, "rectanglelabels": ["square"]},
+        },
+        {
+            "id": "sdkpoly",
+            "type": "polygonlabels",
+            "from_name": "polygon",
+            "to_name": "image",
+            **size,
+            "value": {"points": [[10, 10], [40, 10], [40, 35]], "closed": True, "polygonlabels": ["triangle"]},
+        },
+        {
+            "id": "sdkpt",
+            "type": "keypointlabels",
+            "from_name": "keypoint",
+            "to_name": "image",
+            **size,
+            "value": {"x": 5, "y": 95, "width": 1, "keypointlabels": ["noise"]},
+        },
+        {
+            "id": "sdkch",
+            "type": "choices",
+            "from_name": "choice",
+            "to_name": "image",
+            "value": {"choices": ["circle", "star"]},
+        },
         {"id": "sdktx", "type": "textarea", "from_name": "caption", "to_name": "image", "value": {"text": ["hello"]}},
-    ]  # fmt: skip
-    kept = [r for r in sdk(labelstudio_server, op="read", project=project)["tasks"] if r["id"] == task][0]
+    ]
+    kept = next(r for r in sdk(labelstudio_server, op="read", project=project)["tasks"] if r["id"] == task)
     first = kept["annotations"][0]["result"][:1]
-    update = {"id": annotation, "result": [*first, {**first[0], "id": "sdkmoved",
-                                                     "value": {**first[0]["value"], "x": 1.5}}]}  # fmt: skip
+    update = {
+        "id": annotation,
+        "result": [*first, {**first[0], "id": "sdkmoved", "value": {**first[0]["value"], "x": 1.5}}],
+    }
     wrote = sdk(labelstudio_server, op="write", task=task, result=result, update=update)
     made = wrote["created"]["id"]
 

@@ -340,13 +340,21 @@ def test_skip_unsupported_on_read(tmp_path: Path) -> None:
 
 
 def test_a_brush_reads_as_a_tag_with_its_mask_and_writes_back_unchanged(tmp_path: Path) -> None:
-    brush = {"id": "b", "type": "brushlabels", "from_name": "brush", "to_name": "image", "original_width": 64,
-             "original_height": 48, "value": {"format": "rle", "rle": [0, 1, 2, 3], "brushlabels": ["cat"]}}  # fmt: skip
+    brush = {
+        "id": "b",
+        "type": "brushlabels",
+        "from_name": "brush",
+        "to_name": "image",
+        "original_width": 64,
+        "original_height": 48,
+        "value": {"format": "rle", "rle": [0, 1, 2, 3], "brushlabels": ["cat"]},
+    }
     t = labelstudio_to_tables([{"data": {"image": "a.png"}, "annotations": [{"id": 7, "result": [brush, RECT]}]}])
     row = t.annotations.set_index("id").loc["b"]
     assert (row["kind"], row["label"], row["value"], row["annotation"]) == ("tag", "cat", True, "7")
-    assert row["attributes"] == {"mask": {"format": "rle", "rle": [0, 1, 2, 3], "original_width": 64,
-                                          "original_height": 48}}  # fmt: skip
+    assert row["attributes"] == {
+        "mask": {"format": "rle", "rle": [0, 1, 2, 3], "original_width": 64, "original_height": 48}
+    }
     (task,) = tables_to_labelstudio(t)
     (written,) = [r for r in task["annotations"][0]["result"] if r["id"] == "b"]
     assert written == brush

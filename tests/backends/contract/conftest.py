@@ -275,8 +275,11 @@ def _labelstudio(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
     return Platform(
         name="labelstudio",
         dataset=project,
-        connect_kwargs={"backend": "labelstudio", "dataset": project,
-                        "options": {"url": proxy.url, "project": project, "progress": False}},  # fmt: skip
+        connect_kwargs={
+            "backend": "labelstudio",
+            "dataset": project,
+            "options": {"url": proxy.url, "project": project, "progress": False},
+        },
         edits=EDITS["box"](),
         key=server.token,
         env={"LABEL_STUDIO_API_KEY": server.token},
