@@ -353,6 +353,8 @@ def _task(rd: _Reader, task: Any, t: int, root: Path | None) -> None:
         if not isinstance(groups, list):
             raise rd.error(f"expected a list, got {type(groups).__name__}", f"[{t}].{key}")
         for i, g in enumerate(groups):
+            if isinstance(g, int) and not isinstance(g, bool):  # an id only: Label Studio's JSON export lists them
+                continue
             if not isinstance(g, dict):
                 raise rd.error(f"expected an object, got {type(g).__name__}", f"[{t}].{key}[{i}]")
             meta: dict[str, Any] = {"author": _author(g, key == "predictions")}

@@ -370,3 +370,10 @@ def test_annot_save_from_a_frame_read_from_another_format(tmp_path: Path) -> Non
     assert back[["asset", "label"]].values.tolist() == anns[["asset", "label"]].values.tolist()
     for c in GEOM[:4]:
         assert all(math.isclose(a, b, abs_tol=1e-12) for a, b in zip(back[c], anns[c], strict=True))
+
+
+def test_a_server_export_lists_predictions_by_id_and_they_are_passed_over() -> None:
+    """Label Studio's JSON export gives a task's predictions as ids: nothing to read there, and no error."""
+    t = labelstudio_to_tables([{"data": {"image": "a.png"}, "annotations": [{"id": 1, "result": [RECT]}],
+                                "predictions": [7, 8], "drafts": []}])  # fmt: skip
+    assert t.annotations["id"].tolist() == ["r"] and t.annotations["annotation"].tolist() == ["1"]
