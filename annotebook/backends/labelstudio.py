@@ -83,12 +83,15 @@ class LabelStudioBackend(LabelStudioTransfer):
         key: str | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 120.0,
-        page_size: int = 1000,
+        page_size: int | None = None,
         workers: int = 4,
         progress: bool = True,
         predictions: bool = True,
     ):
-        """``predictions``: load predictions as rows too (author ``model:<version>``, their scores)."""
+        """``predictions``: load predictions as rows too (author ``model:<version>``, their scores).
+
+        ``page_size``: a whole project is read in one JSON export by default (about twice as fast on the server as
+        its task listing); a number reads it in task pages of that size instead."""
         token = token or key or os.environ.get(KEY_ENV)
         if not token:
             raise AuthError(f"no Label Studio API key: set {KEY_ENV} or pass token=...")
@@ -215,7 +218,7 @@ class LabelStudioBackend(LabelStudioTransfer):
         page, seen, bar = 1, 0, None
         try:
             while True:
-                params = {"project": dataset, "fields": "all", "page": page, "page_size": self.page_size}
+                params = {"project": dataset, "fields": "all", "page": page, "page_size": self.page_size or 1000}
                 answer = self._api.get("/api/tasks/", params=params)
                 tasks = answer.get("tasks") if isinstance(answer, dict) else None
                 if not isinstance(tasks, list):
@@ -232,6 +235,27 @@ class LabelStudioBackend(LabelStudioTransfer):
         finally:
             if bar is not None:
                 bar.close()
+
+    def _exported(self, dataset: str, progress: bool) -> list[dict[str, Any]]:
+        """Every task of the project with its annotations, in one synchronous JSON export; predictions (which it
+        names by id only) from the project's prediction listing."""
+        bar = progress_bar(1, "reading the project", progress, "export")
+        try:
+            params = {"exportType": "JSON", "download_all_tasks": "true"}
+            tasks = self._api.get(f"/api/projects/{quote(str(dataset))}/export", params=params)
+            if not isinstance(tasks, list) or not all(isinstance(t, dict) and "id" in t for t in tasks):
+                raise MalformedResponse(f"Label Studio sent an export that is not a list of tasks: {str(tasks)[:200]}")
+            named = self.predictions and any(t.get("predictions") for t in tasks)
+            by_task: dict[Any, list[dict[str, Any]]] = {}
+            if named:
+                found = self._api.get("/api/predictions/", params={"project": dataset})
+                for p in found if isinstance(found, list) else []:
+                    if isinstance(p, dict):
+                        by_task.setdefault(p.get("task"), []).append(p)
+            bar.update(1)
+            return [{**t, "predictions": by_task.get(t["id"], [])} for t in tasks]
+        finally:
+            bar.close()
 
     def _task(self, task_id: str) -> dict[str, Any] | None:
         """One task with its annotations and predictions; None when it is gone."""
@@ -305,7 +329,9 @@ class LabelStudioBackend(LabelStudioTransfer):
         """Every annotation's and prediction's rows of the project (or of these tasks)."""
         show = self.progress if progress is None else progress
         with gc_paused():
-            if assets is None:
+            if assets is None and self.page_size is None:
+                tasks = self._exported(dataset, show)
+            elif assets is None:
                 tasks = [t for page in self._task_pages(dataset, show) for t in page]
             else:
                 tasks = self._tasks_by_id([str(a) for a in dict.fromkeys(assets)])
