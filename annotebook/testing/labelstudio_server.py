@@ -305,3 +305,18 @@ def serve(port: int = 0, token: str = TOKEN, n_assets: int = 36, as_json: bool =
         pass
     finally:
         server.stop()
+
+
+def prepare() -> dict[str, float]:
+    """Build the cached venv and the template now (what a first `start_server` would), timed in seconds."""
+    began = time.monotonic()
+    python = venv_python()
+    installed = time.monotonic()
+    template(python)
+    return {"install": round(installed - began, 1), "template": round(time.monotonic() - installed, 1)}
+
+
+if __name__ == "__main__":  # ``python -m annotebook.testing.labelstudio_server prepare``: CI builds it up front
+    if sys.argv[1:] != ["prepare"]:
+        raise SystemExit("usage: python -m annotebook.testing.labelstudio_server prepare")
+    print(f"Label Studio prepared: {prepare()}", flush=True)
