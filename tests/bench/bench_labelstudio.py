@@ -52,10 +52,25 @@ def tasks(n: int, regions: int, seed: int = 0) -> list[dict]:
         result = []
         for k in range(regions):
             x, y = rng.uniform(0, 80), rng.uniform(0, 80)
-            result.append({"id": f"r{i}x{k}", "type": "rectanglelabels", "from_name": "label", "to_name": "image",
-                           "original_width": 640, "original_height": 480, "image_rotation": 0,
-                           "value": {"x": x, "y": y, "width": rng.uniform(1, 19), "height": rng.uniform(1, 19),
-                                     "rotation": 0, "rectanglelabels": [rng.choice(["circle", "square", "star"])]}})  # fmt: skip
+            result.append(
+                {
+                    "id": f"r{i}x{k}",
+                    "type": "rectanglelabels",
+                    "from_name": "label",
+                    "to_name": "image",
+                    "original_width": 640,
+                    "original_height": 480,
+                    "image_rotation": 0,
+                    "value": {
+                        "x": x,
+                        "y": y,
+                        "width": rng.uniform(1, 19),
+                        "height": rng.uniform(1, 19),
+                        "rotation": 0,
+                        "rectanglelabels": [rng.choice(["circle", "square", "star"])],
+                    },
+                }
+            )
         out.append({"data": {"image": f"/data/local-files/?d=img{i:05d}.png"}, "annotations": [{"result": result}]})
     return out
 
@@ -72,12 +87,15 @@ def main() -> None:
     print(f"server: {server.timings} (total {time.perf_counter() - began:.1f} s)")
     try:
         with server.client() as http:
-            project = http.post("/api/projects/", json={"title": "bench",
-                                                        "label_config": label_config(["circle", "square", "star"])}).json()["id"]  # fmt: skip
+            project = http.post(
+                "/api/projects/", json={"title": "bench", "label_config": label_config(["circle", "square", "star"])}
+            ).json()["id"]
             t = time.perf_counter()
             made = http.post(f"/api/projects/{project}/import", json=tasks(args.tasks, args.regions)).json()
-            print(f"import: {made['task_count']} tasks, {made['annotation_count']} annotations in "
-                  f"{time.perf_counter() - t:.1f} s")  # fmt: skip
+            print(
+                f"import: {made['task_count']} tasks, {made['annotation_count']} annotations in "
+                f"{time.perf_counter() - t:.1f} s"
+            )
         want = args.tasks * args.regions
         conn = ab.connect("labelstudio", url=server.url, project=project, token=server.token, progress=False)
         mine = []
