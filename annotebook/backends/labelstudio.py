@@ -330,7 +330,10 @@ class LabelStudioBackend(LabelStudioTransfer):
         show = self.progress if progress is None else progress
         with gc_paused():
             if assets is None and self.page_size is None:
-                tasks = self._exported(dataset, show)
+                try:
+                    tasks = self._exported(dataset, show)
+                except MalformedResponse:  # two exports of a project in the same second can share a file: one
+                    tasks = [t for page in self._task_pages(dataset, show) for t in page]  # comes back empty
             elif assets is None:
                 tasks = [t for page in self._task_pages(dataset, show) for t in page]
             else:

@@ -24,6 +24,7 @@ import pandas as pd
 from ..errors import BackendError
 from .conflicts import Check, check, raise_conflicts
 from .engine import Context, _text, journal_key, records
+from .patch import _as_stored
 
 __all__ = ["run"]
 
@@ -183,11 +184,16 @@ def _map_back(
         ctx.put(f"unit:{unit}", "replace", "mismatch")
         return False
     revs = {i: str(row.get("rev")) for i, row in after}
+    now = dict(after)
+    created = {str(i) for i in ctx.changes.creates["id"]}
     for old, row, sent in rows:
         new = pool[_text(journal_key(ctx, row))].pop(0)
         r.revs[new] = revs[new]
         if sent:
             r.ids[old] = new
+            stored = _as_stored(row, now[new], old in created)  # what the platform filled in (author, ...)
+            if stored:
+                r.stored[new] = stored
         elif old != new or str(row.get("rev")) != revs[new]:  # re-id'd, or re-revised with its unit (Label Studio)
             r.moved[old] = new
     return True
