@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import hashlib
@@ -193,6 +194,7 @@ def start_server(port: int = 0, token: str = TOKEN, timeout: float = 300.0) -> L
             start_new_session=True,
         )
     server = LabelStudioServer(f"http://127.0.0.1:{port}", token, process, data_dir, log)
+    atexit.register(server.stop)  # a kernel or test run that ends without stopping it (a failed cell) still does
     try:
         _wait_ready(server, timeout)
     except BaseException:
@@ -248,7 +250,7 @@ def sample_project(
     from ..formats.labelstudio import tables_to_labelstudio
     from ..samples import make_shapes
 
-    folder = Path(image_dir or tempfile.mkdtemp(prefix="annotebook-ls-shapes-"))
+    folder = Path(image_dir or server.data_dir / f"sample-{title}")  # removed with the server's data
     assets, anns, labels = make_shapes(folder, n_assets=n_assets)
     anns = anns[anns["kind"] != "keypoints"]  # a pose of five tips: Label Studio keypoints are single points
     names = list(dict.fromkeys([*(n for n in labels["name"].astype(str) if n != "star-tips"), *anns["label"]]))
