@@ -35,6 +35,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "pictograph": ("annotebook.backends.pictograph:PictographBackend", "annotebook"),
     "clarifai": ("annotebook.backends.clarifai:ClarifaiBackend", "annotebook"),
     "superannotate": ("annotebook.backends.superannotate:SuperAnnotateBackend", "annotebook"),
+    "labelstudio": ("annotebook.backends.labelstudio:LabelStudioBackend", "annotebook"),
 }
 
 _CONNECTIONS: dict[tuple[str, str], Connection] = {}

@@ -73,6 +73,7 @@ ANNOTATION_COLUMNS: dict[str, Any] = {
     "score": "float64",
     "frame": "Int64",
     "split": STR,
+    "annotation": STR,
     "deleted": bool,
     "load": STR,
 }

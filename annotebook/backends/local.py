@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LocalBackend"]
 
-_ANN_COLS = [c for c in schema.ANNOTATION_COLUMNS if c not in ("dataset", "id", "rev", "deleted", "load")]
+#: ``annotation`` (a platform's grouping of rows, Label Studio's annotation) has no place in the store
+_ANN_COLS = [c for c in schema.ANNOTATION_COLUMNS if c not in ("dataset", "id", "rev", "deleted", "load", "annotation")]
 _JSON_COLS = ("points", "visibility", "attributes")
 
 _DDL = f"""
@@ -675,4 +676,5 @@ def _rows_to_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     n = len(rows)
     data["deleted"] = np.zeros(n, dtype=bool)
     data["load"] = pd.array([None] * n, dtype=schema.STR)
+    data["annotation"] = pd.array([None] * n, dtype=schema.STR)
     return pd.DataFrame({c: data[c] for c in schema.ANNOTATION_COLUMNS})

@@ -55,6 +55,7 @@ from ._xml_text import quoteattr
 __all__ = ["label_config", "labelstudio_to_tables", "load_labelstudio", "save_labelstudio", "tables_to_labelstudio"]
 
 REGION_TYPES = ("rectanglelabels", "rectangle", "polygonlabels", "polygon", "keypointlabels", "keypoint")
+BRUSH_TYPES = ("brushlabels", "brush")
 DEFAULT_FROM = {
     "box": "label",
     "polygon": "polygon",
@@ -62,6 +63,7 @@ DEFAULT_FROM = {
     "keypoints": "keypoint",
     "tag": "choice",
     "caption": "caption",
+    "mask": "brush",  # a tag row with attributes["mask"]: a brush result
 }
 DEFAULT_TO = "image"
 WRITE_TYPE = {
@@ -121,13 +123,20 @@ class _Reader:
     assets: dict[str, dict[str, Any]] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     counts: dict[str, int] = field(default_factory=dict)
+    #: the server's reading (`read_tasks`): the asset is the task's id, ids are ``<annotation>/<result id>``, the rev
+    #: is the annotation's ``updated_at``
+    server: bool = False
+    #: per annotation (its ``annotation`` value), the results no row holds (kept so a write sends them back)
+    skipped: dict[str | None, list[dict[str, Any]]] = field(default_factory=dict)
 
     def error(self, message: str, path: str) -> FormatError:
         return FormatError(message, file=self.file, field=path)
 
-    def unique(self, rid: Any, asset: str) -> str:
+    def unique(self, rid: Any, asset: str, group: str | None = None) -> str:
         n = self.counts[asset] = self.counts.get(asset, -1) + 1
         base = f"{asset}#{n}" if rid is None or isinstance(rid, (dict, list, bool)) else str(rid)
+        if self.server and group is not None:
+            base = f"{group}/{base}"
         out, k = base, 0
         while out in self.used:
             k += 1
@@ -215,6 +224,8 @@ def _names(r: dict[str, Any], kind: str) -> dict[str, Any]:
 def _result_ok(rd: _Reader, r: Any, path: str) -> bool:
     if not isinstance(r, dict):
         raise rd.error(f"expected an object, got {type(r).__name__}", path)
+    if rd.skip and r.get("type") == "relation":  # a link between two regions: no row holds it
+        return False
     for key, kind in (("type", str), ("value", dict)):
         if not isinstance(r.get(key), kind):
             raise rd.error(f"missing or not {kind.__name__}: {r.get(key)!r}", f"{path}.{key}")
@@ -240,6 +251,7 @@ def _group(rd: _Reader, g: dict[str, Any], path: str, asset: str, meta: dict[str
     for j, r in enumerate(results):
         p = f"{path}.result[{j}]"
         if not _result_ok(rd, r, p):
+            rd.skipped.setdefault(meta.get("annotation"), []).append(r)
             continue
         if r["type"] not in REGION_TYPES:
             rest.append((p, r))
@@ -248,12 +260,13 @@ def _group(rd: _Reader, g: dict[str, Any], path: str, asset: str, meta: dict[str
         labels = _labels(r["value"], r["type"], rd, p)
         row["label"] = labels[0] if labels else None
         attrs = _names(r, row["kind"]) | ({"labels": labels} if len(labels) > 1 else {})
-        row["attributes"], row["id"] = attrs or None, rd.unique(r.get("id"), asset)
+        row["attributes"], row["id"] = attrs or None, rd.unique(r.get("id"), asset, meta.get("annotation"))
         row["score"] = _score(r, g, meta)
         regions.setdefault(r.get("id"), row)
         rd.rows.append(row)
     for p, r in rest:
-        _other(rd, r, p, asset, meta, regions.get(r.get("id")) if r.get("id") is not None else None, g)
+        if not _other(rd, r, p, asset, meta, regions.get(r.get("id")) if r.get("id") is not None else None, g):
+            rd.skipped.setdefault(meta.get("annotation"), []).append(r)
 
 
 def _score(r: dict[str, Any], g: dict[str, Any], meta: dict[str, Any]) -> float | None:
@@ -263,21 +276,25 @@ def _score(r: dict[str, Any], g: dict[str, Any], meta: dict[str, Any]) -> float 
     return float(s) if isinstance(s, (int, float)) and not isinstance(s, bool) else None
 
 
-def _other(rd: _Reader, r: dict[str, Any], p: str, asset: str, meta: dict, region: dict | None, g: dict) -> None:
-    """A non-region result: a per-region control of ``region``, or task-level choices / textarea."""
+def _other(rd: _Reader, r: dict[str, Any], p: str, asset: str, meta: dict, region: dict | None, g: dict) -> bool:
+    """A non-region result: a per-region control of ``region``, task-level choices / textarea, or a brush mask.
+    False when it was skipped."""
     rtype, value, name = r["type"], r["value"], r.get("from_name")
     content = value.get(rtype, value.get("text") if rtype == "textarea" else None)
     if region is not None:
         if rtype == "labels" and isinstance(content, list) and content:
             region["label"] = region["label"] or str(content[0])
-            return
+            return True
         key = str(name) if rtype in ("choices", "number") else f"{name}:{rtype}"
         one = content[0] if isinstance(content, list) and len(content) == 1 else content
         region["attributes"] = (region["attributes"] or {}) | {key: one}
-        return
+        return True
+    if rtype in BRUSH_TYPES:
+        _brush(rd, r, p, asset, meta, g)
+        return True
     if rtype not in ("choices", "textarea"):
         if rd.skip:
-            return
+            return False
         raise rd.error(f"result type {rtype!r} is not supported; pass skip_unsupported=True", f"{p}.type")
     if not isinstance(content, list) or not all(isinstance(x, str) for x in content):
         raise rd.error(
@@ -290,7 +307,7 @@ def _other(rd: _Reader, r: dict[str, Any], p: str, asset: str, meta: dict, regio
         row = {
             "dataset": rd.dataset,
             "asset": asset,
-            "id": rd.unique(rid, asset),
+            "id": rd.unique(rid, asset, meta.get("annotation")),
             "kind": kind,
             **meta,
             "attributes": attrs,
@@ -298,6 +315,21 @@ def _other(rd: _Reader, r: dict[str, Any], p: str, asset: str, meta: dict, regio
         }
         row.update({"label": item, "value": True} if kind == "tag" else {"text": item})
         rd.rows.append(row)
+    return True
+
+
+def _brush(rd: _Reader, r: dict[str, Any], p: str, asset: str, meta: dict, g: dict) -> None:
+    """A brush result as a tag row of its label whose ``attributes["mask"]`` holds the mask as Label Studio wrote
+    it (``format``, ``rle``, ``original_width`` / ``original_height``): kept whole, written back unchanged."""
+    value = dict(r["value"])
+    labels = _labels(value, "brushlabels", rd, p) if r["type"] == "brushlabels" else []
+    mask = {k: v for k, v in value.items() if k != r["type"]}
+    mask.update({k: r[k] for k in ("original_width", "original_height") if k in r})
+    attrs = _names(r, "mask") | {"mask": mask}
+    row = {"dataset": rd.dataset, "asset": asset, "id": rd.unique(r.get("id"), asset, meta.get("annotation")),
+           "kind": "tag", **meta, "label": labels[0] if labels else None, "value": True, "attributes": attrs,
+           "score": _score(r, g, meta)}  # fmt: skip
+    rd.rows.append(row)
 
 
 def _author(g: dict[str, Any], prediction: bool) -> str | None:
@@ -312,17 +344,25 @@ def _author(g: dict[str, Any], prediction: bool) -> str | None:
 def _task(rd: _Reader, task: Any, t: int, root: Path | None) -> None:
     if not isinstance(task, dict):
         raise rd.error(f"expected a task object, got {type(task).__name__}", f"[{t}]")
-    asset = _image(rd, task, t)
-    rd.assets.setdefault(asset, {"dataset": rd.dataset, "asset": asset, "name": _name(asset), "uri": _uri(asset, root)})
+    image = _image(rd, task, t)
+    asset = str(task.get("id")) if rd.server else image
+    rd.assets.setdefault(asset, {"dataset": rd.dataset, "asset": asset, "name": _name(image), "uri": _uri(image, root)})
     for key in ("annotations", "predictions"):
         groups = task.get(key)
         groups = [] if groups is None else groups
         if not isinstance(groups, list):
             raise rd.error(f"expected a list, got {type(groups).__name__}", f"[{t}].{key}")
         for i, g in enumerate(groups):
+            if isinstance(g, int) and not isinstance(g, bool):  # an id only: Label Studio's JSON export lists them
+                continue
             if not isinstance(g, dict):
                 raise rd.error(f"expected an object, got {type(g).__name__}", f"[{t}].{key}[{i}]")
-            _group(rd, g, f"[{t}].{key}[{i}]", asset, {"author": _author(g, key == "predictions")})
+            meta: dict[str, Any] = {"author": _author(g, key == "predictions")}
+            if g.get("id") is not None:  # the annotation (a prediction: p<id>) holding the rows
+                meta["annotation"] = f"{'p' if key == 'predictions' else ''}{g['id']}"
+            if rd.server:
+                meta["rev"] = str(g.get("updated_at") or g.get("created_at"))
+            _group(rd, g, f"[{t}].{key}[{i}]", asset, meta)
 
 
 def _name(url: str) -> str:
@@ -370,6 +410,19 @@ def labelstudio_to_tables(
         assets=schema.assets_frame(list(rd.assets.values())),
         labels=schema.labels_frame([{"dataset": dataset, "name": n, "index": i} for i, n in enumerate(labels)]),
     )
+
+
+def read_tasks(
+    tasks: list[Any], *, dataset: str, sizes: Mapping[str, tuple[int, int]] | None = None, image_key: str | None = None
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """Tasks as a Label Studio server lists them: (row dicts, assets by task id, per annotation the results no row
+    holds). The asset is the task id, a row's id is ``<annotation>/<result id>`` (a prediction's ``p<id>/...``), its
+    ``rev`` the annotation's ``updated_at``; unsupported results are kept aside, never an error. ``sizes``: task id
+    -> (width, height) where the results do not say."""
+    rd = _Reader("<Label Studio>", dataset, image_key, sizes or {}, True, server=True)
+    for t, task in enumerate(tasks):
+        _task(rd, task, t, None)
+    return rd.rows, rd.assets, {str(k): v for k, v in rd.skipped.items() if k is not None}
 
 
 def load_labelstudio(path: str | Path, *, dataset: str | None = None, **options: Any) -> Tables:
@@ -444,9 +497,24 @@ def _per_region(r: dict[str, Any], rid: str, to_name: str) -> list[dict[str, Any
     return out
 
 
+def _brush_result(r: dict[str, Any], attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """A tag row with ``attributes["mask"]``: the brush result it was read from (its label may have changed)."""
+    mask = dict(attrs["mask"])
+    res: dict[str, Any] = {"id": str(r["id"]), "type": "brushlabels",
+                           "from_name": str(attrs.get("ls_from_name", DEFAULT_FROM["mask"])),
+                           "to_name": str(attrs.get("ls_to_name", DEFAULT_TO))}  # fmt: skip
+    res.update({k: mask.pop(k) for k in ("original_width", "original_height") if k in mask})
+    res["value"] = {**mask, "brushlabels": [] if r.get("label") is None else [str(r["label"])]}
+    if r.get("score") is not None:
+        res["score"] = float(r["score"])
+    return res
+
+
 def _results(r: dict[str, Any], size: tuple[int, int] | None) -> list[dict[str, Any]]:
     attrs = r.get("attributes") or {}
     kind = r["kind"]
+    if kind == "tag" and isinstance(attrs.get("mask"), Mapping):
+        return [_brush_result(r, attrs)]
     to_name = str(attrs.get("ls_to_name", DEFAULT_TO))
     res: dict[str, Any] = {
         "id": str(r["id"]),
@@ -532,6 +600,7 @@ TAGS = {
     "keypointlabels": "KeyPointLabels",
     "choices": "Choices",
     "textarea": "TextArea",
+    "brushlabels": "BrushLabels",
     "number": "Number",
     "rating": "Rating",
 }

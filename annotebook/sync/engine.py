@@ -91,7 +91,12 @@ class Context:
         """The remote rows of ``units``, by id (one listing, no progress bar)."""
         if not units:
             return {}
-        rows = self.backend.annotations(self.dataset, units, progress=False)
+        read_units = getattr(self.backend, "read_units", None)  # units other than assets (Label Studio's annotation)
+        rows = (
+            read_units(self.dataset, units)
+            if read_units
+            else self.backend.annotations(self.dataset, units, progress=False)
+        )
         return {str(r["id"]): r for r in records(rows)}
 
     def read_rows(self, ids: list[str], units: list[str]) -> dict[str, dict[str, Any]]:
@@ -137,6 +142,9 @@ def apply(backend: Any, changes: Changes, journal: WriteJournal) -> ApplyResult:
     check_rows = getattr(backend, "check_rows", None)
     if check_rows is not None and len(rows):
         check_rows(changes.dataset, rows)
+    place_rows = getattr(backend, "place_rows", None)  # fills the unit of added rows (Label Studio: its annotation)
+    if place_rows is not None:
+        place_rows(changes)
     strategy = ctx.caps.strategy
     if strategy == "patch":
         from .patch import run

@@ -93,6 +93,7 @@ def _changes(cs: Changeset, reg: Registry, whole_units: bool = True) -> Changes:
     gone = cs.deleted
     deletes = pd.DataFrame({"id": gone["_lid"].to_numpy(), "asset": gone["asset"].to_numpy()})
     deletes["rev"] = gone["_lrev"].to_numpy()
+    deletes["annotation"] = gone["annotation"].to_numpy()  # the unit of Label Studio's replace
     creates = _strip(cs.added).assign(dataset=cs.dataset)
     # what the engine compares with: the rows pushed, and for replace backends every row of the touched assets
     if whole_units:

@@ -24,6 +24,7 @@ import pandas as pd
 from ..errors import BackendError
 from .conflicts import Check, check, raise_conflicts
 from .engine import Context, _text, journal_key, records
+from .patch import SERVER_FILLED, _as_stored
 
 __all__ = ["run"]
 
@@ -75,10 +76,13 @@ def _reconcile(ctx: Context, raw: dict[str, dict[str, Any]]) -> dict[str, dict[s
         if Counter(_text(k) for _, k, _ in planned) != Counter({k: len(v) for k, v in pool.items()}):
             ctx.journal.done(ctx.place, ctx.owner, [e["key"]])  # it did not land (or the unit moved since)
             continue
+        creates = {str(x["id"]): x for x in records(ctx.changes.creates)}
         for old, key, sent in planned:
             new = pool[_text(key)].pop(0)
             r.revs[new] = str(raw[new].get("rev"))
             (r.ids if sent else r.moved)[old] = new
+            if sent and old in creates:
+                _take_stored(r, new, creates[old], raw[new], True)
             ctx.renamed[new] = old
             ctx.explained.add(old)
             view.pop(new, None)
@@ -183,11 +187,23 @@ def _map_back(
         ctx.put(f"unit:{unit}", "replace", "mismatch")
         return False
     revs = {i: str(row.get("rev")) for i, row in after}
+    now = dict(after)
+    created = {str(i) for i in ctx.changes.creates["id"]}
     for old, row, sent in rows:
         new = pool[_text(journal_key(ctx, row))].pop(0)
         r.revs[new] = revs[new]
         if sent:
             r.ids[old] = new
-        elif old != new:
+            _take_stored(r, new, row, now[new], old in created)
+        elif old != new or str(row.get("rev")) != revs[new]:  # re-id'd, or re-revised with its unit (Label Studio)
             r.moved[old] = new
     return True
+
+
+def _take_stored(r: Any, new: str, sent: dict[str, Any], now: dict[str, Any], created: bool) -> None:
+    """Record what the platform filled in on a written row (its author, status). Coordinates are left as sent:
+    a platform that stores another unit (percent, pixels) gives them back within an ulp, and the lineage must
+    keep the value the frame pushed, so another frame of the load that carried the same edit fast-forwards."""
+    stored = {k: v for k, v in _as_stored(sent, now, created).items() if k in SERVER_FILLED}
+    if stored:
+        r.stored[new] = stored

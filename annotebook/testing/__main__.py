@@ -17,7 +17,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m annotebook.testing", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve a platform simulator on 127.0.0.1")
-    serve.add_argument("platform", choices=SIMULATORS)
+    serve.add_argument("platform", choices=(*SIMULATORS, "labelstudio"))
     serve.add_argument("--port", type=int, default=8765, help="0: any free port (the line printed names it)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--key", default=None, help="the only key accepted (default: any non-empty key)")
@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.platform == "labelstudio":  # the real server, from its cached venv: no simulator, no fault switches
+        from .labelstudio_server import TOKEN, serve
+
+        serve(port=args.port, token=args.key or TOKEN, n_assets=args.assets, as_json=args.json)
+        return
     sim = start(args.platform, host=args.host, port=args.port, log_level="warning", key=args.key,
                 n_assets=args.assets, n_annotations=args.annotations)  # fmt: skip
     sim.state.faults.update(

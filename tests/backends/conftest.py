@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -57,3 +58,16 @@ def pictograph_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulat
 def superannotate_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
     """SuperAnnotate: 8 sample items in the root of project "shapes" (2 more in "shapes/folder1"); ``SA_TOKEN``."""
     yield from _serve("superannotate", SA_TOKEN, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def labelstudio_server() -> Iterator[Any]:
+    """A real Label Studio server for the whole session (its cached venv and template are made on first use)."""
+    from annotebook.testing.labelstudio_server import start_server
+
+    server = start_server()
+    print(f"Label Studio: {server.timings}")
+    try:
+        yield server
+    finally:
+        server.stop()

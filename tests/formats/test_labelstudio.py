@@ -307,7 +307,7 @@ RECT = {
             "[0].annotations[0].result[0].value.points",
         ),
         (
-            _task({"id": "b", "type": "brushlabels", "value": {"rle": [1, 2], "brushlabels": ["x"]}}),
+            _task({"id": "b", "type": "ellipselabels", "value": {"x": 1, "y": 2, "ellipselabels": ["x"]}}),
             "[0].annotations[0].result[0].type",
         ),
         (_task({**RECT, "image_rotation": 90}), "[0].annotations[0].result[0].image_rotation"),
@@ -332,11 +332,33 @@ def test_truncated_json_and_bom_crlf(tmp_path: Path) -> None:
 
 
 def test_skip_unsupported_on_read(tmp_path: Path) -> None:
-    brush = {"id": "b", "type": "brushlabels", "value": {"rle": [1], "brushlabels": ["x"]}}
+    ellipse = {"id": "e", "type": "ellipselabels", "value": {"x": 1, "y": 2, "ellipselabels": ["x"]}}
     t = labelstudio_to_tables(
-        [{"data": {"image": "a.png"}, "annotations": [{"result": [brush, RECT]}]}], skip_unsupported=True
+        [{"data": {"image": "a.png"}, "annotations": [{"result": [ellipse, RECT]}]}], skip_unsupported=True
     )
     assert t.annotations["id"].tolist() == ["r"]
+
+
+def test_a_brush_reads_as_a_tag_with_its_mask_and_writes_back_unchanged(tmp_path: Path) -> None:
+    brush = {
+        "id": "b",
+        "type": "brushlabels",
+        "from_name": "brush",
+        "to_name": "image",
+        "original_width": 64,
+        "original_height": 48,
+        "value": {"format": "rle", "rle": [0, 1, 2, 3], "brushlabels": ["cat"]},
+    }
+    t = labelstudio_to_tables([{"data": {"image": "a.png"}, "annotations": [{"id": 7, "result": [brush, RECT]}]}])
+    row = t.annotations.set_index("id").loc["b"]
+    assert (row["kind"], row["label"], row["value"], row["annotation"]) == ("tag", "cat", True, "7")
+    assert row["attributes"] == {
+        "mask": {"format": "rle", "rle": [0, 1, 2, 3], "original_width": 64, "original_height": 48}
+    }
+    (task,) = tables_to_labelstudio(t)
+    (written,) = [r for r in task["annotations"][0]["result"] if r["id"] == "b"]
+    assert written == brush
+    assert '<BrushLabels name="brush" toName="image">' in label_config([task])
 
 
 def test_annot_save_from_a_frame_read_from_another_format(tmp_path: Path) -> None:
@@ -348,3 +370,10 @@ def test_annot_save_from_a_frame_read_from_another_format(tmp_path: Path) -> Non
     assert back[["asset", "label"]].values.tolist() == anns[["asset", "label"]].values.tolist()
     for c in GEOM[:4]:
         assert all(math.isclose(a, b, abs_tol=1e-12) for a, b in zip(back[c], anns[c], strict=True))
+
+
+def test_a_server_export_lists_predictions_by_id_and_they_are_passed_over() -> None:
+    """Label Studio's JSON export gives a task's predictions as ids: nothing to read there, and no error."""
+    t = labelstudio_to_tables([{"data": {"image": "a.png"}, "annotations": [{"id": 1, "result": [RECT]}],
+                                "predictions": [7, 8], "drafts": []}])  # fmt: skip
+    assert t.annotations["id"].tolist() == ["r"] and t.annotations["annotation"].tolist() == ["1"]

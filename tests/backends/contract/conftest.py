@@ -263,6 +263,31 @@ def _superannotate(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
     )
 
 
+def _labelstudio(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
+    """The real Label Studio server of the session, a new project per test, behind a fault proxy of its own."""
+    from annotebook.testing.labelstudio_proxy import start_proxy
+    from annotebook.testing.labelstudio_server import sample_project
+
+    server = request.getfixturevalue("labelstudio_server")
+    project = str(sample_project(server, n_assets=8, title=f"contract {request.node.name}"[:50], image_dir=tmp_path))
+    proxy = start_proxy(server.url)
+    request.addfinalizer(proxy.stop)
+    return Platform(
+        name="labelstudio",
+        dataset=project,
+        connect_kwargs={
+            "backend": "labelstudio",
+            "dataset": project,
+            "options": {"url": proxy.url, "project": project, "progress": False},
+        },
+        edits=EDITS["box"](),
+        key=server.token,
+        env={"LABEL_STUDIO_API_KEY": server.token},
+        faults=proxy.faults,
+        digits=12,  # percent: a normalised float comes back within an ulp or two, not always to the bit
+    )
+
+
 #: one entry per platform: everything else in this folder is shared
 FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], Platform]] = {
     "local": _local,
@@ -271,6 +296,7 @@ FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], Platform]] = {
     "clarifai": _clarifai,
     "pictograph": _pictograph,
     "superannotate": _superannotate,
+    "labelstudio": _labelstudio,
 }
 
 
