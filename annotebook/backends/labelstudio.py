@@ -43,6 +43,7 @@ from ..errors import AuthError, BackendError, MalformedResponse, NotFound, Valid
 from ..formats.labelstudio import read_tasks
 from ._http import ApiClient, make_client
 from ._remote import gc_paused, progress_bar
+from ._rows import _SHAPE_ERRORS, parses
 from .base import Capabilities, Changes
 from .labelstudio_rows import LabelConfig, content_key, result_id, results_of
 from .labelstudio_transfer import EXPORT_FORMATS, LabelStudioTransfer
@@ -285,7 +286,11 @@ class LabelStudioBackend(LabelStudioTransfer):
             if not any(isinstance(v, str) and v for v in t["data"].values()):
                 t["data"] = {**t["data"], "image": f"#task-{t.get('id')}"}
         sizes = {str(t["id"]): s for t in tasks if (s := self._tasks.get(str(t["id"]), ("", None))[1]) is not None}
-        rows, assets, kept = read_tasks(tasks, dataset=dataset, sizes=sizes)
+        try:
+            rows, assets, kept = read_tasks(tasks, dataset=dataset, sizes=sizes)
+        except _SHAPE_ERRORS as exc:
+            raise MalformedResponse(f"Label Studio sent tasks annotebook cannot read ({type(exc).__name__}: "
+                                    f"{str(exc)[:120]})") from exc  # fmt: skip
         for t in tasks:
             tid = str(t["id"])
             info = assets.get(tid, {})
@@ -664,3 +669,9 @@ def _file_name(url: str, task: Mapping[str, Any]) -> str:
     d = parse_qs(parts.query).get("d")
     path = d[0] if d else parts.path or url
     return unquote(path.rstrip("/").rsplit("/", 1)[-1]) or f"task-{task.get('id')}"
+
+
+@parses("Label Studio")
+def read_server_tasks(tasks: list[Any], dataset: str) -> list[dict[str, Any]]:
+    """The rows of ``tasks`` as the server lists them; an answer of a shape nobody foresaw is a `MalformedResponse`."""
+    return read_tasks(tasks, dataset=dataset)[0]

@@ -11,6 +11,7 @@ To fuzz a new backend, add one line to `BACKENDS`: ``Backend("name", seed_wire_a
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -177,12 +178,28 @@ def _superannotate_parse(items: list[Any]) -> list[dict[str, Any]]:
     return [r for doc in items for r in rows_from_item(doc, "d")[1]]
 
 
+def _labelstudio_seed() -> list[dict[str, Any]]:
+    data = Path(__file__).parents[1] / "formats" / "data" / "labelstudio"
+    tasks: list[dict[str, Any]] = []
+    for name in ("task_format.json", "regions.json"):
+        loaded = json.loads((data / name).read_text())
+        tasks += loaded if isinstance(loaded, list) else [loaded]
+    return tasks
+
+
+def _labelstudio_parse(items: list[Any]) -> list[dict[str, Any]]:
+    from annotebook.backends.labelstudio import read_server_tasks
+
+    return read_server_tasks(items, "d")
+
+
 BACKENDS = [
     Backend("nexus", _nexus_seed, _nexus_parse),
     Backend("vi", _vi_seed, _vi_parse),
     Backend("clarifai", _clarifai_seed, _clarifai_parse),
     Backend("pictograph", _pictograph_seed, _pictograph_parse),
     Backend("superannotate", _superannotate_seed, _superannotate_parse),  # merged during issue 16: one line
+    Backend("labelstudio", _labelstudio_seed, _labelstudio_parse),
 ]
 
 
