@@ -44,11 +44,10 @@ def require_browser() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """JupyterLab serving ``tmp_path/root`` with a kernel whose ANNOTEBOOK_HOME is ``tmp_path/home``."""
-    require_browser()
-    tmp_path = tmp_path_factory.mktemp("lab")
+def serve_jupyter(tmp_path: Path, app: str, app_args: list[str], log_name: str) -> Iterator[dict[str, Any]]:
+    """Run ``python -m <app>`` (JupyterLab or Notebook 7) on a free port serving ``tmp_path/root``, its kernels'
+    ANNOTEBOOK_HOME ``tmp_path/home`` and its config / runtime / IPython dirs under ``tmp_path``; yield its
+    coordinates, stop it after, and keep its log in the artifacts as ``log_name``."""
     root = tmp_path / "root"
     root.mkdir()
     port, token = _free_port(), secrets.token_hex(16)
@@ -59,30 +58,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     notif.parent.mkdir(parents=True)
     notif.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed in the finally below
+    common = ["--no-browser", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
+              f"--IdentityProvider.token={token}", "--allow-root", f"--ServerApp.root_dir={root}",
+              "--ServerApp.jpserver_extensions={'jupyter_lsp': False, 'jupyter_server_terminals': False}"]  # fmt: skip
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}",
-            "--allow-root",
-            "--LabApp.extension_manager=readonly",
-            f"--ServerApp.root_dir={root}",
-            "--LabApp.expose_app_in_browser=True",
-            f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
-            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            "--ServerApp.jpserver_extensions={'jupyter_lsp': False, 'jupyter_server_terminals': False}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=root,
+        [sys.executable, "-m", app, *common, *app_args], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -93,7 +73,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 log.close()
-                raise RuntimeError("JupyterLab did not start:\n" + (tmp_path / "server.log").read_text()) from None
+                raise RuntimeError(f"{app} did not start:\n" + (tmp_path / "server.log").read_text()) from None
             time.sleep(0.2)
     try:
         yield {"base": base, "token": token, "root": root, "runtime": tmp_path / "rt", "home": tmp_path / "home"}
@@ -105,7 +85,27 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             proc.kill()
         log.close()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(tmp_path / "server.log", ARTIFACTS / "server.log")
+        shutil.copy(tmp_path / "server.log", ARTIFACTS / log_name)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """JupyterLab serving ``tmp_path/root`` with a kernel whose ANNOTEBOOK_HOME is ``tmp_path/home``."""
+    require_browser()
+    tmp_path = tmp_path_factory.mktemp("lab")
+    yield from serve_jupyter(
+        tmp_path,
+        "jupyterlab",
+        [
+            "--LabApp.extension_manager=readonly",
+            "--LabApp.expose_app_in_browser=True",
+            f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
+            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        "server.log",
+    )
 
 
 @pytest.fixture(scope="session")

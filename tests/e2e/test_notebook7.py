@@ -13,19 +13,14 @@ from __future__ import annotations
 
 import ast
 import json
-import os
-import secrets
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import nbformat
 import pytest
 
-from .conftest import ARTIFACTS, _free_port, kernel_eval, require_browser
+from .conftest import ARTIFACTS, kernel_eval, require_browser, serve_jupyter
 
 pytestmark = pytest.mark.slow
 
@@ -44,60 +39,16 @@ def nb7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Jupyter Notebook 7 serving ``tmp_path/root``, a kernel whose ANNOTEBOOK_HOME is ``tmp_path/home``."""
     require_browser()
     tmp_path = tmp_path_factory.mktemp("notebook7")
-    root = tmp_path / "root"
-    root.mkdir()
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ, ANNOTEBOOK_HOME=str(tmp_path / "home"))
-    for key, sub in (("JUPYTER_CONFIG_DIR", "cfg"), ("JUPYTER_RUNTIME_DIR", "rt"), ("IPYTHONDIR", "ipy")):
-        env[key] = str(tmp_path / sub)
-    notif = tmp_path / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    notif.parent.mkdir(parents=True)
-    notif.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed in the finally below
-    proc = subprocess.Popen(
+    yield from serve_jupyter(
+        tmp_path,
+        "notebook",
         [
-            sys.executable,
-            "-m",
-            "notebook",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}",
-            "--allow-root",
-            f"--ServerApp.root_dir={root}",
             "--JupyterNotebookApp.expose_app_in_browser=True",
             f"--JupyterNotebookApp.user_settings_dir={tmp_path / 'settings'}",
             f"--JupyterNotebookApp.workspaces_dir={tmp_path / 'workspaces'}",
-            "--ServerApp.jpserver_extensions={'jupyter_lsp': False, 'jupyter_server_terminals': False}",
         ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=root,
+        "notebook7-server.log",
     )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.close()
-                raise RuntimeError("Notebook 7 did not start:\n" + (tmp_path / "server.log").read_text()) from None
-            time.sleep(0.2)
-    try:
-        yield {"base": base, "token": token, "root": root, "runtime": tmp_path / "rt", "home": tmp_path / "home"}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        (ARTIFACTS / "notebook7-server.log").write_text((tmp_path / "server.log").read_text())
 
 
 @pytest.fixture
