@@ -108,6 +108,24 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     )
 
 
+def idle_kernel(page: Any) -> str:
+    """Wait until the notebook open in ``page`` (JupyterLab or Notebook 7) has an idle kernel; its id."""
+    page.wait_for_function(
+        "window.jupyterapp && window.jupyterapp.shell.currentWidget"
+        " && window.jupyterapp.shell.currentWidget.sessionContext",
+        timeout=90_000,
+    )
+    kernel_id: str = page.evaluate(
+        """async () => {
+        const app = window.jupyterapp; await app.restored;
+        const nb = app.shell.currentWidget; await nb.context.ready; await nb.sessionContext.ready;
+        const k = nb.sessionContext.session.kernel;
+        while (k.status !== 'idle') { await new Promise(r => setTimeout(r, 100)); }
+        return k.id; }"""
+    )
+    return kernel_id
+
+
 @pytest.fixture(scope="session")
 def page(lab: dict[str, Any]) -> Iterator[Any]:
     """A Chromium page (1280x1000), its console kept for the failure artifacts."""
@@ -223,19 +241,7 @@ def notebook(lab: dict[str, Any], page: Any) -> Iterator[Lab]:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, str(lab["root"] / "edit.ipynb"))
     page.goto(f"{lab['base']}/lab/tree/edit.ipynb?token={lab['token']}")
-    page.wait_for_function(
-        "window.jupyterapp && window.jupyterapp.shell.currentWidget"
-        " && window.jupyterapp.shell.currentWidget.sessionContext",
-        timeout=90_000,
-    )
-    kernel_id: str = page.evaluate(
-        """async () => {
-        const app = window.jupyterapp; await app.restored;
-        const nb = app.shell.currentWidget; await nb.context.ready; await nb.sessionContext.ready;
-        const k = nb.sessionContext.session.kernel;
-        while (k.status !== 'idle') { await new Promise(r => setTimeout(r, 100)); }
-        return k.id; }"""
-    )
+    kernel_id = idle_kernel(page)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     kc = BlockingKernelClient()
     kc.load_connection_file(str(lab["runtime"] / f"kernel-{kernel_id}.json"))

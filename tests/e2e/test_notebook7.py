@@ -20,7 +20,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from .conftest import ARTIFACTS, kernel_eval, require_browser, serve_jupyter
+from .conftest import ARTIFACTS, idle_kernel, kernel_eval, require_browser, serve_jupyter
 
 pytestmark = pytest.mark.slow
 
@@ -70,19 +70,7 @@ def _open(page: Any, lab: dict[str, Any], name: str) -> str:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, str(lab["root"] / name))
     page.goto(f"{lab['base']}/notebooks/{name}?token={lab['token']}")
-    page.wait_for_function(
-        "window.jupyterapp && window.jupyterapp.shell.currentWidget"
-        " && window.jupyterapp.shell.currentWidget.sessionContext",
-        timeout=90_000,
-    )
-    kernel_id: str = page.evaluate(
-        """async () => {
-        const app = window.jupyterapp; await app.restored;
-        const nb = app.shell.currentWidget; await nb.context.ready; await nb.sessionContext.ready;
-        const k = nb.sessionContext.session.kernel;
-        while (k.status !== 'idle') { await new Promise(r => setTimeout(r, 100)); }
-        return k.id; }"""
-    )
+    kernel_id = idle_kernel(page)
     assert page.evaluate("() => window.jupyterapp.name") == "Jupyter Notebook"  # not JupyterLab
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     return kernel_id
